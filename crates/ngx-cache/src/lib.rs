@@ -1,1 +1,66 @@
-//! placeholder
+//! An async Redis cache with connection healing, a circuit breaker,
+//! self-describing codecs, batch operations, counters, statistics and
+//! health checks.
+//!
+//! # Layout
+//! - `config`: [`CacheConfig`], its builder and `from_env()`.
+//! - `cache`: the [`Cache`] handle, the breaker-guarded call path, stats and health.
+//! - `ops`: typed operations (`get`, `set`, `get_many`, counters, keys), fail-open and `try_*`.
+//! - `backend`: the internal `Backend` trait and the pooled, self-healing single-node backend.
+//! - `breaker`: the three-state [`CircuitBreaker`].
+//! - `codec`: JSON, marked MessagePack and LZ4 compression ([`Codec`]).
+//! - `key`: key validation, namespacing and glob escaping.
+//! - `stats`, `health`: the [`CacheStats`] and [`HealthReport`] shapes.
+//! - `error`: [`Error`] and its `is_transient()` classification.
+//! - `redact`: removal of credentials from URLs and messages.
+//!
+//! # Example
+//! ```no_run
+//! use std::time::Duration;
+//! use ngx_cache::{Cache, CacheConfig};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Profile { name: String }
+//!
+//! # async fn demo() -> Result<(), ngx_cache::Error> {
+//! let cache = Cache::connect(CacheConfig::builder().namespace("demo").build()?).await?;
+//! cache.set("user:1", &Profile { name: "Ana".into() }, Some(Duration::from_secs(300))).await?;
+//! let p: Option<Profile> = cache.get("user:1").await; // a miss if Redis is down
+//! cache.set_many(&[("a", 1), ("b", 2)], None).await?;
+//! let counts: Vec<Option<i32>> = cache.get_many(&["a", "b", "c"]).await;
+//! let visits = cache.increment("visits", 1).await;
+//! println!("{:?}", cache.stats());
+//! # Ok(()) }
+//! ```
+//!
+//! # Failure behaviour
+//! Every call has a timeout (250 ms by default). Transient failures count
+//! toward the circuit breaker; while it is open, calls fail fast without I/O
+//! and the fail-open methods miss or skip. Connections that keep timing out
+//! are rebuilt in the background, because redis-rs's `ConnectionManager`
+//! alone stays stuck on a server that stopped answering.
+
+#![forbid(unsafe_code)]
+
+mod backend;
+pub mod breaker;
+mod cache;
+pub mod codec;
+pub mod config;
+mod error;
+mod health;
+mod key;
+mod ops;
+mod redact;
+mod stats;
+
+pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+pub use cache::Cache;
+pub use codec::Codec;
+pub use config::{CacheConfig, CacheConfigBuilder, ConfigError};
+pub use error::{Error, Result};
+pub use health::HealthReport;
+pub use key::escape_glob;
+pub use ops::KeyTtl;
+pub use stats::CacheStats;

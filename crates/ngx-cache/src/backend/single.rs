@@ -1,0 +1,312 @@
+//! Single-node backend: a pool of multiplexed connections used round-robin,
+//! with active healing.
+//!
+//! redis-rs's `ConnectionManager` reconnects after I/O errors but not after
+//! timeouts, so a server that stops answering (SIGSTOP, a hung host) leaves it
+//! stuck. Here each connection counts its consecutive timeouts; past
+//! `heal_after_timeouts`, or on any I/O error, the connection is dropped and a
+//! background task builds a new one with backoff. Calls never wait for a
+//! reconnect: they use another live connection or fail fast.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use redis::AsyncConnectionConfig;
+use redis::aio::MultiplexedConnection;
+
+use super::{Backend, BoxFut, Entry, set_cmd, value_to_bytes};
+use crate::error::Error;
+
+/// Settings the pool needs from `CacheConfig`.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolSettings {
+    pub(crate) size: usize,
+    pub(crate) op_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) heal_after_timeouts: u32,
+}
+
+/// The connection pool.
+pub(crate) struct SingleBackend {
+    shared: Arc<Shared>,
+    slots: Box<[Arc<Slot>]>,
+    next: AtomicUsize,
+}
+
+/// What a background reconnect needs, shared with the tasks.
+struct Shared {
+    client: redis::Client,
+    conn_config: AsyncConnectionConfig,
+    settings: PoolSettings,
+    /// The password, removed from every error message.
+    secret: Option<String>,
+    reconnects: AtomicU64,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// `None` while (re)connecting. A read lock is held only to clone the
+    /// handle, which is an `Arc` inside.
+    conn: RwLock<Option<MultiplexedConnection>>,
+    /// Consecutive timeouts on this connection.
+    timeouts: AtomicU32,
+    /// Set while a reconnect task runs, so only one runs per slot.
+    reconnecting: AtomicBool,
+}
+
+impl std::fmt::Debug for SingleBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SingleBackend")
+            .field("size", &self.slots.len())
+            .field("reconnects", &self.reconnects())
+            .finish()
+    }
+}
+
+impl SingleBackend {
+    /// Opens the pool. With `eager`, connects every slot now and fails if the
+    /// server cannot be reached within the connect timeout; otherwise
+    /// connections are made in the background.
+    pub(crate) async fn connect(
+        url: &str,
+        settings: PoolSettings,
+        eager: bool,
+    ) -> Result<Self, Error> {
+        let secret = crate::redact::passwords(url).into_iter().next();
+        let client = redis::Client::open(url).map_err(|e| {
+            Error::Config(crate::config::ConfigError::new(
+                "REDIS_URL",
+                crate::redact::scrub(&e.to_string(), secret.as_deref()),
+            ))
+        })?;
+        let conn_config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(settings.connect_timeout))
+            .set_response_timeout(Some(settings.op_timeout));
+        let shared = Arc::new(Shared {
+            client,
+            conn_config,
+            settings: settings.clone(),
+            secret,
+            reconnects: AtomicU64::new(0),
+        });
+        let slots: Box<[Arc<Slot>]> = (0..settings.size.max(1))
+            .map(|_| Arc::new(Slot::default()))
+            .collect();
+        if eager {
+            let conns = futures::future::try_join_all(slots.iter().map(|_| shared.open())).await?;
+            for (slot, conn) in slots.iter().zip(conns) {
+                *slot.conn.write() = Some(conn);
+            }
+        } else {
+            for slot in slots.iter() {
+                spawn_reconnect(&shared, slot, false);
+            }
+        }
+        Ok(Self {
+            shared,
+            slots,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Picks the next live connection round-robin.
+    fn pick(&self) -> Result<(&Arc<Slot>, MultiplexedConnection), Error> {
+        let n = self.slots.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            let slot = &self.slots[(start + i) % n];
+            if let Some(conn) = slot.conn.read().as_ref() {
+                return Ok((slot, conn.clone()));
+            }
+            spawn_reconnect(&self.shared, slot, false);
+        }
+        Err(Error::Unavailable(
+            "no live connection, reconnecting".to_owned(),
+        ))
+    }
+
+    /// Runs `f` on a connection and applies the healing rules to its outcome.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let (slot, conn) = self.pick()?;
+        match f(conn).await {
+            Ok(v) => {
+                if slot.timeouts.load(Ordering::Relaxed) != 0 {
+                    slot.timeouts.store(0, Ordering::Relaxed);
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                let err = Error::from_redis(
+                    &e,
+                    self.shared.secret.as_deref(),
+                    self.shared.settings.op_timeout,
+                );
+                let stuck = if err.is_timeout() {
+                    slot.timeouts.fetch_add(1, Ordering::Relaxed) + 1
+                        >= self.shared.settings.heal_after_timeouts
+                } else {
+                    e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
+                };
+                if stuck {
+                    tracing::warn!(error = %err, "dropping redis connection and reconnecting");
+                    spawn_reconnect(&self.shared, slot, true);
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+impl Shared {
+    async fn open(&self) -> Result<MultiplexedConnection, Error> {
+        let timeout = self.settings.connect_timeout;
+        // The client's own connection timeout covers TCP and the handshake;
+        // the outer bound also covers DNS and TLS set-up.
+        match tokio::time::timeout(
+            timeout + Duration::from_millis(50),
+            self.client
+                .get_multiplexed_async_connection_with_config(&self.conn_config),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(
+                match Error::from_redis(&e, self.secret.as_deref(), timeout) {
+                    Error::Timeout(_) => {
+                        Error::Unavailable(format!("connect timed out after {timeout:?}"))
+                    }
+                    other => other,
+                },
+            ),
+            Err(_) => Err(Error::Unavailable(format!(
+                "connect timed out after {timeout:?}"
+            ))),
+        }
+    }
+}
+
+/// Drops the slot's connection (when `drop_current`) and starts one
+/// reconnect task for it, unless one is already running.
+fn spawn_reconnect(shared: &Arc<Shared>, slot: &Arc<Slot>, drop_current: bool) {
+    if drop_current {
+        slot.conn.write().take();
+        slot.timeouts.store(0, Ordering::Relaxed);
+    }
+    if slot.reconnecting.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        slot.reconnecting.store(false, Ordering::Release);
+        return;
+    };
+    let weak = Arc::downgrade(shared);
+    let slot = Arc::clone(slot);
+    handle.spawn(async move {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let Some(shared) = weak.upgrade() else { break };
+            match shared.open().await {
+                Ok(conn) => {
+                    *slot.conn.write() = Some(conn);
+                    if drop_current {
+                        shared.reconnects.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!("redis connection re-established");
+                    }
+                    break;
+                }
+                Err(e) => tracing::debug!(error = %e, ?backoff, "redis reconnect failed"),
+            }
+            drop(shared);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+        slot.reconnecting.store(false, Ordering::Release);
+    });
+}
+
+impl Backend for SingleBackend {
+    fn query<'a>(&'a self, cmd: &'a redis::Cmd) -> BoxFut<'a, redis::Value> {
+        Box::pin(self.run(move |mut c| async move { cmd.query_async(&mut c).await }))
+    }
+
+    fn mget<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, Vec<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut cmd = redis::cmd("MGET");
+            cmd.arg(keys);
+            let reply: Vec<redis::Value> = self
+                .run(move |mut c| async move { cmd.query_async(&mut c).await })
+                .await?;
+            reply.into_iter().map(value_to_bytes).collect()
+        })
+    }
+
+    fn mset<'a>(&'a self, entries: &'a [Entry]) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let mut pipe = redis::pipe();
+            for (key, value, ttl) in entries {
+                pipe.add_command(set_cmd(key, value, *ttl)).ignore();
+            }
+            self.run(move |mut c| async move { pipe.query_async::<()>(&mut c).await })
+                .await
+        })
+    }
+
+    fn unlink<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, u64> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(0);
+            }
+            let mut cmd = redis::cmd("UNLINK");
+            cmd.arg(keys);
+            self.run(move |mut c| async move { cmd.query_async(&mut c).await })
+                .await
+        })
+    }
+
+    fn clear<'a>(&'a self, pattern: &'a str, batch: usize) -> BoxFut<'a, u64> {
+        Box::pin(async move {
+            let mut cursor: u64 = 0;
+            let mut removed = 0;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(batch);
+                let (next, keys): (u64, Vec<String>) = self
+                    .run(move |mut c| async move { scan.query_async(&mut c).await })
+                    .await?;
+                removed += self.unlink(&keys).await?;
+                if next == 0 {
+                    return Ok(removed);
+                }
+                cursor = next;
+            }
+        })
+    }
+
+    fn info(&self) -> BoxFut<'_, String> {
+        Box::pin(self.run(|mut c| async move { redis::cmd("INFO").query_async(&mut c).await }))
+    }
+
+    fn reconnects(&self) -> u64 {
+        self.shared.reconnects.load(Ordering::Relaxed)
+    }
+
+    fn connected(&self) -> bool {
+        self.slots.iter().any(|s| s.conn.read().is_some())
+    }
+}

@@ -1,0 +1,228 @@
+//! Value encodings: plain JSON, self-identifying MessagePack, LZ4 compression.
+//!
+//! The first byte tells a value's format, so reads work whatever codec wrote it:
+//!
+//! | first byte | format |
+//! |---|---|
+//! | `0x01` | MessagePack with named fields (`0x01` + body) |
+//! | `0x02` | LZ4 block (`0x02` + u32 LE decompressed size + block), inner value is JSON or `0x01`-MessagePack |
+//! | anything else | plain UTF-8 JSON, readable with `redis-cli GET` |
+//!
+//! JSON text never starts with `0x01` or `0x02`, so the markers cannot collide.
+
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+
+const MSGPACK: u8 = 0x01;
+const LZ4: u8 = 0x02;
+/// Bound on MessagePack nesting, so hostile bytes cannot exhaust the stack.
+const MSGPACK_MAX_DEPTH: usize = 128;
+
+/// The encoding used for writes. Reads accept every codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Codec {
+    /// Plain UTF-8 JSON, as the original service stored it.
+    #[default]
+    Json,
+    /// MessagePack with named fields, prefixed with a marker byte.
+    MessagePack,
+}
+
+impl FromStr for Codec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "json" => Ok(Codec::Json),
+            "msgpack" | "messagepack" => Ok(Codec::MessagePack),
+            _ => Err("expected json or msgpack".to_owned()),
+        }
+    }
+}
+
+/// Encoding limits taken from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_value_bytes: usize,
+    pub(crate) compression_threshold: Option<usize>,
+}
+
+impl Codec {
+    /// Encodes `value`, compressing it above the threshold, and refuses
+    /// results over the size limit.
+    pub(crate) fn encode<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        limits: Limits,
+    ) -> Result<Vec<u8>, Error> {
+        let bytes = match self {
+            Codec::Json => serde_json::to_vec(value).map_err(|e| Error::Encode(e.to_string()))?,
+            Codec::MessagePack => {
+                let mut out = vec![MSGPACK];
+                let mut ser = rmp_serde::Serializer::new(&mut out).with_struct_map();
+                value
+                    .serialize(&mut ser)
+                    .map_err(|e| Error::Encode(e.to_string()))?;
+                out
+            }
+        };
+        let bytes = match limits.compression_threshold {
+            Some(threshold) if bytes.len() > threshold => compress(&bytes),
+            _ => bytes,
+        };
+        if bytes.len() > limits.max_value_bytes {
+            return Err(Error::ValueTooLarge {
+                size: bytes.len(),
+                limit: limits.max_value_bytes,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// Decodes bytes written by any codec.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limits: Limits) -> Result<T, Error> {
+    match bytes.first() {
+        Some(&LZ4) => {
+            let inner = decompress(bytes, limits.max_value_bytes)?;
+            if inner.first() == Some(&LZ4) {
+                return Err(Error::Decode("nested compression".to_owned()));
+            }
+            decode(&inner, limits)
+        }
+        Some(&MSGPACK) => {
+            let mut de = rmp_serde::Deserializer::from_read_ref(&bytes[1..]);
+            de.set_max_depth(MSGPACK_MAX_DEPTH);
+            T::deserialize(&mut de).map_err(|e| Error::Decode(format!("msgpack: {e}")))
+        }
+        _ => serde_json::from_slice(bytes).map_err(|e| Error::Decode(format!("json: {e}"))),
+    }
+}
+
+fn compress(bytes: &[u8]) -> Vec<u8> {
+    let block = lz4_flex::block::compress(bytes);
+    let mut out = Vec::with_capacity(5 + block.len());
+    out.push(LZ4);
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(&block);
+    out
+}
+
+fn decompress(bytes: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
+    let header: [u8; 4] = bytes
+        .get(1..5)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| Error::Decode("truncated compression header".to_owned()))?;
+    let declared = u32::from_le_bytes(header) as usize;
+    // Check the declared size before allocating anything for it.
+    if declared > limit {
+        return Err(Error::Decode(format!(
+            "declared size {declared} exceeds the value limit {limit}"
+        )));
+    }
+    let mut out = vec![0u8; declared];
+    let n = lz4_flex::block::decompress_into(&bytes[5..], &mut out)
+        .map_err(|e| Error::Decode(format!("lz4: {e}")))?;
+    if n != declared {
+        return Err(Error::Decode("decompressed size mismatch".to_owned()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    const LIMITS: Limits = Limits {
+        max_value_bytes: 1 << 20,
+        compression_threshold: None,
+    };
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct V1 {
+        id: String,
+        n: u32,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct V2 {
+        id: String,
+        n: u32,
+        #[serde(default)]
+        extra: Option<String>,
+    }
+
+    #[test]
+    fn json_is_plain() {
+        let v = V1 {
+            id: "a".into(),
+            n: 1,
+        };
+        let bytes = Codec::Json.encode(&v, LIMITS).unwrap();
+        assert_eq!(bytes, br#"{"id":"a","n":1}"#);
+        assert_eq!(decode::<V1>(&bytes, LIMITS).unwrap(), v);
+    }
+
+    #[test]
+    fn msgpack_is_marked_and_named() {
+        let v = V1 {
+            id: "a".into(),
+            n: 1,
+        };
+        let bytes = Codec::MessagePack.encode(&v, LIMITS).unwrap();
+        assert_eq!(bytes[0], MSGPACK);
+        // Named fields survive adding a field.
+        let v2: V2 = decode(&bytes, LIMITS).unwrap();
+        assert_eq!(v2.id, "a");
+        assert_eq!(v2.extra, None);
+    }
+
+    #[test]
+    fn compression_round_trips_and_checks_declared_size() {
+        let limits = Limits {
+            max_value_bytes: 1 << 20,
+            compression_threshold: Some(64),
+        };
+        let long = "x".repeat(10_000);
+        for codec in [Codec::Json, Codec::MessagePack] {
+            let bytes = codec.encode(&long, limits).unwrap();
+            assert_eq!(bytes[0], LZ4);
+            assert!(bytes.len() < 1000);
+            assert_eq!(decode::<String>(&bytes, limits).unwrap(), long);
+        }
+        let mut bomb = vec![LZ4];
+        bomb.extend_from_slice(&u32::MAX.to_le_bytes());
+        bomb.extend_from_slice(&[0, 0, 0]);
+        assert!(decode::<String>(&bomb, limits).is_err());
+        assert!(decode::<String>(&[LZ4, 1], limits).is_err());
+    }
+
+    #[test]
+    fn too_large_is_refused() {
+        let limits = Limits {
+            max_value_bytes: 10,
+            compression_threshold: None,
+        };
+        let err = Codec::Json.encode(&"x".repeat(20), limits).unwrap_err();
+        assert!(matches!(err, Error::ValueTooLarge { limit: 10, .. }));
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error_not_a_panic() {
+        for bytes in [&b"\xff\xfe"[..], b"{", b"", &[MSGPACK, 0xc1], &[MSGPACK]] {
+            assert!(decode::<V1>(bytes, LIMITS).is_err());
+        }
+        // Deeply nested MessagePack arrays are bounded.
+        let mut deep = vec![MSGPACK];
+        deep.extend(std::iter::repeat_n(0x91u8, 100_000));
+        assert!(decode::<serde_json::Value>(&deep, LIMITS).is_err());
+        let deep_json = "[".repeat(100_000);
+        assert!(decode::<serde_json::Value>(deep_json.as_bytes(), LIMITS).is_err());
+    }
+}

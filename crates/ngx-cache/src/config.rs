@@ -1,0 +1,508 @@
+//! Typed configuration: defaults, a builder, and `from_env()`.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::breaker::BreakerConfig;
+use crate::codec::Codec;
+
+/// A configuration value that could not be used. The message names the
+/// variable (or builder setter) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration {var}: {reason}")]
+#[non_exhaustive]
+pub struct ConfigError {
+    /// The environment variable or setting at fault, e.g. `REDIS_POOL_SIZE`.
+    pub var: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(var: &str, reason: impl Into<String>) -> Self {
+        Self {
+            var: var.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Everything the cache needs to run. Build it with [`CacheConfig::builder`],
+/// [`CacheConfig::from_env`], or start from `Default`.
+///
+/// `Debug` never shows the password of [`url`](Self::url).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct CacheConfig {
+    /// `redis://`, `rediss://` (TLS) URL, with optional user and password.
+    /// With [`cluster`](Self::cluster), a comma-separated list of node URLs.
+    pub url: String,
+    /// Connect to a Redis Cluster (`REDIS_CLUSTER`).
+    pub cluster: bool,
+    /// Multiplexed connections opened and used round-robin (`REDIS_POOL_SIZE`).
+    pub pool_size: usize,
+    /// Accepted for compatibility with the original service; values are
+    /// always decoded into typed Rust values (`REDIS_DECODE_RESPONSES`).
+    pub decode_responses: bool,
+    /// When false, every read misses and nothing touches the network (`CACHE_ENABLED`).
+    pub enabled: bool,
+    /// TTL used when a call gives none (`CACHE_DEFAULT_TTL`, seconds).
+    pub default_ttl: Duration,
+    /// Prefix of every key, `{namespace}:{key}` (`CACHE_NAMESPACE`).
+    pub namespace: String,
+    /// Circuit breaker settings (`CACHE_CIRCUIT_BREAKER_*`).
+    pub breaker: BreakerConfig,
+    /// Codec used for writes; reads accept every codec (`CACHE_CODEC`: `json` or `msgpack`).
+    pub codec: Codec,
+    /// Timeout of one Redis operation (`CACHE_OP_TIMEOUT_MS`).
+    pub op_timeout: Duration,
+    /// Timeout of establishing a connection (`CACHE_CONNECT_TIMEOUT_MS`).
+    pub connect_timeout: Duration,
+    /// Largest encoded value accepted by `set` (`CACHE_MAX_VALUE_BYTES`).
+    pub max_value_bytes: usize,
+    /// Longest full key, namespace included (`CACHE_MAX_KEY_BYTES`).
+    pub max_key_bytes: usize,
+    /// Fraction of the TTL removed at random to spread expiries, 0 turns it
+    /// off (`CACHE_TTL_JITTER`, at most 0.5).
+    pub ttl_jitter: f64,
+    /// Values whose encoding exceeds this many bytes are LZ4-compressed;
+    /// `None` turns compression off (`CACHE_COMPRESSION_THRESHOLD`, 0 = off).
+    pub compression_threshold: Option<usize>,
+    /// Consecutive timeouts on one connection after which it is dropped and
+    /// rebuilt (`CACHE_HEAL_AFTER_TIMEOUTS`).
+    pub heal_after_timeouts: u32,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            url: "redis://localhost:6379".to_owned(),
+            cluster: false,
+            pool_size: 10,
+            decode_responses: true,
+            enabled: true,
+            default_ttl: Duration::from_secs(3600),
+            namespace: "ngx".to_owned(),
+            breaker: BreakerConfig::default(),
+            codec: Codec::Json,
+            op_timeout: Duration::from_millis(250),
+            connect_timeout: Duration::from_secs(1),
+            max_value_bytes: 1024 * 1024,
+            max_key_bytes: 1024,
+            ttl_jitter: 0.1,
+            compression_threshold: None,
+            heal_after_timeouts: 2,
+        }
+    }
+}
+
+impl fmt::Debug for CacheConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheConfig")
+            .field("url", &crate::redact::redact_url(&self.url))
+            .field("cluster", &self.cluster)
+            .field("pool_size", &self.pool_size)
+            .field("enabled", &self.enabled)
+            .field("default_ttl", &self.default_ttl)
+            .field("namespace", &self.namespace)
+            .field("breaker", &self.breaker)
+            .field("codec", &self.codec)
+            .field("op_timeout", &self.op_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_value_bytes", &self.max_value_bytes)
+            .field("max_key_bytes", &self.max_key_bytes)
+            .field("ttl_jitter", &self.ttl_jitter)
+            .field("compression_threshold", &self.compression_threshold)
+            .field("heal_after_timeouts", &self.heal_after_timeouts)
+            .finish()
+    }
+}
+
+impl CacheConfig {
+    /// Starts a builder from the defaults.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ngx_cache::CacheConfig;
+    ///
+    /// let config = CacheConfig::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .namespace("demo")
+    ///     .default_ttl(Duration::from_secs(60))
+    ///     .pool_size(4)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.namespace, "demo");
+    /// ```
+    pub fn builder() -> CacheConfigBuilder {
+        CacheConfigBuilder {
+            config: Self::default(),
+        }
+    }
+
+    /// Reads the variables listed in the README from the process environment.
+    /// Unset variables keep their defaults; a malformed one is an error that
+    /// names it.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`
+    /// (handy in tests, where changing the real environment is racy).
+    ///
+    /// ```
+    /// use ngx_cache::CacheConfig;
+    ///
+    /// let err = CacheConfig::from_lookup(|name| {
+    ///     (name == "REDIS_POOL_SIZE").then(|| "many".to_owned())
+    /// })
+    /// .unwrap_err();
+    /// assert!(err.to_string().contains("REDIS_POOL_SIZE"));
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let mut c = Self::default();
+        if let Some(url) = env.string("REDIS_URL") {
+            c.url = url;
+        }
+        env.parse("REDIS_CLUSTER", &mut c.cluster, parse_bool)?;
+        env.parse("REDIS_POOL_SIZE", &mut c.pool_size, parse_num)?;
+        env.parse(
+            "REDIS_DECODE_RESPONSES",
+            &mut c.decode_responses,
+            parse_bool,
+        )?;
+        env.parse("CACHE_ENABLED", &mut c.enabled, parse_bool)?;
+        env.parse("CACHE_DEFAULT_TTL", &mut c.default_ttl, parse_secs)?;
+        if let Some(ns) = env.string("CACHE_NAMESPACE") {
+            c.namespace = ns;
+        }
+        env.parse(
+            "CACHE_CIRCUIT_BREAKER_ENABLED",
+            &mut c.breaker.enabled,
+            parse_bool,
+        )?;
+        env.parse(
+            "CACHE_CIRCUIT_BREAKER_FAILURES",
+            &mut c.breaker.failure_threshold,
+            parse_num,
+        )?;
+        env.parse(
+            "CACHE_CIRCUIT_BREAKER_TIMEOUT",
+            &mut c.breaker.open_duration,
+            parse_secs,
+        )?;
+        env.parse("CACHE_CODEC", &mut c.codec, |s| s.parse())?;
+        env.parse("CACHE_OP_TIMEOUT_MS", &mut c.op_timeout, parse_millis)?;
+        env.parse(
+            "CACHE_CONNECT_TIMEOUT_MS",
+            &mut c.connect_timeout,
+            parse_millis,
+        )?;
+        env.parse("CACHE_MAX_VALUE_BYTES", &mut c.max_value_bytes, parse_num)?;
+        env.parse("CACHE_MAX_KEY_BYTES", &mut c.max_key_bytes, parse_num)?;
+        env.parse("CACHE_TTL_JITTER", &mut c.ttl_jitter, parse_num)?;
+        let mut threshold = 0usize;
+        env.parse("CACHE_COMPRESSION_THRESHOLD", &mut threshold, parse_num)?;
+        if threshold > 0 {
+            c.compression_threshold = Some(threshold);
+        }
+        env.parse(
+            "CACHE_HEAL_AFTER_TIMEOUTS",
+            &mut c.heal_after_timeouts,
+            parse_num,
+        )?;
+        c.breaker.probe_timeout = c.op_timeout * 4;
+        c.validate()
+    }
+
+    /// Checks ranges and relations between fields.
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        if self.url.trim().is_empty() {
+            return Err(ConfigError::new("REDIS_URL", "must not be empty"));
+        }
+        for part in self.url.split(',') {
+            let part = part.trim();
+            if !(part.starts_with("redis://")
+                || part.starts_with("rediss://")
+                || part.starts_with("unix://")
+                || part.starts_with("redis+unix://"))
+            {
+                return Err(ConfigError::new(
+                    "REDIS_URL",
+                    format!(
+                        "`{}` must start with redis://, rediss:// or unix://",
+                        crate::redact::redact_url(part)
+                    ),
+                ));
+            }
+        }
+        if !self.cluster && self.url.contains(',') {
+            return Err(ConfigError::new(
+                "REDIS_URL",
+                "a list of URLs needs REDIS_CLUSTER=true",
+            ));
+        }
+        if self.pool_size == 0 || self.pool_size > 1024 {
+            return Err(ConfigError::new(
+                "REDIS_POOL_SIZE",
+                "must be between 1 and 1024",
+            ));
+        }
+        if self.default_ttl.is_zero() {
+            return Err(ConfigError::new(
+                "CACHE_DEFAULT_TTL",
+                "must be at least 1 second",
+            ));
+        }
+        crate::key::validate_namespace(&self.namespace)
+            .map_err(|reason| ConfigError::new("CACHE_NAMESPACE", reason))?;
+        if self.breaker.failure_threshold == 0 {
+            return Err(ConfigError::new(
+                "CACHE_CIRCUIT_BREAKER_FAILURES",
+                "must be at least 1",
+            ));
+        }
+        if self.breaker.open_duration.is_zero() {
+            return Err(ConfigError::new(
+                "CACHE_CIRCUIT_BREAKER_TIMEOUT",
+                "must be positive",
+            ));
+        }
+        if self.op_timeout.is_zero() {
+            return Err(ConfigError::new("CACHE_OP_TIMEOUT_MS", "must be positive"));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "CACHE_CONNECT_TIMEOUT_MS",
+                "must be positive",
+            ));
+        }
+        if self.max_value_bytes == 0 {
+            return Err(ConfigError::new(
+                "CACHE_MAX_VALUE_BYTES",
+                "must be positive",
+            ));
+        }
+        if self.max_key_bytes <= self.namespace.len() + 1 {
+            return Err(ConfigError::new(
+                "CACHE_MAX_KEY_BYTES",
+                "must leave room after the namespace",
+            ));
+        }
+        if !(0.0..=0.5).contains(&self.ttl_jitter) || self.ttl_jitter.is_nan() {
+            return Err(ConfigError::new(
+                "CACHE_TTL_JITTER",
+                "must be between 0 and 0.5",
+            ));
+        }
+        if self.heal_after_timeouts == 0 {
+            return Err(ConfigError::new(
+                "CACHE_HEAL_AFTER_TIMEOUTS",
+                "must be at least 1",
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The URL with its password replaced by `***`, safe to log.
+    pub fn redacted_url(&self) -> String {
+        crate::redact::redact_url(&self.url)
+    }
+}
+
+/// Builder for [`CacheConfig`]; setters are bare nouns and `build` validates.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CacheConfigBuilder {
+    config: CacheConfig,
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty => |$c:ident, $v:ident| $body:expr;)*) => {
+        impl CacheConfigBuilder {
+            $(
+                $(#[$doc])*
+                pub fn $name(mut self, $v: $ty) -> Self {
+                    let $c = &mut self.config;
+                    $body;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// Redis URL, or comma-separated node URLs for a cluster.
+    url: impl Into<String> => |c, v| c.url = v.into();
+    /// Connect to a Redis Cluster.
+    cluster: bool => |c, v| c.cluster = v;
+    /// Number of multiplexed connections.
+    pool_size: usize => |c, v| c.pool_size = v;
+    /// Turns the cache on or off.
+    enabled: bool => |c, v| c.enabled = v;
+    /// TTL used when a call gives none.
+    default_ttl: std::time::Duration => |c, v| c.default_ttl = v;
+    /// Key namespace.
+    namespace: impl Into<String> => |c, v| c.namespace = v.into();
+    /// Circuit breaker settings.
+    breaker: BreakerConfig => |c, v| c.breaker = v;
+    /// Codec for writes.
+    codec: Codec => |c, v| c.codec = v;
+    /// Per-operation timeout.
+    op_timeout: std::time::Duration => |c, v| c.op_timeout = v;
+    /// Connection timeout.
+    connect_timeout: std::time::Duration => |c, v| c.connect_timeout = v;
+    /// Maximum encoded value size.
+    max_value_bytes: usize => |c, v| c.max_value_bytes = v;
+    /// Maximum full key length.
+    max_key_bytes: usize => |c, v| c.max_key_bytes = v;
+    /// TTL jitter fraction (0 to 0.5).
+    ttl_jitter: f64 => |c, v| c.ttl_jitter = v;
+    /// Compress values larger than this many bytes.
+    compression_threshold: Option<usize> => |c, v| c.compression_threshold = v;
+    /// Consecutive timeouts before a connection is rebuilt.
+    heal_after_timeouts: u32 => |c, v| c.heal_after_timeouts = v;
+}
+
+impl CacheConfigBuilder {
+    /// Validates and returns the configuration.
+    pub fn build(self) -> Result<CacheConfig, ConfigError> {
+        self.config.validate()
+    }
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn string(&self, var: &str) -> Option<String> {
+        (self.0)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T>(
+        &self,
+        var: &str,
+        slot: &mut T,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(raw) = self.string(var) {
+            *slot = parse(raw.trim()).map_err(|reason| {
+                ConfigError::new(var, format!("`{raw}` is not valid: {reason}"))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".to_owned()),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(s: &str) -> Result<T, String>
+where
+    T::Err: fmt::Display,
+{
+    s.parse().map_err(|e: T::Err| e.to_string())
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    parse_num::<u64>(s).map(Duration::from_secs)
+}
+
+fn parse_millis(s: &str) -> Result<Duration, String> {
+    parse_num::<u64>(s).map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let c = CacheConfig::from_lookup(|_| None).unwrap();
+        assert_eq!(c.url, "redis://localhost:6379");
+        assert_eq!(c.pool_size, 10);
+        assert_eq!(c.default_ttl, Duration::from_secs(3600));
+        assert_eq!(c.namespace, "ngx");
+        assert_eq!(c.breaker.failure_threshold, 5);
+        assert_eq!(c.breaker.open_duration, Duration::from_secs(30));
+        assert_eq!(c.op_timeout, Duration::from_millis(250));
+        assert_eq!(c.connect_timeout, Duration::from_secs(1));
+        assert!(c.enabled && c.breaker.enabled);
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let c = CacheConfig::from_lookup(lookup(&[
+            ("REDIS_URL", "redis://:pw@10.0.0.1:7000"),
+            ("REDIS_POOL_SIZE", "3"),
+            ("CACHE_ENABLED", "false"),
+            ("CACHE_DEFAULT_TTL", "60"),
+            ("CACHE_NAMESPACE", "app"),
+            ("CACHE_CIRCUIT_BREAKER_ENABLED", "no"),
+            ("CACHE_CIRCUIT_BREAKER_FAILURES", "7"),
+            ("CACHE_CIRCUIT_BREAKER_TIMEOUT", "9"),
+            ("CACHE_CODEC", "msgpack"),
+            ("CACHE_OP_TIMEOUT_MS", "100"),
+            ("CACHE_COMPRESSION_THRESHOLD", "2048"),
+        ]))
+        .unwrap();
+        assert_eq!(c.pool_size, 3);
+        assert!(!c.enabled && !c.breaker.enabled);
+        assert_eq!(c.default_ttl, Duration::from_secs(60));
+        assert_eq!(c.namespace, "app");
+        assert_eq!(c.breaker.failure_threshold, 7);
+        assert_eq!(c.breaker.open_duration, Duration::from_secs(9));
+        assert_eq!(c.codec, Codec::MessagePack);
+        assert_eq!(c.op_timeout, Duration::from_millis(100));
+        assert_eq!(c.compression_threshold, Some(2048));
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        for (var, value) in [
+            ("REDIS_POOL_SIZE", "ten"),
+            ("REDIS_POOL_SIZE", "0"),
+            ("CACHE_ENABLED", "maybe"),
+            ("CACHE_DEFAULT_TTL", "-1"),
+            ("CACHE_NAMESPACE", "a\nb"),
+            ("CACHE_CODEC", "pickle"),
+            ("REDIS_URL", "http://x"),
+            ("CACHE_TTL_JITTER", "2"),
+        ] {
+            let err = CacheConfig::from_lookup(lookup(&[(var, value)])).unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let c = CacheConfig::builder()
+            .url("redis://user:topsecret@h:1")
+            .build()
+            .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("topsecret"), "{shown}");
+        let err =
+            CacheConfig::from_lookup(lookup(&[("REDIS_URL", "http://u:topsecret@h")])).unwrap_err();
+        assert!(!err.to_string().contains("topsecret"), "{err}");
+    }
+}

@@ -1,0 +1,158 @@
+//! The library's error type and the classification the circuit breaker uses.
+
+use std::time::Duration;
+
+/// Everything that can go wrong in a cache operation.
+///
+/// Only the `try_*` methods of [`Cache`](crate::Cache) return Redis failures;
+/// the default methods fail open and return caller errors only
+/// ([`Error::InvalidKey`], [`Error::ValueTooLarge`], [`Error::Encode`]).
+///
+/// Messages never contain credentials: the Redis URL's password is removed
+/// before an error is built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The key is empty, too long, or contains a control character.
+    #[error("invalid cache key: {reason}")]
+    InvalidKey {
+        /// Why the key was refused.
+        reason: String,
+    },
+    /// The encoded value exceeds the configured maximum size.
+    #[error("value of {size} bytes exceeds the limit of {limit} bytes")]
+    ValueTooLarge {
+        /// Encoded size in bytes.
+        size: usize,
+        /// Configured limit in bytes.
+        limit: usize,
+    },
+    /// The value could not be serialized.
+    #[error("cannot encode value: {0}")]
+    Encode(String),
+    /// Bytes read from Redis could not be decoded into the requested type.
+    #[error("cannot decode cached value: {0}")]
+    Decode(String),
+    /// The operation did not finish within its timeout.
+    #[error("redis operation timed out after {0:?}")]
+    Timeout(Duration),
+    /// No connection is available (connecting, reconnecting or refused).
+    #[error("redis is not reachable: {0}")]
+    Unavailable(String),
+    /// The circuit breaker is open and the call was rejected without I/O.
+    #[error("circuit breaker is open")]
+    CircuitOpen,
+    /// The cache is disabled by configuration (`CACHE_ENABLED=false`).
+    #[error("cache is disabled")]
+    Disabled,
+    /// An error reported by Redis or the client library.
+    #[error("redis error ({category}): {message}")]
+    Redis {
+        /// Short category such as `I/O error` or `response error`.
+        category: String,
+        /// Redacted message.
+        message: String,
+        /// Whether the failure is transient (I/O, timeout, dropped connection).
+        transient: bool,
+    },
+    /// A configuration value is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+impl Error {
+    /// Returns true for failures that say the server is unreachable or slow:
+    /// I/O errors, timeouts, dropped or refused connections.
+    ///
+    /// These, and only these, count toward opening the circuit breaker.
+    /// Server replies such as `WRONGTYPE` and decode errors are not transient.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Timeout(_) | Error::Unavailable(_) => true,
+            Error::Redis { transient, .. } => *transient,
+            _ => false,
+        }
+    }
+
+    /// Returns true when the operation timed out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+
+    /// Returns true when the error is a caller mistake (bad key, oversized
+    /// or unserializable value) that never reached Redis.
+    pub fn is_caller_error(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidKey { .. } | Error::ValueTooLarge { .. } | Error::Encode(_)
+        )
+    }
+
+    pub(crate) fn invalid_key(reason: impl Into<String>) -> Self {
+        Error::InvalidKey {
+            reason: reason.into(),
+        }
+    }
+
+    /// Converts a redis-rs error, removing `secret` (the password) from its text.
+    pub(crate) fn from_redis(
+        err: &redis::RedisError,
+        secret: Option<&str>,
+        timeout: Duration,
+    ) -> Self {
+        if err.is_timeout() {
+            return Error::Timeout(timeout);
+        }
+        use redis::{ErrorKind, ServerErrorKind};
+        let transient = err.is_io_error()
+            || err.is_connection_dropped()
+            || err.is_connection_refusal()
+            || matches!(
+                err.kind(),
+                ErrorKind::ClusterConnectionNotFound
+                    | ErrorKind::Server(ServerErrorKind::BusyLoading)
+                    | ErrorKind::Server(ServerErrorKind::TryAgain)
+                    | ErrorKind::Server(ServerErrorKind::ClusterDown)
+                    | ErrorKind::Server(ServerErrorKind::MasterDown)
+            );
+        Error::Redis {
+            category: err.category().to_owned(),
+            message: crate::redact::scrub(&err.to_string(), secret),
+            transient,
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_classification() {
+        assert!(Error::Timeout(Duration::from_millis(1)).is_transient());
+        assert!(Error::Unavailable("x".into()).is_transient());
+        assert!(!Error::Decode("x".into()).is_transient());
+        assert!(!Error::CircuitOpen.is_transient());
+        let wrongtype = Error::Redis {
+            category: "response error".into(),
+            message: "WRONGTYPE".into(),
+            transient: false,
+        };
+        assert!(!wrongtype.is_transient());
+    }
+
+    #[test]
+    fn redis_errors_are_scrubbed() {
+        let err = redis::RedisError::from((
+            redis::ErrorKind::AuthenticationFailed,
+            "auth failed",
+            "password hunter2 rejected".to_owned(),
+        ));
+        let ours = Error::from_redis(&err, Some("hunter2"), Duration::from_millis(5));
+        assert!(!ours.to_string().contains("hunter2"), "{ours}");
+        assert!(!ours.is_transient());
+    }
+}
