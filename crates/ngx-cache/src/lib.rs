@@ -9,7 +9,9 @@
 //! - `backend`: the internal `Backend` trait and the pooled, self-healing single-node backend.
 //! - `breaker`: the three-state [`CircuitBreaker`].
 //! - `codec`: JSON, marked MessagePack and LZ4 compression ([`Codec`]).
-//! - `key`: key validation, namespacing and glob escaping.
+//! - `key`: key validation, namespacing, glob escaping and [`stable_hash`].
+//! - `options`: [`EntryOptions`] and the `get_or_load` result types.
+//! - `global`: the process-wide default cache for the macros.
 //! - `stats`, `health`: the [`CacheStats`] and [`HealthReport`] shapes.
 //! - `error`: [`Error`] and its `is_transient()` classification.
 //! - `redact`: removal of credentials from URLs and messages.
@@ -49,9 +51,11 @@ mod cache;
 pub mod codec;
 pub mod config;
 mod error;
+mod global;
 mod health;
 mod key;
 mod ops;
+pub mod options;
 mod redact;
 mod stats;
 
@@ -60,7 +64,9 @@ pub use cache::Cache;
 pub use codec::Codec;
 pub use config::{CacheConfig, CacheConfigBuilder, ConfigError};
 pub use error::{Error, Result};
+pub use global::{global, install_global};
 pub use health::HealthReport;
-pub use key::escape_glob;
+pub use key::{escape_glob, stable_hash};
 pub use ops::KeyTtl;
+pub use options::{EntryOptions, LoadError, Loaded, Source};
 pub use stats::CacheStats;
