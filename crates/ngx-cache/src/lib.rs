@@ -22,7 +22,7 @@
 //! use ngx_cache::{Cache, CacheConfig};
 //! use serde::{Deserialize, Serialize};
 //!
-//! #[derive(Serialize, Deserialize)]
+//! #[derive(Clone, Serialize, Deserialize)]
 //! struct Profile { name: String }
 //!
 //! # async fn demo() -> Result<(), ngx_cache::Error> {
@@ -47,19 +47,30 @@
 
 mod backend;
 pub mod breaker;
+mod bus;
 mod cache;
 pub mod codec;
+mod coherence;
 pub mod config;
+mod envelope;
 mod error;
+mod fill;
+mod flight;
 mod global;
 mod health;
 mod key;
+mod l1;
+mod load;
 mod ops;
 pub mod options;
+mod read;
 mod redact;
 mod stats;
+mod tag;
+mod warm;
 
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+pub use bus::LagPercentiles;
 pub use cache::Cache;
 pub use codec::Codec;
 pub use config::{CacheConfig, CacheConfigBuilder, ConfigError};
@@ -67,6 +78,8 @@ pub use error::{Error, Result};
 pub use global::{global, install_global};
 pub use health::HealthReport;
 pub use key::{escape_glob, stable_hash};
+pub use load::Cacheable;
 pub use ops::KeyTtl;
 pub use options::{EntryOptions, LoadError, Loaded, Source};
 pub use stats::CacheStats;
+pub use warm::{WarmEntry, WarmReport};

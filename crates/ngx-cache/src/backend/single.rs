@@ -235,6 +235,14 @@ impl Backend for SingleBackend {
         Box::pin(self.run(move |mut c| async move { cmd.query_async(&mut c).await }))
     }
 
+    fn pipeline<'a>(&'a self, pipe: &'a redis::Pipeline) -> BoxFut<'a, Vec<redis::Value>> {
+        Box::pin(self.run(move |mut c| async move { pipe.query_async(&mut c).await }))
+    }
+
+    fn pubsub_client(&self) -> redis::Client {
+        self.shared.client.clone()
+    }
+
     fn mget<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, Vec<Option<Vec<u8>>>> {
         Box::pin(async move {
             if keys.is_empty() {
