@@ -40,7 +40,11 @@ async fn json_is_stored_as_plain_json() {
     let parsed: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(parsed["role"], "agent");
     // And what another client writes as JSON, we read.
-    raw_set(&server, "t:py", br#"{"role":"user","text":"hi","score":1.0}"#);
+    raw_set(
+        &server,
+        "t:py",
+        br#"{"role":"user","text":"hi","score":1.0}"#,
+    );
     let got: Turn = cache.get("py").await.unwrap();
     assert_eq!(got.role, "user");
 }

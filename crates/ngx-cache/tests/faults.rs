@@ -38,7 +38,10 @@ async fn sigkill_opens_the_breaker_and_one_probe_closes_it_after_restart() {
     // breaker after exactly three of them.
     let (got, took) = timed(cache.get::<String>("k")).await;
     assert_eq!(got, None);
-    assert!(took < Duration::from_millis(250), "fail-open get took {took:?}");
+    assert!(
+        took < Duration::from_millis(250),
+        "fail-open get took {took:?}"
+    );
     assert_eq!(cache.breaker().state(), BreakerState::Closed);
     let (res, took) = timed(cache.try_get::<String>("k")).await;
     let err = res.unwrap_err();
@@ -70,7 +73,8 @@ async fn sigkill_opens_the_breaker_and_one_probe_closes_it_after_restart() {
     // Restart on the same port; wait for the pool to reconnect in the
     // background, then for the open period to end.
     server.restart();
-    let reconnected = eventually(Duration::from_secs(5), || async { cache.stats().connected }).await;
+    let reconnected =
+        eventually(Duration::from_secs(5), || async { cache.stats().connected }).await;
     assert!(reconnected.is_some(), "pool never reconnected");
     if opened_at.elapsed() < open_for {
         assert!(matches!(
@@ -155,7 +159,10 @@ async fn sigstop_never_blocks_past_the_timeout_and_the_pool_heals_after_sigcont(
         assert!(took < BOUND, "health_check #{i} took {took:?}");
     }
     assert!(timeouts > 0, "a stopped server must show up as timeouts");
-    assert!(cache.stats().sets_skipped == 0, "try_set does not count skips");
+    assert!(
+        cache.stats().sets_skipped == 0,
+        "try_set does not count skips"
+    );
 
     server.resume();
     let resumed = Instant::now();
@@ -227,7 +234,10 @@ async fn bare_connection_manager_times_out_under_sigstop_and_resumes_after_sigco
         }
     })
     .await;
-    assert!(recovered.is_some(), "ConnectionManager did not recover after SIGCONT");
+    assert!(
+        recovered.is_some(),
+        "ConnectionManager did not recover after SIGCONT"
+    );
 }
 
 /// A connection that stops answering without ever erroring, while new
@@ -279,7 +289,10 @@ async fn stalled_connection_sticks_connection_manager_but_the_cache_heals() {
             }
             Err(e) => saw_timeout |= e.is_timeout(),
         }
-        assert!(start.elapsed() < Duration::from_secs(2), "cache never healed");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "cache never healed"
+        );
         if calls > 4 {
             // Past the healing threshold on both connections: give the
             // background reconnect a moment instead of spinning.

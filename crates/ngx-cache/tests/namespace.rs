@@ -41,7 +41,11 @@ async fn fill(server: &RedisServer, per_ns: usize) -> Vec<(Cache, BTreeSet<Strin
     }
     let mut conn = server.conn();
     for stray in ["ns", "nsfoo", "ns*", "other:k"] {
-        let _: () = redis::cmd("SET").arg(stray).arg(1).query(&mut conn).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(stray)
+            .arg(1)
+            .query(&mut conn)
+            .unwrap();
     }
     out
 }
@@ -59,7 +63,10 @@ async fn clear_and_check(target: &str) {
     let after = all_keys(&server);
     let gone: BTreeSet<String> = before.difference(&after).cloned().collect();
     assert_eq!(&gone, expected_gone, "clearing {target} removed other keys");
-    for (other, keys) in caches.iter().filter(|(c, _)| c.config().namespace != target) {
+    for (other, keys) in caches
+        .iter()
+        .filter(|(c, _)| c.config().namespace != target)
+    {
         assert!(
             keys.is_subset(&after),
             "namespace {} lost keys",

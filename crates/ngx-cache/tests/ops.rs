@@ -40,7 +40,10 @@ async fn get_and_set_round_trip_and_count_hits_and_misses() {
     assert_eq!(cache.get::<Profile>("p:1").await, None);
     cache.set("p:1", &profile(1), None).await.unwrap();
     assert_eq!(cache.get::<Profile>("p:1").await, Some(profile(1)));
-    assert_eq!(cache.try_get::<Profile>("p:1").await.unwrap(), Some(profile(1)));
+    assert_eq!(
+        cache.try_get::<Profile>("p:1").await.unwrap(),
+        Some(profile(1))
+    );
     assert_eq!(cache.try_get::<Profile>("p:2").await.unwrap(), None);
     // Overwrite.
     cache.try_set("p:1", &profile(7), None).await.unwrap();
@@ -127,7 +130,12 @@ async fn exists_delete_and_expire() {
     let ms = pttl(&server, "t:k");
     assert!((49_000..=50_000).contains(&ms), "PTTL {ms}");
     assert!(!cache.expire("other", Duration::from_secs(5)).await);
-    assert!(!cache.try_expire("other", Duration::from_secs(5)).await.unwrap());
+    assert!(
+        !cache
+            .try_expire("other", Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
 
     assert!(cache.delete("k").await);
     assert!(!raw_exists(&server, "t:k"));
@@ -152,7 +160,10 @@ async fn ttl_reports_missing_persistent_and_expiring_keys() {
         .unwrap();
     match cache.ttl("short").await {
         Some(KeyTtl::Expires(d)) => {
-            assert!(d <= Duration::from_secs(30) && d > Duration::from_secs(29), "{d:?}")
+            assert!(
+                d <= Duration::from_secs(30) && d > Duration::from_secs(29),
+                "{d:?}"
+            )
         }
         other => panic!("expected an expiring key, got {other:?}"),
     }
@@ -247,7 +258,10 @@ async fn oversized_values_and_invalid_keys_never_reach_redis() {
 
     let big = "x".repeat(100);
     let err = cache.set("big", &big, None).await.unwrap_err();
-    assert!(matches!(err, Error::ValueTooLarge { limit: 64, .. }), "{err}");
+    assert!(
+        matches!(err, Error::ValueTooLarge { limit: 64, .. }),
+        "{err}"
+    );
     assert!(err.is_caller_error() && !err.is_transient());
     assert!(cache.try_set("big", &big, None).await.is_err());
     let err = cache
@@ -257,7 +271,14 @@ async fn oversized_values_and_invalid_keys_never_reach_redis() {
     assert!(matches!(err, Error::ValueTooLarge { .. }), "{err}");
 
     let too_long = "k".repeat(1100);
-    for key in ["", "a\nb", "nul\0", "bell\u{7}", "del\u{7f}", too_long.as_str()] {
+    for key in [
+        "",
+        "a\nb",
+        "nul\0",
+        "bell\u{7}",
+        "del\u{7f}",
+        too_long.as_str(),
+    ] {
         let err = cache.set(key, &1, None).await.unwrap_err();
         assert!(matches!(err, Error::InvalidKey { .. }), "{key:?}: {err}");
         assert!(err.is_caller_error());
@@ -266,7 +287,12 @@ async fn oversized_values_and_invalid_keys_never_reach_redis() {
             Err(Error::InvalidKey { .. })
         ));
         assert_eq!(cache.get::<i32>(key).await, None);
-        assert!(cache.set_many(&[("fine", 1), (key, 2)], None).await.is_err());
+        assert!(
+            cache
+                .set_many(&[("fine", 1), (key, 2)], None)
+                .await
+                .is_err()
+        );
         assert!(cache.try_increment(key, 1).await.is_err());
         assert!(cache.try_exists(key).await.is_err());
         assert!(cache.try_delete(key).await.is_err());
@@ -296,14 +322,26 @@ async fn disabled_cache_misses_everything_without_network() {
         cache.set("k", &1, None).await.unwrap();
         cache.set_many(&[("a", 1)], None).await.unwrap();
         assert_eq!(cache.get::<i32>("k").await, None);
-        assert_eq!(cache.get_many::<i32, _>(&["k", "a"]).await, vec![None, None]);
+        assert_eq!(
+            cache.get_many::<i32, _>(&["k", "a"]).await,
+            vec![None, None]
+        );
         assert_eq!(cache.increment("n", 1).await, None);
         assert!(!cache.exists("k").await);
         assert!(!cache.delete("k").await);
         assert_eq!(cache.ttl("k").await, None);
-        assert!(matches!(cache.try_get::<i32>("k").await, Err(Error::Disabled)));
-        assert!(matches!(cache.try_set("k", &1, None).await, Err(Error::Disabled)));
-        assert!(matches!(cache.clear_namespace().await, Err(Error::Disabled)));
+        assert!(matches!(
+            cache.try_get::<i32>("k").await,
+            Err(Error::Disabled)
+        ));
+        assert!(matches!(
+            cache.try_set("k", &1, None).await,
+            Err(Error::Disabled)
+        ));
+        assert!(matches!(
+            cache.clear_namespace().await,
+            Err(Error::Disabled)
+        ));
         let health = cache.health_check().await;
         assert_eq!(health.status, "disabled");
         assert!(!health.healthy);

@@ -3,8 +3,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use ngx_cache::CacheConfigBuilder;
 use ngx_cache::CacheConfig;
+use ngx_cache::CacheConfigBuilder;
 
 use super::server::RedisServer;
 
