@@ -6,6 +6,16 @@
 //! - `config`: [`CacheConfig`], its builder and `from_env()`.
 //! - `cache`: the [`Cache`] handle, the breaker-guarded call path, stats and health.
 //! - `ops`: typed operations (`get`, `set`, `get_many`, counters, keys), fail-open and `try_*`.
+//! - `load`: [`Cache::get_or_load`]: L1, Redis, loader; fail-safe, timeouts, eager refresh.
+//! - `fill`: leases and the checked fill that prevents stale sets.
+//! - `flight`: single-flight per key within the process.
+//! - `read`: reading an entry from Redis, envelopes and freshness.
+//! - `envelope`: the metadata envelope (logical expiry, TTL, tag versions).
+//! - `l1`: the in-process tier behind a small trait (quick_cache today).
+//! - `coherence`: L1 lookups and fills, the invalidation subscriber.
+//! - `bus`: invalidation messages, sequence gaps and lag.
+//! - `tag`: tag versions and [`Cache::invalidate_tag`].
+//! - `warm`: [`Cache::warm`].
 //! - `backend`: the internal `Backend` trait and the pooled, self-healing single-node backend.
 //! - `breaker`: the three-state [`CircuitBreaker`].
 //! - `codec`: JSON, marked MessagePack and LZ4 compression ([`Codec`]).
@@ -41,7 +51,7 @@
 //! toward the circuit breaker; while it is open, calls fail fast without I/O
 //! and the fail-open methods miss or skip. Connections that keep timing out
 //! are rebuilt in the background, because redis-rs's `ConnectionManager`
-//! alone stays stuck on a server that stopped answering.
+//! alone stays stuck on a connection that the network silently lost.
 
 #![forbid(unsafe_code)]
 
