@@ -1,0 +1,1 @@
+//! Pure computations (placeholder while the module is written).
