@@ -3,9 +3,10 @@
 use sqlx::AssertSqlSafe;
 use std::collections::BTreeMap;
 
-use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
+use super::sql::AnyQuery;
 use super::{Database, DbError, json, sql};
 use crate::domain::{
     ConversationPhase, ConversationState, CustomerInfo, Message, ProgramType, Role, Tier,
@@ -25,8 +26,6 @@ const UPDATE_SET: &str = "customer_id = excluded.customer_id, \
     program_type = excluded.program_type, tier_detected = excluded.tier_detected, \
     tier_confidence = excluded.tier_confidence, phase = excluded.phase, \
     updated_at = excluded.updated_at";
-
-type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments>;
 
 /// Conversations and their messages. Obtained from
 /// [`Database::conversations`].
@@ -213,8 +212,8 @@ impl<'a> ConversationRepo<'a> {
 }
 
 /// Binds the 16 conversation columns in [`COLUMNS`] order.
-fn bind_state<'q>(query: Query<'q>, s: &'q ConversationState) -> Result<Query<'q>, DbError> {
-    Ok(query
+fn bind_state<'q>(query: AnyQuery<'q>, s: &'q ConversationState) -> Result<AnyQuery<'q>, DbError> {
+    let query = query
         .bind(s.conversation_id.as_str())
         .bind(s.customer.id.as_str())
         .bind(s.customer.name.as_str())
@@ -227,8 +226,8 @@ fn bind_state<'q>(query: Query<'q>, s: &'q ConversationState) -> Result<Query<'q
         .bind(s.intent.clone())
         .bind(i64::from(s.human_transfer_needed))
         .bind(s.program_type.as_str())
-        .bind(s.tier_detected.map(Tier::as_str))
-        .bind(s.tier_confidence)
+        .bind(s.tier_detected.map(Tier::as_str));
+    Ok(sql::bind_opt_f64(query, s.tier_confidence)
         .bind(s.phase.as_str())
         .bind(s.updated_at))
 }

@@ -256,8 +256,8 @@ impl Database {
                     .bind(Some(pick(rng, INTENTS).to_owned()))
                     .bind(i64::from(rng.random_bool(0.05)))
                     .bind(program.as_str())
-                    .bind(*tier)
-                    .bind(*confidence)
+                    .bind(*tier);
+                query = sql::bind_opt_f64(query, *confidence)
                     .bind(phase.as_str())
                     .bind(*at);
             }
