@@ -6,7 +6,7 @@ mod db_support;
 use std::collections::BTreeMap;
 
 use db_support::TestDb;
-use ngx_agent::db::DbError;
+use ngx_agent::db::{DbError, DbOptions};
 use ngx_agent::domain::{
     AgentConfig, ConversationPhase, ConversationState, CustomerProfile, IncomeBand, KnowledgeEntry,
     Message, ProgramType, Role, Tier,
@@ -278,9 +278,11 @@ async fn query_counter_counts_each_statement_and_is_shared_by_clones() {
 #[tokio::test]
 async fn optional_float_can_go_from_null_to_a_value_on_the_same_statement() {
     // Regression test for sqlx 0.9.0 typing a NULL f64 as FLOAT4 on
-    // PostgreSQL (see `db::sql::bind_opt_f64`).
+    // PostgreSQL (see `db::sql::bind_opt_f64`). One connection, so the
+    // statement cache is certainly reused.
     let t = TestDb::new().await;
-    let repo = t.db.conversations();
+    let single = t.reopen_with(DbOptions::default().max_connections(1)).await;
+    let repo = single.conversations();
     let mut state = conversation("conv-1");
     for confidence in [None, Some(0.25), None, Some(0.75)] {
         state.tier_confidence = confidence;

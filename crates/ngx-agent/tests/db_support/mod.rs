@@ -74,7 +74,12 @@ impl TestDb {
 
     /// A second, independent handle on the same database.
     pub async fn reopen(&self) -> Database {
-        let mut options = DbOptions::default();
+        self.reopen_with(DbOptions::default()).await
+    }
+
+    /// A second handle on the same database with these options (the
+    /// test's schema is added on PostgreSQL).
+    pub async fn reopen_with(&self, mut options: DbOptions) -> Database {
         if let Some(schema) = &self.schema {
             options = options.schema(schema);
         }
