@@ -34,7 +34,7 @@ mod knowledge;
 mod migrate;
 mod program;
 mod seed;
-mod seed_catalog;
+pub(crate) mod seed_catalog;
 mod seed_text;
 mod sql;
 
