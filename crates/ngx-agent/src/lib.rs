@@ -11,9 +11,11 @@
 //! - [`db`]: the system of record over sqlx `Any` (SQLite by default,
 //!   PostgreSQL on `postgres://` URLs): migrations, repositories, the query
 //!   counter and the deterministic seed loader.
+//! - [`cache`]: the typed domain cache, [`cache::NgxCacheManager`], key spaces and TTLs.
 //! - [`compute`]: pure computations (tier detection, logistic predictions,
 //!   program recommendation, ROI) and the stable hash used in cache keys.
 
+pub mod cache;
 pub mod compute;
 pub mod db;
 pub mod domain;

@@ -310,6 +310,22 @@ impl Cache {
             .ok()
     }
 
+    /// Reads the counter at `key` straight from Redis (never from L1, since
+    /// counters change without invalidations); `None` when absent or when
+    /// Redis is unavailable.
+    pub async fn counter(&self, key: &str) -> Option<i64> {
+        let full = self.full_key(key).ok()?;
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(&full);
+        match self.call(|b| b.query(&cmd)).await {
+            Ok(v) => redis::from_redis_value::<Option<i64>>(v).ok().flatten(),
+            Err(e) => {
+                self.swallow("counter", &e);
+                None
+            }
+        }
+    }
+
     /// Subtracts `amount`; see [`increment`](Self::increment).
     pub async fn decrement(&self, key: &str, amount: i64) -> Option<i64> {
         self.increment(key, amount.checked_neg()?).await
@@ -422,6 +438,22 @@ impl Cache {
             l1.store.clear();
         }
         self.inner.tags.clear();
+        self.note_invalidation();
+        self.publish(Invalidation::Clear).await;
+        Ok(removed)
+    }
+
+    /// Removes every key of this namespace that starts with `prefix`
+    /// (glob-escaped), with `SCAN` + `UNLINK`, and clears every instance's L1.
+    pub async fn clear_prefix(&self, prefix: &str) -> Result<u64, Error> {
+        let full = self.full_key(prefix)?;
+        let pattern = format!("{}*", key::escape_glob(&full));
+        let leases = format!("{{{}*", key::escape_glob(&full));
+        let removed = self.call(|b| b.clear(&pattern, 500)).await?;
+        let removed = removed + self.call(|b| b.clear(&leases, 500)).await?;
+        if let Some(l1) = &self.inner.l1 {
+            l1.store.clear();
+        }
         self.note_invalidation();
         self.publish(Invalidation::Clear).await;
         Ok(removed)
