@@ -55,9 +55,15 @@ fn executive_asking_for_a_personal_coach_gives_premium() {
     })
     .unwrap();
     assert_eq!(r.tier, Tier::Premium, "{r:?}");
-    assert!(r.reasons.iter().any(|x| x.contains("\"personal coach\"")), "{r:?}");
+    assert!(
+        r.reasons.iter().any(|x| x.contains("\"personal coach\"")),
+        "{r:?}"
+    );
     // The phrase is counted once, not again as "personal" and "coach".
-    assert!(!r.reasons.iter().any(|x| x.contains("(\"coach\")")), "{r:?}");
+    assert!(
+        !r.reasons.iter().any(|x| x.contains("(\"coach\")")),
+        "{r:?}"
+    );
     assert!(r.reasons.len() <= 5);
 }
 
