@@ -21,15 +21,6 @@ pub(crate) fn values(rows: usize, cols: usize) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn numbers_placeholders_row_by_row() {
-        assert_eq!(super::values(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(super::values(0, 3), "");
-    }
-}
-
 /// A query over `Any` with its arguments.
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
@@ -45,5 +36,14 @@ pub(crate) fn bind_opt_f64(query: AnyQuery<'_>, value: Option<f64>) -> AnyQuery<
     match value {
         Some(v) => query.bind(v),
         None => query.bind(None::<f32>),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbers_placeholders_row_by_row() {
+        assert_eq!(super::values(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::values(0, 3), "");
     }
 }
