@@ -12,6 +12,7 @@
 //!   PostgreSQL on `postgres://` URLs): migrations, repositories, the query
 //!   counter and the deterministic seed loader.
 //! - [`cache`]: the typed domain cache, [`cache::NgxCacheManager`], key spaces and TTLs.
+//! - [`service`]: cache-aside services over the database ([`service::Services`]).
 //! - [`compute`]: pure computations (tier detection, logistic predictions,
 //!   program recommendation, ROI) and the stable hash used in cache keys.
 
@@ -19,3 +20,4 @@ pub mod cache;
 pub mod compute;
 pub mod db;
 pub mod domain;
+pub mod service;

@@ -26,11 +26,13 @@ pub enum KeySpace {
     AgentConfig,
     /// Knowledge base entry, `know:v1:{topic}`.
     Knowledge,
+    /// The program catalog, `prog:catalog:v1:all`.
+    ProgramCatalog,
 }
 
 impl KeySpace {
     /// Every key space, in a fixed order.
-    pub const ALL: [KeySpace; 8] = [
+    pub const ALL: [KeySpace; 9] = [
         KeySpace::Conversation,
         KeySpace::Customer,
         KeySpace::Prediction,
@@ -39,6 +41,7 @@ impl KeySpace {
         KeySpace::Roi,
         KeySpace::AgentConfig,
         KeySpace::Knowledge,
+        KeySpace::ProgramCatalog,
     ];
 
     /// The prefix, including the schema version: `conv:v1`.
@@ -52,6 +55,7 @@ impl KeySpace {
             KeySpace::Roi => "roi:consultant:v1",
             KeySpace::AgentConfig => "conf:agent:v1",
             KeySpace::Knowledge => "know:v1",
+            KeySpace::ProgramCatalog => "prog:catalog:v1",
         }
     }
 
@@ -66,6 +70,7 @@ impl KeySpace {
             KeySpace::Roi => "roi",
             KeySpace::AgentConfig => "config",
             KeySpace::Knowledge => "knowledge",
+            KeySpace::ProgramCatalog => "catalog",
         }
     }
 
@@ -85,6 +90,7 @@ impl KeySpace {
             KeySpace::Roi => 10,
             KeySpace::AgentConfig => 120,
             KeySpace::Knowledge => 24 * 60,
+            KeySpace::ProgramCatalog => 60,
         };
         Duration::from_secs(minutes * 60)
     }
@@ -100,6 +106,7 @@ impl KeySpace {
             KeySpace::Roi => "CACHE_TTL_ROI",
             KeySpace::AgentConfig => "CACHE_TTL_CONFIG",
             KeySpace::Knowledge => "CACHE_TTL_KNOWLEDGE",
+            KeySpace::ProgramCatalog => "CACHE_TTL_CATALOG",
         }
     }
 

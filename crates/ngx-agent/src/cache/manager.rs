@@ -11,7 +11,7 @@ use super::keyspace::customer_tag;
 use super::{DomainCacheSettings, KeySpace};
 use crate::domain::{
     AgentConfig, ConversationState, CustomerProfile, KnowledgeEntry, ModelKind, Prediction,
-    ProgramRecommendation, RoiCalculation, TierDetectionResult,
+    Program, ProgramRecommendation, RoiCalculation, TierDetectionResult,
 };
 
 /// The domain cache: one key space and TTL per data type (see
@@ -86,6 +86,14 @@ typed!(
     set_knowledge,
     delete_knowledge,
     get_or_load_knowledge
+);
+typed!(
+    ProgramCatalog,
+    Vec<Program>,
+    get_catalog,
+    set_catalog,
+    delete_catalog,
+    get_or_load_catalog
 );
 
 impl NgxCacheManager {
