@@ -73,10 +73,15 @@ fn value(i: usize) -> String {
 }
 
 async fn fixture(url: &str) -> Fixture {
-    let config = CacheConfig::builder()
-        .url(url)
-        .build()
-        .expect("default config");
+    let mut builder = CacheConfig::builder().url(url);
+    // Diagnostic knob, not used for the published figures unless stated.
+    if let Some(n) = std::env::var("BENCH_POOL_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        builder = builder.pool_size(n);
+    }
+    let config = builder.build().expect("default config");
     let cache = Cache::connect(config).await.expect("cache connects");
     let client = redis::Client::open(url).expect("url");
     let bare = client
