@@ -48,12 +48,30 @@ struct Conversation {
 
 fn conversation() -> Conversation {
     let lines = [
-        ("user", "Hi, I'm looking for a coaching program for busy professionals."),
-        ("assistant", "Happy to help! How many hours a week can you train?"),
-        ("user", "About four hours, mostly early mornings before work."),
-        ("assistant", "Our PRIME program fits that schedule, with 45-minute sessions."),
-        ("user", "What does it cost per month, and is there a trial period?"),
-        ("assistant", "It is 149 per month and the first two weeks are free to cancel."),
+        (
+            "user",
+            "Hi, I'm looking for a coaching program for busy professionals.",
+        ),
+        (
+            "assistant",
+            "Happy to help! How many hours a week can you train?",
+        ),
+        (
+            "user",
+            "About four hours, mostly early mornings before work.",
+        ),
+        (
+            "assistant",
+            "Our PRIME program fits that schedule, with 45-minute sessions.",
+        ),
+        (
+            "user",
+            "What does it cost per month, and is there a trial period?",
+        ),
+        (
+            "assistant",
+            "It is 149 per month and the first two weeks are free to cancel.",
+        ),
     ];
     Conversation {
         conversation_id: "conv-7f3a9c2e-4b1d-4e8a-9f60-1c2d3e4f5a6b".into(),
