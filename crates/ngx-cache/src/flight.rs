@@ -76,6 +76,21 @@ impl Flights {
         Joined::Started(flight)
     }
 
+    /// Forgets the flight for `key`, so later callers start a new load
+    /// instead of joining one that began before an invalidation (and may
+    /// return pre-write data). The detached load still answers the callers
+    /// that already joined it; its fill is refused by the lease and the
+    /// invalidation snapshot.
+    pub(crate) fn detach(&self, key: &str) {
+        self.map.lock().remove(key);
+    }
+
+    /// Forgets every flight (a tag invalidation or clear touches keys the
+    /// flights cannot name).
+    pub(crate) fn detach_all(&self) {
+        self.map.lock().clear();
+    }
+
     /// Removes the flight `id` for `key` (and not a newer one).
     pub(crate) fn finish(&self, key: &str, id: u64) {
         let mut map = self.map.lock();
