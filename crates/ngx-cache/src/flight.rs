@@ -112,3 +112,38 @@ impl Drop for FlightGuard {
         self.cache.inner.flights.finish(&self.key, self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    fn flight(v: u32) -> FlightFuture<u32, ()> {
+        futures::future::ready(Ok(v)).boxed().shared()
+    }
+
+    #[tokio::test]
+    async fn a_detached_flight_is_not_joined_and_does_not_remove_its_successor() {
+        let flights = Flights::default();
+        let mut first_id = None;
+        let Joined::Started(old) = flights.join_or_start("k", |id| {
+            first_id = Some(id);
+            flight(1)
+        }) else {
+            panic!("the first caller starts the flight");
+        };
+        flights.detach("k");
+        assert!(flights.get::<u32, ()>("k").is_none());
+        let Joined::Started(new) = flights.join_or_start("k", |_| flight(2)) else {
+            panic!("after detach a new flight starts");
+        };
+        // The old load ends: it must not unregister the new one.
+        flights.finish("k", first_id.unwrap());
+        assert!(flights.contains("k"));
+        assert_eq!(old.await.unwrap(), 1);
+        assert_eq!(new.await.unwrap(), 2);
+        flights.detach_all();
+        assert!(!flights.contains("k"));
+    }
+}
