@@ -312,7 +312,7 @@ async fn a_read_after_delete_does_not_join_an_older_load() {
         tokio::spawn(async move { s.conversations.get(CONV).await })
     };
     // Let the reader either finish on its own load or join the old one.
-    let joined = tokio::time::timeout(Duration::from_millis(500), async {
+    let joined = tokio::time::timeout(Duration::from_secs(3), async {
         while !reader.is_finished() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

@@ -189,7 +189,7 @@ async fn redis_killed_mid_test_reads_from_the_database_and_writes_commit() {
     let started = Instant::now();
     let got = exercise(&s, &t.db).await;
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(10),
         "requests must not hang on a dead Redis: {:?}",
         started.elapsed()
     );
