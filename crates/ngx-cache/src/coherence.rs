@@ -95,13 +95,19 @@ impl Cache {
         self.inner.inval_seq.load(Ordering::Acquire)
     }
 
+    /// Records an invalidation that may touch any key (tag, clear): fills
+    /// in progress are not put into L1, and no new caller joins a load that
+    /// began before it.
     pub(crate) fn note_invalidation(&self) {
         self.inner.inval_seq.fetch_add(1, Ordering::AcqRel);
+        self.inner.flights.detach_all();
     }
 
-    /// Drops `key` from this instance's L1.
+    /// Drops `key` from this instance's L1 and detaches its load in flight,
+    /// so a read after a write never joins a load that began before it.
     pub(crate) fn l1_evict(&self, key: &str) {
-        self.note_invalidation();
+        self.inner.inval_seq.fetch_add(1, Ordering::AcqRel);
+        self.inner.flights.detach(key);
         if let Some(l1) = &self.inner.l1 {
             l1.store.remove(key);
         }
@@ -146,12 +152,17 @@ impl Inner {
         self.inval_seq.fetch_add(1, Ordering::AcqRel);
         match msg.what {
             Invalidation::Key(key) => {
+                self.flights.detach(&key);
                 if let Some(l1) = &self.l1 {
                     l1.store.remove(&key);
                 }
             }
-            Invalidation::Tag { tag, version } => self.tags.observe(&tag, version),
+            Invalidation::Tag { tag, version } => {
+                self.flights.detach_all();
+                self.tags.observe(&tag, version);
+            }
             Invalidation::Clear => {
+                self.flights.detach_all();
                 if let Some(l1) = &self.l1 {
                     l1.store.clear();
                 }
@@ -163,6 +174,7 @@ impl Inner {
     /// Marks every L1 entry stale and forgets tag versions.
     fn flush_l1(&self) {
         self.inval_seq.fetch_add(1, Ordering::AcqRel);
+        self.flights.detach_all();
         if let Some(l1) = &self.l1 {
             l1.flush();
         }

@@ -76,6 +76,21 @@ impl Flights {
         Joined::Started(flight)
     }
 
+    /// Forgets the flight for `key`, so later callers start a new load
+    /// instead of joining one that began before an invalidation (and may
+    /// return pre-write data). The detached load still answers the callers
+    /// that already joined it; its fill is refused by the lease and the
+    /// invalidation snapshot.
+    pub(crate) fn detach(&self, key: &str) {
+        self.map.lock().remove(key);
+    }
+
+    /// Forgets every flight (a tag invalidation or clear touches keys the
+    /// flights cannot name).
+    pub(crate) fn detach_all(&self) {
+        self.map.lock().clear();
+    }
+
     /// Removes the flight `id` for `key` (and not a newer one).
     pub(crate) fn finish(&self, key: &str, id: u64) {
         let mut map = self.map.lock();
@@ -95,5 +110,40 @@ pub(crate) struct FlightGuard {
 impl Drop for FlightGuard {
     fn drop(&mut self) {
         self.cache.inner.flights.finish(&self.key, self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    fn flight(v: u32) -> FlightFuture<u32, ()> {
+        futures::future::ready(Ok(v)).boxed().shared()
+    }
+
+    #[tokio::test]
+    async fn a_detached_flight_is_not_joined_and_does_not_remove_its_successor() {
+        let flights = Flights::default();
+        let mut first_id = None;
+        let Joined::Started(old) = flights.join_or_start("k", |id| {
+            first_id = Some(id);
+            flight(1)
+        }) else {
+            panic!("the first caller starts the flight");
+        };
+        flights.detach("k");
+        assert!(flights.get::<u32, ()>("k").is_none());
+        let Joined::Started(new) = flights.join_or_start("k", |_| flight(2)) else {
+            panic!("after detach a new flight starts");
+        };
+        // The old load ends: it must not unregister the new one.
+        flights.finish("k", first_id.unwrap());
+        assert!(flights.contains("k"));
+        assert_eq!(old.await.unwrap(), 1);
+        assert_eq!(new.await.unwrap(), 2);
+        flights.detach_all();
+        assert!(!flights.contains("k"));
     }
 }

@@ -33,7 +33,10 @@ impl Cache {
     /// stores what the loader returns in both tiers.
     ///
     /// Concurrent calls for one key in this process run `loader` once; the
-    /// others wait for its result (see the stampede example below). Across
+    /// others wait for its result (see the stampede example below). A call
+    /// that starts after the key was invalidated (`delete`, `set`, a tag or
+    /// a clear, here or on another instance) never joins a load that began
+    /// before the invalidation, so a read after a write sees the write. Across
     /// instances a lease in Redis makes the others wait briefly for the first
     /// one's value. Redis failures only make the call slower: it then loads
     /// without caching. See [`EntryOptions`] for fail-safe, timeouts, tags

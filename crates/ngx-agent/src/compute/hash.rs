@@ -1,8 +1,6 @@
 //! Stable hashes of complex inputs, for cache keys.
 
 use serde::Serialize;
-use serde_json::Value;
-use xxhash_rust::xxh3::xxh3_64;
 
 /// The input could not be encoded as JSON (for example a map whose keys are
 /// not strings).
@@ -11,15 +9,14 @@ use xxhash_rust::xxh3::xxh3_64;
 pub struct HashError(#[from] serde_json::Error);
 
 /// xxh3-64 of the canonical JSON encoding of `value`, as 16 lowercase hex
-/// characters.
+/// characters: [`ngx_cache::try_stable_hash`], the hash every cache key is
+/// built with, with its error typed for the compute layer.
 ///
-/// Canonical means: object keys sorted by their UTF-8 bytes at every depth,
-/// no whitespace, numbers and strings as `serde_json` writes them. Keys are
-/// sorted here explicitly rather than relying on `serde_json::Map` being a
-/// `BTreeMap`, because another crate enabling `serde_json/preserve_order`
-/// would silently turn it into an insertion-ordered map. The same input thus
-/// gives the same hash in every process and across releases; a unit test
-/// pins one value.
+/// Canonical means object keys sorted by their UTF-8 bytes at every depth
+/// (explicitly, whatever `serde_json` features the build enables), no
+/// whitespace, numbers and strings as `serde_json` writes them. The same
+/// input thus gives the same hash in every process and across releases; a
+/// unit test pins one value.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -27,44 +24,10 @@ pub struct HashError(#[from] serde_json::Error);
 /// let a: HashMap<&str, i32> = [("x", 1), ("y", 2)].into();
 /// let b: HashMap<&str, i32> = [("y", 2), ("x", 1)].into();
 /// assert_eq!(stable_hash(&a).unwrap(), stable_hash(&b).unwrap());
-/// assert_eq!(stable_hash(&a).unwrap().len(), 16);
+/// assert_eq!(stable_hash(&a).unwrap(), ngx_cache::stable_hash(&a));
 /// ```
 pub fn stable_hash<T: Serialize + ?Sized>(value: &T) -> Result<String, HashError> {
-    let value = serde_json::to_value(value)?;
-    let mut bytes = Vec::with_capacity(256);
-    write_canonical(&value, &mut bytes)?;
-    Ok(format!("{:016x}", xxh3_64(&bytes)))
-}
-
-fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push(b'{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                serde_json::to_writer(&mut *out, key)?;
-                out.push(b':');
-                write_canonical(item, out)?;
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(item, out)?;
-            }
-            out.push(b']');
-        }
-        scalar => serde_json::to_writer(&mut *out, scalar)?,
-    }
-    Ok(())
+    Ok(ngx_cache::try_stable_hash(value)?)
 }
 
 #[cfg(test)]
@@ -81,12 +44,6 @@ mod tests {
         // key-space schema version instead of editing this value.
         let input = json!({"b": [1, 2.5, "x", null, true], "a": {"z": 1, "y": "é"}});
         assert_eq!(stable_hash(&input).unwrap(), PINNED);
-        let mut canonical = Vec::new();
-        write_canonical(&input, &mut canonical).unwrap();
-        assert_eq!(
-            String::from_utf8(canonical).unwrap(),
-            r#"{"a":{"y":"é","z":1},"b":[1,2.5,"x",null,true]}"#
-        );
     }
 
     const PINNED: &str = "769c3c25406d0f5f";
@@ -133,6 +90,25 @@ mod tests {
                     .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
             );
         }
+    }
+
+    #[test]
+    fn same_output_as_ngx_cache() {
+        let mut map = HashMap::new();
+        for i in 0..20 {
+            map.insert(format!("k{i}é"), json!({"z": i, "a": [i, null, 1.5e300]}));
+        }
+        let inputs = [
+            json!({"b": [1, 2.5, "x", null, true], "a": {"z": 1, "y": "é"}}),
+            json!("abc"),
+            json!(["user", 42]),
+            json!({"Z": 1, "a": 2, "é": 3, "e": {"\u{1}": -0.0, "B": u64::MAX}}),
+            serde_json::to_value(&map).unwrap(),
+        ];
+        for input in inputs {
+            assert_eq!(stable_hash(&input).unwrap(), ngx_cache::stable_hash(&input));
+        }
+        assert_eq!(stable_hash(&map).unwrap(), ngx_cache::stable_hash(&map));
     }
 
     #[test]

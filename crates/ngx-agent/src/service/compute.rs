@@ -2,6 +2,8 @@
 //! cached with its TTL: tier detection, predictions, program
 //! recommendations and ROI.
 
+use std::sync::Arc;
+
 use crate::cache::NgxCacheManager;
 use crate::compute::{
     TierInput, consultant_roi, detect_tier, extract_features, predict, recommend_program,
@@ -50,22 +52,24 @@ impl TierDetectionService {
             Some(id) => self.conversations.get(id).await?.messages,
             None => Vec::new(),
         };
-        let message = message.to_owned();
+        // The key is the stable hash of exactly what the detector reads, so
+        // `get_tier_detection(customer, &stable_hash(&input))` finds it.
+        let owned = Arc::new((message.to_owned(), profile, history));
+        let data = Arc::clone(&owned);
         let input = TierInput {
-            message: &message,
-            profile: &profile,
-            history: &history,
+            message: &owned.0,
+            profile: &owned.1,
+            history: &owned.2,
         };
-        let context = ngx_cache::stable_hash(&input);
         Ok(self
             .cache
-            .get_or_load_tier_detection(customer_id, &context, move || async move {
+            .get_or_load_tier_detection(customer_id, &input, move || async move {
                 // A few milliseconds of CPU on long histories: off the runtime.
                 tokio::task::spawn_blocking(move || {
                     detect_tier(&TierInput {
-                        message: &message,
-                        profile: &profile,
-                        history: &history,
+                        message: &data.0,
+                        profile: &data.1,
+                        history: &data.2,
                     })
                 })
                 .await
