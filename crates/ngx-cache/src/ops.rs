@@ -195,14 +195,9 @@ impl Cache {
             return Ok(());
         };
         let physical = ttl + options.fail_safe.unwrap_or_default();
-        // The write also ends any load in flight for the key: its lease goes.
-        let mut pipe = redis::pipe();
-        pipe.add_command(crate::backend::set_cmd(&full, &bytes, Some(physical)))
-            .ignore()
-            .cmd("UNLINK")
-            .arg(lease_key(&full))
-            .ignore();
-        self.call(|b| b.pipeline(&pipe)).await?;
+        // A load in flight for the key will see the key changed and not fill.
+        let cmd = crate::backend::set_cmd(&full, &bytes, Some(physical));
+        self.call(|b| b.query(&cmd)).await?;
         Counters::bump(&self.inner.counters.sets);
         self.l1_evict(key);
         self.publish(Invalidation::Key(key.to_owned())).await;
