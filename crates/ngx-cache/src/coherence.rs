@@ -108,8 +108,17 @@ impl Cache {
     }
 
     /// Tells the other instances; failures are logged, never returned.
+    /// Returns once the message was sent (or failed), through the in-order
+    /// publisher task when it runs.
     pub(crate) async fn publish(&self, what: Invalidation) {
         let Some(bus) = &self.inner.bus else { return };
+        let what = match bus.send(what) {
+            Ok(sent) => {
+                let _ = sent.await;
+                return;
+            }
+            Err(what) => what,
+        };
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(&bus.channel).arg(bus.encode(&what));
         match self.call(|b| b.query(&cmd)).await {
@@ -169,6 +178,51 @@ impl Inner {
         self.tags.clear();
         Counters::bump(&self.counters.l1_flushes);
     }
+}
+
+/// Most messages sent in one pipelined batch.
+const PUBLISH_BATCH: usize = 256;
+
+/// Starts the task that numbers and publishes this instance's invalidations
+/// in order: one pipelined batch at a time, each acknowledged by Redis before
+/// the next is sent, so receivers see sequence numbers in order.
+pub(crate) fn spawn_publisher(cache: &Cache) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let Some(mut inbox) = cache.inner.bus.as_ref().and_then(Bus::take_inbox) else {
+        return;
+    };
+    let weak = Arc::downgrade(&cache.inner);
+    handle.spawn(async move {
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        // Ends when the cache (and with it the sending end) is dropped.
+        while inbox.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+            let Some(inner) = weak.upgrade() else { return };
+            let cache = Cache { inner };
+            let Some(bus) = &cache.inner.bus else { return };
+            let mut pipe = redis::pipe();
+            for out in &batch {
+                pipe.cmd("PUBLISH")
+                    .arg(&bus.channel)
+                    .arg(bus.encode(&out.what))
+                    .ignore();
+            }
+            let ok = match cache.call(|b| b.pipeline(&pipe)).await {
+                Ok(_) => {
+                    Counters::add(&cache.inner.counters.invalidations_sent, batch.len() as u64);
+                    true
+                }
+                Err(e) => {
+                    cache.swallow("publish invalidation", &e);
+                    false
+                }
+            };
+            for out in batch.drain(..) {
+                let _ = out.done.send(ok);
+            }
+        }
+    });
 }
 
 /// Starts the task that keeps a subscription to the invalidation channel,
