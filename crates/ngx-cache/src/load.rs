@@ -22,6 +22,10 @@ use crate::stats::Counters;
 pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Cacheable for T {}
 
+/// How often a caller reads the cache again because a flight for its key
+/// finished during its read, before it loads regardless.
+const MAX_REREADS: u32 = 3;
+
 /// A stale fallback found on the way.
 struct Fallback<T> {
     value: T,
@@ -110,67 +114,79 @@ impl Cache {
         };
         let use_l1 = opts.l1 && self.inner.l1.is_some();
         let mut fallback = None;
-        if use_l1 {
-            match self.l1_lookup::<T>(key, Instant::now()) {
-                L1Lookup::Fresh(value, refresh_due) => {
-                    Counters::bump(&counters.l1_hits);
+        let mut loader = loader;
+        let mut attempt = 0;
+        let flight = loop {
+            if use_l1 {
+                match self.l1_lookup::<T>(key, Instant::now()) {
+                    L1Lookup::Fresh(value, refresh_due) => {
+                        Counters::bump(&counters.l1_hits);
+                        Counters::bump(&counters.hits);
+                        if refresh_due {
+                            self.refresh_in_background(key, &full, opts, loader);
+                        }
+                        return Ok(Loaded {
+                            value,
+                            source: Source::L1,
+                        });
+                    }
+                    L1Lookup::Stale(value, stale_until) => {
+                        fallback = Some(Fallback { value, stale_until })
+                    }
+                    L1Lookup::Miss => {}
+                }
+            }
+            let (running, generation) = self.inner.flights.get::<T, E>(key);
+            if let Some(flight) = running {
+                Counters::bump(&counters.coalesced_waits);
+                return self.await_flight(key, flight, fallback, opts).await;
+            }
+            let snapshot = self.inval_snapshot();
+            match self.read_l2::<T>(&full).await {
+                Ok(L2Read::Fresh(value, meta)) => {
+                    Counters::bump(&counters.l2_hits);
                     Counters::bump(&counters.hits);
-                    if refresh_due {
+                    if use_l1 {
+                        let times = meta.l1_times(Some(opts), self.inner.config.l1_max_ttl);
+                        self.l1_put(
+                            key,
+                            value.clone(),
+                            &times,
+                            meta.tags.clone(),
+                            Some(snapshot),
+                        );
+                    }
+                    if meta.refresh_due(opts) {
                         self.refresh_in_background(key, &full, opts, loader);
                     }
                     return Ok(Loaded {
                         value,
-                        source: Source::L1,
+                        source: Source::L2,
                     });
                 }
-                L1Lookup::Stale(value, stale_until) => {
-                    fallback = Some(Fallback { value, stale_until })
+                Ok(L2Read::Stale(value, meta)) if opts.fail_safe.is_some() => {
+                    let stale_until = meta.physical_left.map(|d| Instant::now() + d);
+                    fallback = Some(Fallback { value, stale_until });
                 }
-                L1Lookup::Miss => {}
+                Ok(_) => {}
+                Err(e) => self.swallow("get_or_load read", &e),
             }
-        }
-        if let Some(flight) = self.inner.flights.get::<T, E>(key) {
-            Counters::bump(&counters.coalesced_waits);
-            return self.await_flight(key, flight, fallback, opts).await;
-        }
-        let snapshot = self.inval_snapshot();
-        match self.read_l2::<T>(&full).await {
-            Ok(L2Read::Fresh(value, meta)) => {
-                Counters::bump(&counters.l2_hits);
-                Counters::bump(&counters.hits);
-                if use_l1 {
-                    let times = meta.l1_times(Some(opts), self.inner.config.l1_max_ttl);
-                    self.l1_put(
-                        key,
-                        value.clone(),
-                        &times,
-                        meta.tags.clone(),
-                        Some(snapshot),
-                    );
+            // A flight that finished after our read may have filled the
+            // cache: read again (a few times at most) rather than load again.
+            let seen = (attempt < MAX_REREADS).then_some(generation);
+            match self.start_flight(key, full.clone(), opts, loader, snapshot, seen) {
+                Joined::Existing(f) => {
+                    Counters::bump(&counters.coalesced_waits);
+                    break f;
                 }
-                if meta.refresh_due(opts) {
-                    self.refresh_in_background(key, &full, opts, loader);
+                Joined::Started(f) => break f,
+                Joined::Finished(back) => {
+                    loader = back;
+                    attempt += 1;
                 }
-                return Ok(Loaded {
-                    value,
-                    source: Source::L2,
-                });
             }
-            Ok(L2Read::Stale(value, meta)) if opts.fail_safe.is_some() => {
-                let stale_until = meta.physical_left.map(|d| Instant::now() + d);
-                fallback = Some(Fallback { value, stale_until });
-            }
-            Ok(_) => {}
-            Err(e) => self.swallow("get_or_load read", &e),
-        }
-        Counters::bump(&counters.misses);
-        let flight = match self.start_flight(key, full, opts, loader, snapshot) {
-            Joined::Existing(f) => {
-                Counters::bump(&counters.coalesced_waits);
-                f
-            }
-            Joined::Started(f) => f,
         };
+        Counters::bump(&counters.misses);
         self.await_flight(key, flight, fallback, opts).await
     }
 
@@ -234,7 +250,8 @@ impl Cache {
         }
     }
 
-    /// Starts (or joins) the flight for `key`.
+    /// Starts (or joins) the flight for `key`; see
+    /// [`Flights::join_or_start`](crate::flight::Flights::join_or_start) for `seen`.
     fn start_flight<T, E, F, Fut>(
         &self,
         key: &str,
@@ -242,32 +259,35 @@ impl Cache {
         opts: &EntryOptions,
         loader: F,
         snapshot: u64,
-    ) -> Joined<T, E>
+        seen: Option<u64>,
+    ) -> Joined<T, E, F>
     where
         T: Cacheable,
         E: Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        self.inner.flights.join_or_start(key, |id| {
-            let guard = FlightGuard {
-                cache: self.clone(),
-                key: key.to_owned(),
-                id,
-            };
-            let opts = opts.clone();
-            let task = tokio::spawn(async move {
-                let result = guard
-                    .cache
-                    .load_and_fill(&guard.key, &full, &opts, loader, snapshot)
-                    .await;
-                drop(guard);
-                result
-            });
-            async move { task.await.unwrap_or(Err(LoadError::Panicked)) }
-                .boxed()
-                .shared()
-        })
+        self.inner
+            .flights
+            .join_or_start(key, seen, loader, |id, loader| {
+                let guard = FlightGuard {
+                    cache: self.clone(),
+                    key: key.to_owned(),
+                    id,
+                };
+                let opts = opts.clone();
+                let task = tokio::spawn(async move {
+                    let result = guard
+                        .cache
+                        .load_and_fill(&guard.key, &full, &opts, loader, snapshot)
+                        .await;
+                    drop(guard);
+                    result
+                });
+                async move { task.await.unwrap_or(Err(LoadError::Panicked)) }
+                    .boxed()
+                    .shared()
+            })
     }
 
     /// Starts a background refresh unless a load for the key is running.
@@ -288,7 +308,8 @@ impl Cache {
         }
         Counters::bump(&self.inner.counters.eager_refreshes);
         let snapshot = self.inval_snapshot();
-        let _ = self.start_flight::<T, E, F, Fut>(key, full.to_owned(), opts, loader, snapshot);
+        let _ =
+            self.start_flight::<T, E, F, Fut>(key, full.to_owned(), opts, loader, snapshot, None);
     }
 }
 
