@@ -18,8 +18,11 @@ use crate::stats::Counters;
 pub(crate) enum L1Lookup<T> {
     /// A fresh value; `true` when an eager refresh is due.
     Fresh(T, bool),
-    /// Not fresh, but usable as a fail-safe fallback.
-    Stale(T, Option<Instant>),
+    /// Not fresh, but usable as a fail-safe fallback (with its tags).
+    Stale(T, Option<Instant>, Vec<(String, u64)>),
+    /// A stale value inside its fail-safe throttle period: serve it as
+    /// stale without trying the loader.
+    Throttled(T),
     Miss,
 }
 
@@ -29,6 +32,8 @@ pub(crate) struct L1Times {
     pub(crate) fresh_for: Duration,
     pub(crate) stale_for: Option<Duration>,
     pub(crate) refresh_in: Option<Duration>,
+    /// The value is a fail-safe answer held for the throttle period.
+    pub(crate) throttled: bool,
 }
 
 impl Cache {
@@ -44,6 +49,21 @@ impl Cache {
         let Some(value) = entry.downcast::<T>() else {
             return L1Lookup::Miss;
         };
+        if entry.throttled {
+            // Already a stale answer: coherence cannot make it worse, and a
+            // lost channel (Redis down) is when the throttle matters most.
+            // Deletes and clears still remove it; tag invalidations end it.
+            if !inner.tags.all_current(&entry.tags) {
+                return L1Lookup::Miss;
+            }
+            if now < entry.fresh_until {
+                return L1Lookup::Throttled(value);
+            }
+            if entry.usable_stale(now) {
+                return L1Lookup::Stale(value, entry.stale_until, entry.tags.to_vec());
+            }
+            return L1Lookup::Miss;
+        }
         let coherent = entry.epoch == l1.epoch()
             && inner.bus.as_ref().is_none_or(Bus::is_subscribed)
             && inner.tags.all_current(&entry.tags);
@@ -52,7 +72,7 @@ impl Cache {
             return L1Lookup::Fresh(value, refresh_due);
         }
         if entry.usable_stale(now) && inner.tags.all_current(&entry.tags) {
-            return L1Lookup::Stale(value, entry.stale_until);
+            return L1Lookup::Stale(value, entry.stale_until, entry.tags.to_vec());
         }
         L1Lookup::Miss
     }
@@ -86,6 +106,7 @@ impl Cache {
                 refresh_at: times.refresh_in.map(|d| now + d),
                 epoch: l1.epoch(),
                 tags: tags.into_boxed_slice(),
+                throttled: times.throttled,
             }),
         );
     }

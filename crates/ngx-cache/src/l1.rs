@@ -28,6 +28,9 @@ pub(crate) struct L1Entry {
     pub(crate) epoch: u64,
     /// Tags with the versions seen when the value was loaded.
     pub(crate) tags: Box<[(String, u64)]>,
+    /// A stale value held after a failed load: until `fresh_until` it is
+    /// served as stale without calling the loader (the fail-safe throttle).
+    pub(crate) throttled: bool,
 }
 
 impl fmt::Debug for L1Entry {
@@ -147,6 +150,7 @@ mod tests {
             refresh_at: None,
             epoch,
             tags: Box::new([]),
+            throttled: false,
         })
     }
 

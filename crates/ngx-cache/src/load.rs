@@ -30,6 +30,7 @@ const MAX_REREADS: u32 = 3;
 struct Fallback<T> {
     value: T,
     stale_until: Option<Instant>,
+    tags: Vec<(String, u64)>,
 }
 
 impl Cache {
@@ -130,9 +131,21 @@ impl Cache {
                             source: Source::L1,
                         });
                     }
-                    L1Lookup::Stale(value, stale_until) => {
-                        fallback = Some(Fallback { value, stale_until })
+                    L1Lookup::Throttled(value) if opts.fail_safe.is_some() => {
+                        Counters::bump(&counters.stale_served);
+                        return Ok(Loaded {
+                            value,
+                            source: Source::Stale,
+                        });
                     }
+                    L1Lookup::Stale(value, stale_until, tags) => {
+                        fallback = Some(Fallback {
+                            value,
+                            stale_until,
+                            tags,
+                        })
+                    }
+                    L1Lookup::Throttled(_) => {}
                     L1Lookup::Miss => {}
                 }
             }
@@ -166,7 +179,11 @@ impl Cache {
                 }
                 Ok(L2Read::Stale(value, meta)) if opts.fail_safe.is_some() => {
                     let stale_until = meta.physical_left.map(|d| Instant::now() + d);
-                    fallback = Some(Fallback { value, stale_until });
+                    fallback = Some(Fallback {
+                        value,
+                        stale_until,
+                        tags: meta.tags,
+                    });
                 }
                 Ok(_) => {}
                 Err(e) => self.swallow("get_or_load read", &e),
@@ -232,16 +249,25 @@ impl Cache {
         opts: &EntryOptions,
         throttle: bool,
     ) -> Loaded<T> {
-        let Fallback { value, stale_until } = fallback.expect("fallback checked by caller");
+        let Fallback {
+            value,
+            stale_until,
+            tags,
+        } = fallback.expect("fallback checked by caller");
         Counters::bump(&self.inner.counters.stale_served);
         if throttle && opts.l1 {
             let now = Instant::now();
+            let stale_for = stale_until.map(|t| t.saturating_duration_since(now));
+            // The throttle never stretches the fail-safe window.
+            let fresh_for = stale_for.map_or(opts.fail_safe_throttle, |left| {
+                left.min(opts.fail_safe_throttle)
+            });
             let times = L1Times {
-                fresh_for: opts.fail_safe_throttle,
-                stale_for: stale_until.map(|t| t.saturating_duration_since(now)),
+                fresh_for,
+                stale_for,
                 refresh_in: None,
+                throttled: true,
             };
-            let tags = Vec::new();
             self.l1_put(key, value.clone(), &times, tags, None);
         }
         Loaded {
