@@ -6,6 +6,10 @@
 //! version becomes a miss on every instance, however many keys carry the tag.
 //! Nothing enumerates tagged keys and no tag set grows. Each counter is a
 //! single key, so this works unchanged on Redis Cluster.
+//!
+//! Versions are cached in memory only while the invalidation bus is
+//! subscribed (it delivers every new version); otherwise they are read from
+//! Redis on every check.
 
 use std::collections::HashMap;
 
@@ -69,8 +73,15 @@ impl Cache {
     pub(crate) async fn tag_versions(&self, tags: &[String]) -> Result<Vec<(String, u64)>, Error> {
         let mut out: Vec<(String, u64)> = Vec::with_capacity(tags.len());
         let mut missing = Vec::new();
+        // Versions in memory are kept current only by the invalidation bus:
+        // without a live subscription they may be old, so ask Redis.
+        let trusted = self
+            .inner
+            .bus
+            .as_ref()
+            .is_some_and(crate::bus::Bus::is_subscribed);
         for tag in tags {
-            match self.inner.tags.get(tag) {
+            match self.inner.tags.get(tag).filter(|_| trusted) {
                 Some(v) => out.push((tag.clone(), v)),
                 None => {
                     missing.push((out.len(), self.tag_key(tag)?));
