@@ -53,7 +53,7 @@ impl Cache {
             // Already a stale answer: coherence cannot make it worse, and a
             // lost channel (Redis down) is when the throttle matters most.
             // Deletes and clears still remove it; tag invalidations end it.
-            if !inner.tags.all_current(&entry.tags) {
+            if !inner.tags.none_invalidated(&entry.tags) {
                 return L1Lookup::Miss;
             }
             if now < entry.fresh_until {
@@ -71,7 +71,7 @@ impl Cache {
             let refresh_due = entry.refresh_at.is_some_and(|t| now >= t);
             return L1Lookup::Fresh(value, refresh_due);
         }
-        if entry.usable_stale(now) && inner.tags.all_current(&entry.tags) {
+        if entry.usable_stale(now) && inner.tags.none_invalidated(&entry.tags) {
             return L1Lookup::Stale(value, entry.stale_until, entry.tags.to_vec());
         }
         L1Lookup::Miss

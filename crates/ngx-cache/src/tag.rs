@@ -49,6 +49,18 @@ impl TagVersions {
         self.map.write().clear();
     }
 
+    /// Whether no recorded `(tag, version)` is known to be invalidated. An
+    /// unknown tag passes: this is the test for fail-safe fallbacks, which
+    /// must stay usable when tag versions cannot be read (Redis down).
+    pub(crate) fn none_invalidated(&self, tags: &[(String, u64)]) -> bool {
+        if tags.is_empty() {
+            return true;
+        }
+        let map = self.map.read();
+        tags.iter()
+            .all(|(t, v)| map.get(t).is_none_or(|current| current <= v))
+    }
+
     /// Whether every recorded `(tag, version)` is still the current version.
     /// An unknown tag is not valid (it must be read from Redis first).
     pub(crate) fn all_current(&self, tags: &[(String, u64)]) -> bool {
@@ -154,5 +166,7 @@ mod tests {
         assert!(t.all_current(&[("a".into(), 2)]));
         assert!(!t.all_current(&[("a".into(), 1)]));
         assert!(t.all_current(&[]));
+        assert!(t.none_invalidated(&[("a".into(), 2), ("unknown".into(), 0)]));
+        assert!(!t.none_invalidated(&[("a".into(), 1)]));
     }
 }
