@@ -53,8 +53,11 @@ async fn with_redis_killed_a_stale_value_is_served_inside_the_window_then_the_er
     .unwrap();
     let ttl = Duration::from_millis(300);
     let window = Duration::from_millis(900);
+    // Tagged: with Redis down, tag versions cannot be checked, and must not
+    // make the fallback unusable.
     let opts = EntryOptions::new()
         .ttl(ttl)
+        .tag("customer:1")
         .fail_safe(window)
         .fail_safe_throttle(Duration::from_secs(5));
     let loaded = cache.get_or_load_entry("k", &opts, ok("v1")).await.unwrap();
