@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::time::Instant;
+use std::time::Instant;
 
 use crate::Cache;
 use crate::bus::{Bus, Invalidation, Verdict};
@@ -100,7 +100,7 @@ impl Cache {
         l1.store.insert(
             key.to_owned(),
             Arc::new(L1Entry {
-                value: Arc::new(value),
+                value,
                 fresh_until: now + fresh_for,
                 stale_until: times.stale_for.map(|d| now + d),
                 refresh_at: times.refresh_in.map(|d| now + d),
