@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 use crate::backend::Entry;
 use crate::bus::Invalidation;
@@ -56,8 +56,8 @@ impl Cache {
     pub async fn try_get<T: Cacheable>(&self, key: &str) -> Result<Option<T>, Error> {
         let counters = &self.inner.counters;
         if let L1Lookup::Fresh(v, _) = self.l1_lookup::<T>(key, Instant::now()) {
+            // Also a hit: `stats()` adds L1 hits to `hits`.
             Counters::bump(&counters.l1_hits);
-            Counters::bump(&counters.hits);
             return Ok(Some(v));
         }
         let full = self.full_key(key)?;
