@@ -131,13 +131,13 @@ impl Flights {
     /// that already joined it; its fill is refused by the lease and the
     /// invalidation snapshot.
     pub(crate) fn detach(&self, key: &str) {
-        self.map.lock().remove(key);
+        self.map.lock().flights.remove(key);
     }
 
     /// Forgets every flight (a tag invalidation or clear touches keys the
     /// flights cannot name).
     pub(crate) fn detach_all(&self) {
-        self.map.lock().clear();
+        self.map.lock().flights.clear();
     }
 
     /// Removes the flight `id` for `key` (and not a newer one).
@@ -181,15 +181,15 @@ mod tests {
     async fn a_detached_flight_is_not_joined_and_does_not_remove_its_successor() {
         let flights = Flights::default();
         let mut first_id = None;
-        let Joined::Started(old) = flights.join_or_start("k", |id| {
+        let Joined::Started(old) = flights.join_or_start("k", None, (), |id, ()| {
             first_id = Some(id);
             flight(1)
         }) else {
             panic!("the first caller starts the flight");
         };
         flights.detach("k");
-        assert!(flights.get::<u32, ()>("k").is_none());
-        let Joined::Started(new) = flights.join_or_start("k", |_| flight(2)) else {
+        assert!(flights.get::<u32, ()>("k").0.is_none());
+        let Joined::Started(new) = flights.join_or_start("k", None, (), |_, ()| flight(2)) else {
             panic!("after detach a new flight starts");
         };
         // The old load ends: it must not unregister the new one.
