@@ -2,7 +2,6 @@
 //! statistics and health.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use crate::backend::single::{PoolSettings, SingleBackend};
@@ -60,7 +59,7 @@ pub(crate) struct Inner {
     pub(crate) flights: Flights,
     /// Bumped on every invalidation applied here (local or remote), so a
     /// fill that raced with one is not put into L1.
-    pub(crate) inval_seq: AtomicU64,
+    pub(crate) inval: crate::coherence::InvalSeq,
     /// Dropped with the cache, which stops the subscriber task.
     pub(crate) _shutdown: tokio::sync::watch::Sender<()>,
 }
@@ -140,7 +139,7 @@ impl Cache {
                 bus,
                 tags: TagVersions::default(),
                 flights: Flights::default(),
-                inval_seq: AtomicU64::new(0),
+                inval: crate::coherence::InvalSeq::default(),
                 _shutdown: shutdown,
             }),
         };

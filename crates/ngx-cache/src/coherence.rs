@@ -89,7 +89,7 @@ impl Cache {
     ) {
         let inner = &*self.inner;
         let Some(l1) = &inner.l1 else { return };
-        if snapshot.is_some_and(|s| s != inner.inval_seq.load(Ordering::Acquire)) {
+        if snapshot.is_some_and(|s| s != inner.inval.snapshot(key)) {
             return;
         }
         let now = Instant::now();
@@ -111,23 +111,23 @@ impl Cache {
         );
     }
 
-    /// The invalidation counter, read before a fill's Redis read or load.
-    pub(crate) fn inval_snapshot(&self) -> u64 {
-        self.inner.inval_seq.load(Ordering::Acquire)
+    /// The invalidation counter of `key`, read before a fill's Redis read or load.
+    pub(crate) fn inval_snapshot(&self, key: &str) -> u64 {
+        self.inner.inval.snapshot(key)
     }
 
     /// Records an invalidation that may touch any key (tag, clear): fills
     /// in progress are not put into L1, and no new caller joins a load that
     /// began before it.
     pub(crate) fn note_invalidation(&self) {
-        self.inner.inval_seq.fetch_add(1, Ordering::AcqRel);
+        self.inner.inval.bump_all();
         self.inner.flights.detach_all();
     }
 
     /// Drops `key` from this instance's L1 and detaches its load in flight,
     /// so a read after a write never joins a load that began before it.
     pub(crate) fn l1_evict(&self, key: &str) {
-        self.inner.inval_seq.fetch_add(1, Ordering::AcqRel);
+        self.inner.inval.bump_key(key);
         self.inner.flights.detach(key);
         if let Some(l1) = &self.inner.l1 {
             l1.store.remove(key);
@@ -179,19 +179,21 @@ impl Inner {
             Verdict::Apply => {}
         }
         Counters::bump(&self.counters.invalidations_received);
-        self.inval_seq.fetch_add(1, Ordering::AcqRel);
         match msg.what {
             Invalidation::Key(key) => {
+                self.inval.bump_key(&key);
                 self.flights.detach(&key);
                 if let Some(l1) = &self.l1 {
                     l1.store.remove(&key);
                 }
             }
             Invalidation::Tag { tag, version } => {
+                self.inval.bump_all();
                 self.flights.detach_all();
                 self.tags.observe(&tag, version);
             }
             Invalidation::Clear => {
+                self.inval.bump_all();
                 self.flights.detach_all();
                 if let Some(l1) = &self.l1 {
                     l1.store.clear();
@@ -203,7 +205,7 @@ impl Inner {
 
     /// Marks every L1 entry stale and forgets tag versions.
     fn flush_l1(&self) {
-        self.inval_seq.fetch_add(1, Ordering::AcqRel);
+        self.inval.bump_all();
         self.flights.detach_all();
         if let Some(l1) = &self.l1 {
             l1.flush();
@@ -345,4 +347,68 @@ pub(crate) fn spawn_subscriber(
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }
     });
+}
+
+/// Invalidation counters: one per stripe of keys and one for invalidations
+/// that may touch any key (tags, clears, flushes). A fill compares the sum
+/// for its key before and after, so an invalidation of another key does not
+/// keep it out of L1.
+#[derive(Debug)]
+pub(crate) struct InvalSeq {
+    all: std::sync::atomic::AtomicU64,
+    stripes: [std::sync::atomic::AtomicU64; INVAL_STRIPES],
+}
+
+const INVAL_STRIPES: usize = 64;
+
+impl Default for InvalSeq {
+    fn default() -> Self {
+        Self {
+            all: std::sync::atomic::AtomicU64::new(0),
+            stripes: std::array::from_fn(|_| std::sync::atomic::AtomicU64::new(0)),
+        }
+    }
+}
+
+impl InvalSeq {
+    fn stripe(key: &str) -> usize {
+        (xxhash_rust::xxh3::xxh3_64(key.as_bytes()) % INVAL_STRIPES as u64) as usize
+    }
+
+    pub(crate) fn snapshot(&self, key: &str) -> u64 {
+        self.all
+            .load(Ordering::Acquire)
+            .wrapping_add(self.stripes[Self::stripe(key)].load(Ordering::Acquire))
+    }
+
+    pub(crate) fn bump_key(&self, key: &str) {
+        self.stripes[Self::stripe(key)].fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn bump_all(&self) {
+        self.all.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod inval_tests {
+    use super::InvalSeq;
+
+    #[test]
+    fn other_keys_do_not_move_a_snapshot_but_global_events_do() {
+        let seq = InvalSeq::default();
+        let k = "conv:v1:a";
+        let other = (0..1000)
+            .map(|i| format!("k{i}"))
+            .find(|o| InvalSeq::stripe(o) != InvalSeq::stripe(k))
+            .unwrap();
+        let before = seq.snapshot(k);
+        seq.bump_key(&other);
+        assert_eq!(seq.snapshot(k), before);
+        seq.bump_key(k);
+        assert_ne!(seq.snapshot(k), before);
+        let before = seq.snapshot(k);
+        seq.bump_all();
+        assert_ne!(seq.snapshot(k), before);
+    }
 }

@@ -275,7 +275,9 @@ impl Cache {
             (true, Some(negative)) => negative,
             (false, _) => self.effective_ttl(opts.ttl),
         };
-        if !opts.needs_envelope() {
+        // A plain value that happens to start like an envelope is wrapped,
+        // so reading it back is never ambiguous.
+        if !opts.needs_envelope() && !envelope::is_envelope(&payload) {
             return Ok(Some((payload, ttl)));
         }
         let ttl_ms = ttl.as_millis() as u64;

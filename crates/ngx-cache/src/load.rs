@@ -157,7 +157,7 @@ impl Cache {
                 Counters::bump(&counters.coalesced_waits);
                 return self.await_flight(key, flight, fallback, opts).await;
             }
-            let snapshot = self.inval_snapshot();
+            let snapshot = self.inval_snapshot(key);
             match self.read_l2::<T>(&full).await {
                 Ok(L2Read::Fresh(value, meta)) => {
                     Counters::bump(&counters.l2_hits);
@@ -336,7 +336,7 @@ impl Cache {
             return;
         }
         Counters::bump(&self.inner.counters.eager_refreshes);
-        let snapshot = self.inval_snapshot();
+        let snapshot = self.inval_snapshot(key);
         let _ =
             self.start_flight::<T, E, F, Fut>(key, full.to_owned(), opts, loader, snapshot, None);
     }

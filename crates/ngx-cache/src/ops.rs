@@ -61,7 +61,7 @@ impl Cache {
             return Ok(Some(v));
         }
         let full = self.full_key(key)?;
-        let snapshot = self.inval_snapshot();
+        let snapshot = self.inval_snapshot(key);
         match self.read_l2::<T>(&full).await {
             Ok(L2Read::Fresh(v, meta)) => {
                 Counters::bump(&counters.l2_hits);

@@ -125,9 +125,18 @@ impl Cache {
         let env = match envelope::decode(bytes) {
             Ok(env) => env,
             Err(_) => {
-                // Let the common path count and evict it.
+                // A plain value that merely starts like an envelope (written
+                // by another client) is still a value; anything else is
+                // counted and evicted by the common path.
                 return Ok(match self.decode_or_evict::<T>(full, bytes).await {
-                    Some(_) | None => L2Read::Missing,
+                    Some(v) => L2Read::Fresh(
+                        v,
+                        Meta {
+                            physical_left,
+                            ..Meta::default()
+                        },
+                    ),
+                    None => L2Read::Missing,
                 });
             }
         };

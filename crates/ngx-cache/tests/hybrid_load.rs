@@ -388,3 +388,29 @@ async fn corrupt_envelopes_are_a_miss_and_evicted() {
     let s = cache.stats();
     assert_eq!(s.corrupt_evicted, 3, "{s:?}");
 }
+
+#[tokio::test]
+async fn values_that_look_like_envelopes_round_trip() {
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct LooksLikeEnvelope {
+        ngx: u8,
+        exp: u64,
+        v: String,
+    }
+    let server = RedisServer::start();
+    let [a, b] = <[Cache; 2]>::try_from(instances(&server, 2).await).unwrap();
+    let value = LooksLikeEnvelope {
+        ngx: 1,
+        exp: 5,
+        v: "payload".into(),
+    };
+    a.set("lookalike", &value, None).await.unwrap();
+    assert_eq!(
+        b.get::<LooksLikeEnvelope>("lookalike").await,
+        Some(value.clone())
+    );
+    // Written by another client, unwrapped: still read as a plain value.
+    raw_set(&server, "t:foreign", br#"{"ngx":1,"exp":5,"v":"payload"}"#);
+    assert_eq!(b.get::<LooksLikeEnvelope>("foreign").await, Some(value));
+    assert_eq!(b.stats().errors, 0);
+}
