@@ -12,6 +12,7 @@
 //! - `key`: key validation, namespacing, glob escaping and [`stable_hash`].
 //! - `options`: [`EntryOptions`] and the `get_or_load` result types.
 //! - `global`: the process-wide default cache for the macros.
+//! - `__private` (`private.rs`, hidden): support code the macros' generated code calls.
 //! - `stats`, `health`: the [`CacheStats`] and [`HealthReport`] shapes.
 //! - `error`: [`Error`] and its `is_transient()` classification.
 //! - `redact`: removal of credentials from URLs and messages.
@@ -56,6 +57,9 @@ mod health;
 mod key;
 mod ops;
 pub mod options;
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod redact;
 mod stats;
 
@@ -70,3 +74,6 @@ pub use key::{escape_glob, stable_hash};
 pub use ops::KeyTtl;
 pub use options::{EntryOptions, LoadError, Loaded, Source};
 pub use stats::CacheStats;
+
+#[cfg(feature = "macros")]
+pub use ngx_cache_macros::{cached, invalidate_cache};
