@@ -2,16 +2,21 @@
 //! statistics and health.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use crate::backend::single::{PoolSettings, SingleBackend};
 use crate::backend::{Backend, BoxFut};
 use crate::breaker::CircuitBreaker;
+use crate::bus::Bus;
 use crate::codec::Limits;
 use crate::config::CacheConfig;
 use crate::error::Error;
+use crate::flight::Flights;
 use crate::health::{HealthReport, parse_info};
+use crate::l1::L1;
 use crate::stats::{CacheStats, Counters};
+use crate::tag::TagVersions;
 
 /// An async Redis cache. Cheap to clone: clones share connections, breaker
 /// and statistics.
@@ -45,6 +50,19 @@ pub(crate) struct Inner {
     pub(crate) breaker: CircuitBreaker,
     pub(crate) counters: Counters,
     pub(crate) limits: Limits,
+    /// The in-process tier; `None` when disabled.
+    pub(crate) l1: Option<L1>,
+    /// The invalidation bus; `None` when disabled or without Redis.
+    pub(crate) bus: Option<Bus>,
+    /// Tag versions known to this instance.
+    pub(crate) tags: TagVersions,
+    /// Loads in flight in this process, by key.
+    pub(crate) flights: Flights,
+    /// Bumped on every invalidation applied here (local or remote), so a
+    /// fill that raced with one is not put into L1.
+    pub(crate) inval_seq: AtomicU64,
+    /// Dropped with the cache, which stops the subscriber task.
+    pub(crate) _shutdown: tokio::sync::watch::Sender<()>,
 }
 
 impl Cache {
@@ -92,7 +110,13 @@ impl Cache {
         };
         let backend = SingleBackend::connect(&config.url, settings, eager).await?;
         tracing::info!(url = %config.redacted_url(), namespace = %config.namespace, "cache connected");
-        Ok(Self::with_backend(config, Some(Box::new(backend))))
+        let cache = Self::with_backend(config, Some(Box::new(backend)));
+        if eager {
+            cache
+                .wait_subscribed(cache.inner.config.connect_timeout)
+                .await;
+        }
+        Ok(cache)
     }
 
     fn with_backend(config: CacheConfig, backend: Option<Box<dyn Backend>>) -> Self {
@@ -100,15 +124,30 @@ impl Cache {
             max_value_bytes: config.max_value_bytes,
             compression_threshold: config.compression_threshold,
         };
-        Self {
+        let l1 = (config.l1_enabled && backend.is_some())
+            .then(|| L1::new(config.l1_capacity, config.l1_max_ttl));
+        let bus = (config.invalidation && backend.is_some()).then(|| Bus::new(&config.namespace));
+        let (shutdown, stopped) = tokio::sync::watch::channel(());
+        let pubsub = backend.as_ref().map(|b| b.pubsub_client());
+        let cache = Self {
             inner: Arc::new(Inner {
                 breaker: CircuitBreaker::new(config.breaker.clone()),
                 config,
                 backend,
                 counters: Counters::default(),
                 limits,
+                l1,
+                bus,
+                tags: TagVersions::default(),
+                flights: Flights::default(),
+                inval_seq: AtomicU64::new(0),
+                _shutdown: shutdown,
             }),
+        };
+        if let (Some(client), Some(_)) = (pubsub, &cache.inner.bus) {
+            crate::coherence::spawn_subscriber(&cache, client, stopped);
         }
+        cache
     }
 
     /// The configuration this cache runs with.
@@ -183,6 +222,12 @@ impl Cache {
             connected,
             &self.inner.breaker,
             reconnects,
+            self.inner.l1.as_ref().map_or(0, |l1| l1.store.len()),
+            self.inner
+                .bus
+                .as_ref()
+                .map(Bus::lag_percentiles)
+                .unwrap_or_default(),
         )
     }
 

@@ -71,6 +71,15 @@ pub struct CacheConfig {
     /// Consecutive timeouts on one connection after which it is dropped and
     /// rebuilt (`CACHE_HEAL_AFTER_TIMEOUTS`).
     pub heal_after_timeouts: u32,
+    /// Keep an in-process L1 tier in front of Redis (`CACHE_L1_ENABLED`).
+    pub l1_enabled: bool,
+    /// Maximum number of L1 entries (`CACHE_L1_CAPACITY`).
+    pub l1_capacity: usize,
+    /// Upper bound of any L1 lifetime (`CACHE_L1_MAX_TTL`, seconds).
+    pub l1_max_ttl: Duration,
+    /// Publish and apply invalidation messages so every instance's L1 stays
+    /// coherent (`CACHE_INVALIDATION_ENABLED`).
+    pub invalidation: bool,
 }
 
 impl Default for CacheConfig {
@@ -92,6 +101,10 @@ impl Default for CacheConfig {
             ttl_jitter: 0.1,
             compression_threshold: None,
             heal_after_timeouts: 2,
+            l1_enabled: true,
+            l1_capacity: 10_000,
+            l1_max_ttl: Duration::from_secs(60),
+            invalidation: true,
         }
     }
 }
@@ -114,6 +127,10 @@ impl fmt::Debug for CacheConfig {
             .field("ttl_jitter", &self.ttl_jitter)
             .field("compression_threshold", &self.compression_threshold)
             .field("heal_after_timeouts", &self.heal_after_timeouts)
+            .field("l1_enabled", &self.l1_enabled)
+            .field("l1_capacity", &self.l1_capacity)
+            .field("l1_max_ttl", &self.l1_max_ttl)
+            .field("invalidation", &self.invalidation)
             .finish()
     }
 }
@@ -302,6 +319,15 @@ impl CacheConfig {
                 "must be at least 1",
             ));
         }
+        if self.l1_enabled && self.l1_capacity == 0 {
+            return Err(ConfigError::new("CACHE_L1_CAPACITY", "must be at least 1"));
+        }
+        if self.l1_enabled && self.l1_max_ttl.is_zero() {
+            return Err(ConfigError::new(
+                "CACHE_L1_MAX_TTL",
+                "must be at least 1 second",
+            ));
+        }
         Ok(self)
     }
 
@@ -364,6 +390,14 @@ setters! {
     compression_threshold: Option<usize> => |c, v| c.compression_threshold = v;
     /// Consecutive timeouts before a connection is rebuilt.
     heal_after_timeouts: u32 => |c, v| c.heal_after_timeouts = v;
+    /// Turns the L1 tier on or off.
+    l1: bool => |c, v| c.l1_enabled = v;
+    /// Maximum number of L1 entries.
+    l1_capacity: usize => |c, v| c.l1_capacity = v;
+    /// Upper bound of L1 lifetimes.
+    l1_max_ttl: std::time::Duration => |c, v| c.l1_max_ttl = v;
+    /// Turns the invalidation bus on or off.
+    invalidation: bool => |c, v| c.invalidation = v;
 }
 
 impl CacheConfigBuilder {

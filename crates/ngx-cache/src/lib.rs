@@ -6,6 +6,16 @@
 //! - `config`: [`CacheConfig`], its builder and `from_env()`.
 //! - `cache`: the [`Cache`] handle, the breaker-guarded call path, stats and health.
 //! - `ops`: typed operations (`get`, `set`, `get_many`, counters, keys), fail-open and `try_*`.
+//! - `load`: [`Cache::get_or_load`]: L1, Redis, loader; fail-safe, timeouts, eager refresh.
+//! - `fill`: leases and the checked fill that prevents stale sets.
+//! - `flight`: single-flight per key within the process.
+//! - `read`: reading an entry from Redis, envelopes and freshness.
+//! - `envelope`: the metadata envelope (logical expiry, TTL, tag versions).
+//! - `l1`: the in-process tier behind a small trait (quick_cache today).
+//! - `coherence`: L1 lookups and fills, the invalidation subscriber.
+//! - `bus`: invalidation messages, sequence gaps and lag.
+//! - `tag`: tag versions and [`Cache::invalidate_tag`].
+//! - `warm`: [`Cache::warm`].
 //! - `backend`: the internal `Backend` trait and the pooled, self-healing single-node backend.
 //! - `breaker`: the three-state [`CircuitBreaker`].
 //! - `codec`: JSON, marked MessagePack and LZ4 compression ([`Codec`]).
@@ -23,7 +33,7 @@
 //! use ngx_cache::{Cache, CacheConfig};
 //! use serde::{Deserialize, Serialize};
 //!
-//! #[derive(Serialize, Deserialize)]
+//! #[derive(Clone, Serialize, Deserialize)]
 //! struct Profile { name: String }
 //!
 //! # async fn demo() -> Result<(), ngx_cache::Error> {
@@ -42,28 +52,39 @@
 //! toward the circuit breaker; while it is open, calls fail fast without I/O
 //! and the fail-open methods miss or skip. Connections that keep timing out
 //! are rebuilt in the background, because redis-rs's `ConnectionManager`
-//! alone stays stuck on a server that stopped answering.
+//! alone stays stuck on a connection that the network silently lost.
 
 #![forbid(unsafe_code)]
 
 mod backend;
 pub mod breaker;
+mod bus;
 mod cache;
 pub mod codec;
+mod coherence;
 pub mod config;
+mod envelope;
 mod error;
+mod fill;
+mod flight;
 mod global;
 mod health;
 mod key;
+mod l1;
+mod load;
 mod ops;
 pub mod options;
+mod read;
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 mod redact;
 mod stats;
+mod tag;
+mod warm;
 
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+pub use bus::LagPercentiles;
 pub use cache::Cache;
 pub use codec::Codec;
 pub use config::{CacheConfig, CacheConfigBuilder, ConfigError};
@@ -71,9 +92,11 @@ pub use error::{Error, Result};
 pub use global::{global, install_global};
 pub use health::HealthReport;
 pub use key::{escape_glob, stable_hash};
+pub use load::Cacheable;
 pub use ops::KeyTtl;
 pub use options::{EntryOptions, LoadError, Loaded, Source};
 pub use stats::CacheStats;
+pub use warm::{WarmEntry, WarmReport};
 
 #[cfg(feature = "macros")]
 pub use ngx_cache_macros::{cached, invalidate_cache};

@@ -6,11 +6,19 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::{Entry, value_to_bytes};
+use tokio::time::Instant;
+
+use crate::backend::Entry;
+use crate::bus::Invalidation;
 use crate::cache::Cache;
 use crate::codec::{self, Codec};
+use crate::coherence::L1Lookup;
 use crate::error::Error;
+use crate::fill::lease_key;
 use crate::key;
+use crate::load::Cacheable;
+use crate::options::EntryOptions;
+use crate::read::L2Read;
 use crate::stats::Counters;
 
 /// The remaining lifetime of a key, as Redis's `PTTL` reports it.
@@ -34,9 +42,9 @@ impl Cache {
         )
     }
 
-    /// Reads and decodes `key`. Redis failures, an open breaker and corrupt
-    /// values are a miss.
-    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+    /// Reads and decodes `key`: L1 first (no I/O), then Redis. Redis
+    /// failures, an open breaker and corrupt values are a miss.
+    pub async fn get<T: Cacheable>(&self, key: &str) -> Option<T> {
         self.try_get(key).await.unwrap_or_else(|e| {
             self.swallow("get", &e);
             None
@@ -45,31 +53,32 @@ impl Cache {
 
     /// Reads and decodes `key`, returning Redis failures. A value that cannot
     /// be decoded is still a miss: it is deleted and counted in `errors`.
-    pub async fn try_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        let full = self.full_key(key)?;
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(&full);
-        let reply = self.call(|b| b.query(&cmd)).await;
+    pub async fn try_get<T: Cacheable>(&self, key: &str) -> Result<Option<T>, Error> {
         let counters = &self.inner.counters;
-        let bytes = match reply.and_then(value_to_bytes) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                Counters::bump(&counters.misses);
-                return Err(e);
-            }
-        };
-        let Some(bytes) = bytes else {
-            Counters::bump(&counters.misses);
-            return Ok(None);
-        };
-        match self.decode_or_evict(&full, &bytes).await {
-            Some(v) => {
+        if let L1Lookup::Fresh(v, _) = self.l1_lookup::<T>(key, Instant::now()) {
+            Counters::bump(&counters.l1_hits);
+            Counters::bump(&counters.hits);
+            return Ok(Some(v));
+        }
+        let full = self.full_key(key)?;
+        let snapshot = self.inval_snapshot();
+        match self.read_l2::<T>(&full).await {
+            Ok(L2Read::Fresh(v, meta)) => {
+                Counters::bump(&counters.l2_hits);
                 Counters::bump(&counters.hits);
+                if self.inner.l1.is_some() {
+                    let times = meta.l1_times(None, self.inner.config.l1_max_ttl);
+                    self.l1_put(key, v.clone(), &times, meta.tags, Some(snapshot));
+                }
                 Ok(Some(v))
             }
-            None => {
+            Ok(_) => {
                 Counters::bump(&counters.misses);
                 Ok(None)
+            }
+            Err(e) => {
+                Counters::bump(&counters.misses);
+                Err(e)
             }
         }
     }
@@ -96,7 +105,8 @@ impl Cache {
     }
 
     /// Encodes `value` with the configured codec and stores it with `ttl`
-    /// (the default TTL when `None`; jitter applies).
+    /// (the default TTL when `None`; jitter applies), then evicts the key
+    /// from every instance's L1.
     ///
     /// Returns an error only for caller mistakes: an invalid key, a value
     /// that cannot be encoded or exceeds the size limit. Redis failures skip
@@ -107,14 +117,11 @@ impl Cache {
         value: &T,
         ttl: Option<Duration>,
     ) -> Result<(), Error> {
-        match self.try_set(key, value, ttl).await {
-            Err(e) if !e.is_caller_error() => {
-                Counters::bump(&self.inner.counters.sets_skipped);
-                self.swallow("set", &e);
-                Ok(())
-            }
-            other => other,
-        }
+        let opts = EntryOptions {
+            ttl,
+            ..EntryOptions::default()
+        };
+        self.set_with(key, value, &opts).await
     }
 
     /// Like [`set`](Self::set), returning Redis failures too.
@@ -124,8 +131,11 @@ impl Cache {
         value: &T,
         ttl: Option<Duration>,
     ) -> Result<(), Error> {
-        self.try_set_with_codec(key, value, ttl, self.inner.config.codec)
-            .await
+        let opts = EntryOptions {
+            ttl,
+            ..EntryOptions::default()
+        };
+        self.try_set_with(key, value, &opts).await
     }
 
     /// Like [`try_set`](Self::try_set) with an explicit codec.
@@ -136,11 +146,66 @@ impl Cache {
         ttl: Option<Duration>,
         codec: Codec,
     ) -> Result<(), Error> {
+        let opts = EntryOptions {
+            ttl,
+            codec: Some(codec),
+            ..EntryOptions::default()
+        };
+        self.try_set_with(key, value, &opts).await
+    }
+
+    /// Stores `value` under `options` (TTL, tags, fail-safe window, codec).
+    /// Fails open like [`set`](Self::set).
+    pub async fn set_with<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        options: &EntryOptions,
+    ) -> Result<(), Error> {
+        match self.try_set_with(key, value, options).await {
+            Err(e) if !e.is_caller_error() => {
+                Counters::bump(&self.inner.counters.sets_skipped);
+                self.swallow("set", &e);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Like [`set_with`](Self::set_with), returning Redis failures too.
+    /// A `None` value is stored only with a `negative_ttl`.
+    pub async fn try_set_with<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        options: &EntryOptions,
+    ) -> Result<(), Error> {
         let full = self.full_key(key)?;
-        let bytes = codec.encode(value, self.inner.limits)?;
-        let cmd = crate::backend::set_cmd(&full, &bytes, Some(self.effective_ttl(ttl)));
-        self.call(|b| b.query(&cmd)).await?;
+        let tags = if options.tags.is_empty() {
+            Vec::new()
+        } else {
+            self.tag_versions(&options.tags).await?
+        };
+        let mut options = options.clone();
+        if options.negative_ttl.is_none() {
+            // An explicit write of `None` is stored like any value.
+            options.negative_ttl = Some(self.effective_ttl(options.ttl));
+        }
+        let Some((bytes, ttl)) = self.encode_entry(value, &options, Some(&tags))? else {
+            return Ok(());
+        };
+        let physical = ttl + options.fail_safe.unwrap_or_default();
+        // The write also ends any load in flight for the key: its lease goes.
+        let mut pipe = redis::pipe();
+        pipe.add_command(crate::backend::set_cmd(&full, &bytes, Some(physical)))
+            .ignore()
+            .cmd("UNLINK")
+            .arg(lease_key(&full))
+            .ignore();
+        self.call(|b| b.pipeline(&pipe)).await?;
         Counters::bump(&self.inner.counters.sets);
+        self.l1_evict(key);
+        self.publish(Invalidation::Key(key.to_owned())).await;
         Ok(())
     }
 
@@ -176,7 +241,10 @@ impl Cache {
         let mut out = Vec::with_capacity(raw.len());
         for (k, bytes) in full.iter().zip(raw) {
             let v = match bytes {
-                Some(bytes) => self.decode_or_evict(k, &bytes).await,
+                Some(bytes) => match self.interpret(k, &bytes, None).await? {
+                    L2Read::Fresh(v, _) => Some(v),
+                    _ => None,
+                },
                 None => None,
             };
             Counters::bump(if v.is_some() {
@@ -225,6 +293,11 @@ impl Cache {
             .collect::<Result<_, Error>>()?;
         self.call(|b| b.mset(&entries)).await?;
         Counters::add(&self.inner.counters.sets, entries.len() as u64);
+        for (key, _) in items {
+            self.l1_evict(key.as_ref());
+            self.publish(Invalidation::Key(key.as_ref().to_owned()))
+                .await;
+        }
         Ok(())
     }
 
@@ -280,8 +353,23 @@ impl Cache {
 
     /// Like [`delete`](Self::delete), returning Redis failures.
     pub async fn try_delete(&self, key: &str) -> Result<bool, Error> {
-        let keys = [self.full_key(key)?];
-        Ok(self.call(|b| b.unlink(&keys)).await? > 0)
+        let full = self.full_key(key)?;
+        // The lease goes too, so a load in flight cannot fill an old value.
+        let mut cmd = redis::cmd("UNLINK");
+        cmd.arg(&full).arg(lease_key(&full));
+        // Evict before and after: a concurrent read that fetched the old
+        // value between the two cannot leave it in L1.
+        self.l1_evict(key);
+        let removed = self.int(&cmd).await;
+        self.l1_evict(key);
+        self.publish(Invalidation::Key(key.to_owned())).await;
+        Ok(removed? > 0)
+    }
+
+    /// Invalidates `key` in Redis, in this instance's L1 and in every other
+    /// instance's L1. The same as [`delete`](Self::delete).
+    pub async fn invalidate(&self, key: &str) -> bool {
+        self.delete(key).await
     }
 
     /// Sets a new TTL on `key`; true when the key exists.
@@ -324,8 +412,19 @@ impl Cache {
     /// namespace glob-escaped) and `UNLINK`, in batches; never `KEYS`.
     /// Returns how many keys were removed.
     pub async fn clear_namespace(&self) -> Result<u64, Error> {
-        let pattern = format!("{}:*", key::escape_glob(&self.inner.config.namespace));
-        self.call(|b| b.clear(&pattern, 500)).await
+        let ns = key::escape_glob(&self.inner.config.namespace);
+        let keys = format!("{ns}:*");
+        // Lease keys are `{ns:...}:lease`: `{` is not a glob metacharacter.
+        let leases = format!("{{{ns}:*");
+        let removed = self.call(|b| b.clear(&keys, 500)).await?;
+        let removed = removed + self.call(|b| b.clear(&leases, 500)).await?;
+        if let Some(l1) = &self.inner.l1 {
+            l1.store.clear();
+        }
+        self.inner.tags.clear();
+        self.note_invalidation();
+        self.publish(Invalidation::Clear).await;
+        Ok(removed)
     }
 
     async fn int(&self, cmd: &redis::Cmd) -> Result<i64, Error> {

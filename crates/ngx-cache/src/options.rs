@@ -57,6 +57,10 @@ pub struct EntryOptions {
     pub lock_wait: Duration,
     /// Lifetime of the load lease in Redis.
     pub lease: Duration,
+    /// Test hook: fill without checking the lease, as a naive cache-aside
+    /// would. Exists only to show that the stale-set test can fail.
+    #[doc(hidden)]
+    pub unchecked_fill: bool,
 }
 
 impl Default for EntryOptions {
@@ -76,6 +80,7 @@ impl Default for EntryOptions {
             distributed: true,
             lock_wait: Duration::from_secs(1),
             lease: Duration::from_secs(10),
+            unchecked_fill: false,
         }
     }
 }

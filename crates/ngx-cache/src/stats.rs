@@ -14,6 +14,19 @@ pub(crate) struct Counters {
     pub(crate) sets_skipped: AtomicU64,
     pub(crate) circuit_rejections: AtomicU64,
     pub(crate) corrupt_evicted: AtomicU64,
+    pub(crate) l1_hits: AtomicU64,
+    pub(crate) l2_hits: AtomicU64,
+    pub(crate) stale_served: AtomicU64,
+    pub(crate) loads: AtomicU64,
+    pub(crate) load_failures: AtomicU64,
+    pub(crate) coalesced_waits: AtomicU64,
+    pub(crate) distributed_waits: AtomicU64,
+    pub(crate) eager_refreshes: AtomicU64,
+    pub(crate) fills_rejected: AtomicU64,
+    pub(crate) invalidations_sent: AtomicU64,
+    pub(crate) invalidations_received: AtomicU64,
+    pub(crate) l1_flushes: AtomicU64,
+    pub(crate) resubscribes: AtomicU64,
 }
 
 impl Counters {
@@ -64,6 +77,36 @@ pub struct CacheStats {
     pub corrupt_evicted: u64,
     /// Connections rebuilt after I/O errors or stuck timeouts.
     pub reconnects: u64,
+    /// Hits served by the in-process L1 tier (no I/O).
+    pub l1_hits: u64,
+    /// Hits served by Redis.
+    pub l2_hits: u64,
+    /// Stale values served by fail-safe (loader or Redis failed, or was slow).
+    pub stale_served: u64,
+    /// Loader runs started (foreground, background and eager refreshes).
+    pub loads: u64,
+    /// Loader runs that failed or timed out.
+    pub load_failures: u64,
+    /// Callers that waited for a load already running in this process.
+    pub coalesced_waits: u64,
+    /// Loads skipped because another instance held the lease and filled Redis.
+    pub distributed_waits: u64,
+    /// Background refreshes started by eager refresh.
+    pub eager_refreshes: u64,
+    /// Fills refused because the key was invalidated during the load.
+    pub fills_rejected: u64,
+    /// Invalidation messages published.
+    pub invalidations_sent: u64,
+    /// Invalidation messages from other instances applied.
+    pub invalidations_received: u64,
+    /// Times the whole L1 was marked stale (lost channel or sequence gap).
+    pub l1_flushes: u64,
+    /// Times the invalidation channel was subscribed again after a loss.
+    pub resubscribes: u64,
+    /// Entries currently held in L1.
+    pub l1_entries: usize,
+    /// Invalidation lag, publish to eviction here.
+    pub invalidation_lag_ms: crate::bus::LagPercentiles,
 }
 
 impl CacheStats {
@@ -72,6 +115,8 @@ impl CacheStats {
         connected: bool,
         breaker: &crate::CircuitBreaker,
         reconnects: u64,
+        l1_entries: usize,
+        invalidation_lag_ms: crate::bus::LagPercentiles,
     ) -> Self {
         let hits = load(&c.hits);
         let misses = load(&c.misses);
@@ -96,6 +141,21 @@ impl CacheStats {
             sets_skipped: load(&c.sets_skipped),
             corrupt_evicted: load(&c.corrupt_evicted),
             reconnects,
+            l1_hits: load(&c.l1_hits),
+            l2_hits: load(&c.l2_hits),
+            stale_served: load(&c.stale_served),
+            loads: load(&c.loads),
+            load_failures: load(&c.load_failures),
+            coalesced_waits: load(&c.coalesced_waits),
+            distributed_waits: load(&c.distributed_waits),
+            eager_refreshes: load(&c.eager_refreshes),
+            fills_rejected: load(&c.fills_rejected),
+            invalidations_sent: load(&c.invalidations_sent),
+            invalidations_received: load(&c.invalidations_received),
+            l1_flushes: load(&c.l1_flushes),
+            resubscribes: load(&c.resubscribes),
+            l1_entries,
+            invalidation_lag_ms,
         }
     }
 }

@@ -23,6 +23,10 @@ pub(crate) type Entry = (String, Vec<u8>, Option<Duration>);
 pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Runs one command and returns its raw reply.
     fn query<'a>(&'a self, cmd: &'a redis::Cmd) -> BoxFut<'a, redis::Value>;
+    /// Runs a pipeline whose commands all touch one key (one slot).
+    fn pipeline<'a>(&'a self, pipe: &'a redis::Pipeline) -> BoxFut<'a, Vec<redis::Value>>;
+    /// A client for a dedicated pub/sub connection.
+    fn pubsub_client(&self) -> redis::Client;
     /// `GET` of several keys, in order, in as few round trips as possible.
     fn mget<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, Vec<Option<Vec<u8>>>>;
     /// `SET .. PX` of several entries, pipelined.

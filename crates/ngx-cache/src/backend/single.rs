@@ -1,12 +1,17 @@
 //! Single-node backend: a pool of multiplexed connections used round-robin,
 //! with active healing.
 //!
-//! redis-rs's `ConnectionManager` reconnects after I/O errors but not after
-//! timeouts, so a server that stops answering (SIGSTOP, a hung host) leaves it
-//! stuck. Here each connection counts its consecutive timeouts; past
-//! `heal_after_timeouts`, or on any I/O error, the connection is dropped and a
-//! background task builds a new one with backoff. Calls never wait for a
-//! reconnect: they use another live connection or fail fast.
+//! redis-rs's `ConnectionManager` reconnects after I/O errors but treats a
+//! timeout as "retry", never "reconnect". When a server merely pauses
+//! (SIGSTOP, then SIGCONT) the late replies line up again and the old
+//! connection recovers; but when the path to the server silently loses a
+//! connection (a NAT or load balancer that dropped its state, a hung host
+//! behind a virtual IP) every call on it times out for ever while a fresh
+//! connection would work. Here each connection counts its consecutive
+//! timeouts; past `heal_after_timeouts`, or on any I/O error, the connection
+//! is dropped and a background task builds a new one with backoff. Calls
+//! never wait for a reconnect: they use another live connection or fail fast.
+//! `tests/faults.rs` shows both cases against real processes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -233,6 +238,14 @@ fn spawn_reconnect(shared: &Arc<Shared>, slot: &Arc<Slot>, drop_current: bool) {
 impl Backend for SingleBackend {
     fn query<'a>(&'a self, cmd: &'a redis::Cmd) -> BoxFut<'a, redis::Value> {
         Box::pin(self.run(move |mut c| async move { cmd.query_async(&mut c).await }))
+    }
+
+    fn pipeline<'a>(&'a self, pipe: &'a redis::Pipeline) -> BoxFut<'a, Vec<redis::Value>> {
+        Box::pin(self.run(move |mut c| async move { pipe.query_async(&mut c).await }))
+    }
+
+    fn pubsub_client(&self) -> redis::Client {
+        self.shared.client.clone()
     }
 
     fn mget<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, Vec<Option<Vec<u8>>>> {

@@ -28,14 +28,14 @@ impl RedisServer {
 
     /// Starts a server with extra command-line arguments (`--cluster-enabled yes`, ...).
     pub fn start_with(password: Option<String>, extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
         for _ in 0..10 {
             let port = free_port();
+            // The server owns its directory, so `restart` can use it again.
             let mut server = RedisServer {
                 child: None,
                 port,
-                dir: tempfile::tempdir_in(dir.path()).expect("temp dir"),
+                dir: tempfile::tempdir().expect("temp dir"),
                 password: password.clone(),
                 extra: extra.clone(),
             };

@@ -1,0 +1,217 @@
+//! The invalidation bus: messages on a Redis pub/sub channel that keep every
+//! instance's L1 coherent.
+//!
+//! Every `set`, `delete`, tag invalidation and namespace clear publishes one
+//! line on `{namespace}:__invalidation`:
+//!
+//! ```text
+//! v1|{origin}|{seq}|{sent_unix_ms}|{kind}|{payload}
+//! ```
+//!
+//! `origin` identifies the sending instance (its own messages are ignored),
+//! `seq` increases by one per message of that origin, so a receiver detects a
+//! gap and flushes its L1. `kind` is `k` (payload: the key), `t` (payload:
+//! `{version}|{tag}`) or `c` (namespace cleared). The send time gives the
+//! invalidation lag.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::envelope::now_ms;
+
+/// What a message invalidates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Invalidation {
+    Key(String),
+    Tag { tag: String, version: u64 },
+    Clear,
+}
+
+/// A parsed message from another instance.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Received {
+    pub(crate) origin: u64,
+    pub(crate) seq: u64,
+    pub(crate) sent_ms: u64,
+    pub(crate) what: Invalidation,
+}
+
+/// What the receiver should do with a message.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Our own message: ignore it.
+    Own,
+    /// Apply it.
+    Apply,
+    /// Apply it, and flush L1 too: messages from this origin were missed.
+    Gap,
+}
+
+/// Sender identity, sequence numbers and lag samples.
+#[derive(Debug)]
+pub(crate) struct Bus {
+    pub(crate) channel: String,
+    origin: u64,
+    seq: AtomicU64,
+    /// Last sequence number seen per origin.
+    seen: Mutex<HashMap<u64, u64>>,
+    /// The most recent lag samples, in milliseconds.
+    lag: Mutex<VecDeque<f64>>,
+    /// The subscription is up; while false, L1 serves no fresh hits.
+    pub(crate) subscribed: AtomicBool,
+}
+
+const LAG_SAMPLES: usize = 1024;
+
+impl Bus {
+    pub(crate) fn new(namespace: &str) -> Self {
+        Self {
+            channel: format!("{namespace}:__invalidation"),
+            origin: rand::random::<u64>() | 1,
+            seq: AtomicU64::new(0),
+            seen: Mutex::new(HashMap::new()),
+            lag: Mutex::new(VecDeque::with_capacity(LAG_SAMPLES)),
+            subscribed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Acquire)
+    }
+
+    /// Formats the next message of this instance.
+    pub(crate) fn encode(&self, what: &Invalidation) -> String {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let (kind, payload) = match what {
+            Invalidation::Key(k) => ("k", k.clone()),
+            Invalidation::Tag { tag, version } => ("t", format!("{version}|{tag}")),
+            Invalidation::Clear => ("c", String::new()),
+        };
+        format!("v1|{}|{seq}|{}|{kind}|{payload}", self.origin, now_ms())
+    }
+
+    /// Parses a message; `None` for anything malformed.
+    pub(crate) fn parse(text: &str) -> Option<Received> {
+        let mut parts = text.splitn(6, '|');
+        if parts.next()? != "v1" {
+            return None;
+        }
+        let origin = parts.next()?.parse().ok()?;
+        let seq = parts.next()?.parse().ok()?;
+        let sent_ms = parts.next()?.parse().ok()?;
+        let kind = parts.next()?;
+        let payload = parts.next()?;
+        let what = match kind {
+            "k" if !payload.is_empty() => Invalidation::Key(payload.to_owned()),
+            "t" => {
+                let (version, tag) = payload.split_once('|')?;
+                Invalidation::Tag {
+                    tag: tag.to_owned(),
+                    version: version.parse().ok()?,
+                }
+            }
+            "c" => Invalidation::Clear,
+            _ => return None,
+        };
+        Some(Received {
+            origin,
+            seq,
+            sent_ms,
+            what,
+        })
+    }
+
+    /// Checks origin and sequence, and records the lag.
+    pub(crate) fn judge(&self, msg: &Received) -> Verdict {
+        if msg.origin == self.origin {
+            return Verdict::Own;
+        }
+        let lag = now_ms().saturating_sub(msg.sent_ms) as f64;
+        {
+            let mut samples = self.lag.lock();
+            if samples.len() == LAG_SAMPLES {
+                samples.pop_front();
+            }
+            samples.push_back(lag);
+        }
+        let mut seen = self.seen.lock();
+        let previous = seen.insert(msg.origin, msg.seq);
+        match previous {
+            Some(prev) if msg.seq != prev + 1 => Verdict::Gap,
+            _ => Verdict::Apply,
+        }
+    }
+
+    /// Forgets sequence numbers (after a resubscribe every origin restarts).
+    pub(crate) fn reset_seen(&self) {
+        self.seen.lock().clear();
+    }
+
+    /// p50 and p99 of the recent lag samples, in milliseconds.
+    pub(crate) fn lag_percentiles(&self) -> LagPercentiles {
+        let mut samples: Vec<f64> = self.lag.lock().iter().copied().collect();
+        if samples.is_empty() {
+            return LagPercentiles::default();
+        }
+        samples.sort_by(f64::total_cmp);
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        LagPercentiles {
+            p50: at(0.5),
+            p99: at(0.99),
+            samples: samples.len(),
+        }
+    }
+}
+
+/// Invalidation lag, publish to eviction on this instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct LagPercentiles {
+    /// Median, in milliseconds.
+    pub p50: f64,
+    /// 99th percentile, in milliseconds.
+    pub p99: f64,
+    /// Number of samples (the most recent 1,024 messages).
+    pub samples: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_kind() {
+        let bus = Bus::new("ngx");
+        for what in [
+            Invalidation::Key("conv:v1:a|b".into()),
+            Invalidation::Tag {
+                tag: "customer:1".into(),
+                version: 7,
+            },
+            Invalidation::Clear,
+        ] {
+            let msg = Bus::parse(&bus.encode(&what)).unwrap();
+            assert_eq!(msg.what, what);
+        }
+        assert!(Bus::parse("garbage").is_none());
+        assert!(Bus::parse("v1|1|2|3|k|").is_none());
+        assert!(Bus::parse("v1|x|2|3|c|").is_none());
+    }
+
+    #[test]
+    fn own_messages_and_gaps() {
+        let a = Bus::new("ngx");
+        let b = Bus::new("ngx");
+        let own = Bus::parse(&b.encode(&Invalidation::Clear)).unwrap();
+        assert_eq!(b.judge(&own), Verdict::Own);
+        let m1 = Bus::parse(&a.encode(&Invalidation::Clear)).unwrap();
+        let m2 = Bus::parse(&a.encode(&Invalidation::Clear)).unwrap();
+        let _m3 = a.encode(&Invalidation::Clear); // lost
+        let m4 = Bus::parse(&a.encode(&Invalidation::Clear)).unwrap();
+        assert_eq!(b.judge(&m1), Verdict::Apply);
+        assert_eq!(b.judge(&m2), Verdict::Apply);
+        assert_eq!(b.judge(&m4), Verdict::Gap);
+        assert_eq!(b.lag_percentiles().samples, 3);
+    }
+}

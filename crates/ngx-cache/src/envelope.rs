@@ -1,0 +1,133 @@
+//! The metadata envelope for entries that need more than a value: a logical
+//! expiry (fail-safe keeps the key alive past it), the TTL (for eager
+//! refresh) and tag versions (for tag invalidation).
+//!
+//! Layout: `0x03`, format version `1`, logical expiry (u64 LE, unix ms), TTL
+//! (u64 LE, ms), tag count (u8), then per tag: length (u16 LE), UTF-8 bytes,
+//! version (u64 LE); then the value as the codec wrote it. `0x03` never
+//! starts JSON, MessagePack-marked or compressed values, so plain values and
+//! envelopes are told apart by their first byte.
+
+use crate::error::Error;
+
+pub(crate) const MARKER: u8 = 0x03;
+const VERSION: u8 = 1;
+
+/// A decoded envelope, borrowing the payload.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Envelope<'a> {
+    pub(crate) logical_expiry_ms: u64,
+    pub(crate) ttl_ms: u64,
+    pub(crate) tags: Vec<(String, u64)>,
+    pub(crate) payload: &'a [u8],
+}
+
+pub(crate) fn is_envelope(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&MARKER)
+}
+
+pub(crate) fn encode(
+    logical_expiry_ms: u64,
+    ttl_ms: u64,
+    tags: &[(String, u64)],
+    payload: &[u8],
+) -> Result<Vec<u8>, Error> {
+    if tags.len() > u8::MAX as usize {
+        return Err(Error::Encode("at most 255 tags per entry".to_owned()));
+    }
+    let tag_bytes: usize = tags.iter().map(|(t, _)| t.len() + 10).sum();
+    let mut out = Vec::with_capacity(19 + tag_bytes + payload.len());
+    out.push(MARKER);
+    out.push(VERSION);
+    out.extend_from_slice(&logical_expiry_ms.to_le_bytes());
+    out.extend_from_slice(&ttl_ms.to_le_bytes());
+    out.push(tags.len() as u8);
+    for (tag, version) in tags {
+        let len = u16::try_from(tag.len())
+            .map_err(|_| Error::Encode("tag longer than 65535 bytes".to_owned()))?;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(tag.as_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
+    }
+    out.extend_from_slice(payload);
+    Ok(out)
+}
+
+pub(crate) fn decode(bytes: &[u8]) -> Result<Envelope<'_>, Error> {
+    let mut r = Reader(bytes);
+    let bad = || Error::Decode("malformed envelope".to_owned());
+    if r.take(1).ok_or_else(bad)? != [MARKER] || r.take(1).ok_or_else(bad)? != [VERSION] {
+        return Err(bad());
+    }
+    let logical_expiry_ms = r.u64().ok_or_else(bad)?;
+    let ttl_ms = r.u64().ok_or_else(bad)?;
+    let n = r.take(1).ok_or_else(bad)?[0] as usize;
+    let mut tags = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = u16::from_le_bytes(r.take(2).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
+        let tag = std::str::from_utf8(r.take(len as usize).ok_or_else(bad)?).map_err(|_| bad())?;
+        let version = r.u64().ok_or_else(bad)?;
+        tags.push((tag.to_owned(), version));
+    }
+    if r.0.first() == Some(&MARKER) {
+        return Err(bad());
+    }
+    Ok(Envelope {
+        logical_expiry_ms,
+        ttl_ms,
+        tags,
+        payload: r.0,
+    })
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
+/// Milliseconds since the Unix epoch, the clock shared by instances.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let tags = vec![("customer:1".to_owned(), 3), ("x".to_owned(), 0)];
+        let bytes = encode(123, 456, &tags, b"{\"a\":1}").unwrap();
+        assert!(is_envelope(&bytes));
+        let env = decode(&bytes).unwrap();
+        assert_eq!(env.logical_expiry_ms, 123);
+        assert_eq!(env.ttl_ms, 456);
+        assert_eq!(env.tags, tags);
+        assert_eq!(env.payload, b"{\"a\":1}");
+    }
+
+    #[test]
+    fn truncated_or_garbage_is_an_error() {
+        let bytes = encode(1, 2, &[("tag".to_owned(), 1)], b"x").unwrap();
+        for cut in 0..bytes.len() - 1 {
+            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(decode(&[MARKER, 9]).is_err());
+        let nested = encode(1, 2, &[], &bytes).unwrap();
+        assert!(decode(&nested).is_err());
+    }
+}

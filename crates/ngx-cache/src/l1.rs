@@ -1,0 +1,180 @@
+//! The in-process L1 tier: a bounded map of typed values with lazy expiry.
+//!
+//! Implementation: `quick_cache::sync::Cache` (S3-FIFO eviction, sharded
+//! read-write locks), chosen by benchmark over `moka` (see
+//! `docs/benchmarks.md`). It sits behind [`L1Store`] so it can change.
+//!
+//! Entries hold the decoded value (`Arc<dyn Any>`), so a hit costs a lookup,
+//! a clock read, a downcast and a clone: no I/O and no decoding.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::time::Instant;
+
+/// One cached value and its lifetimes.
+pub(crate) struct L1Entry {
+    /// The decoded value, a `T` behind `Any`.
+    pub(crate) value: Arc<dyn Any + Send + Sync>,
+    /// Served as a fresh hit until then.
+    pub(crate) fresh_until: Instant,
+    /// Usable as a fail-safe fallback until then (`None`: no fail-safe).
+    pub(crate) stale_until: Option<Instant>,
+    /// A hit after this starts an eager background refresh.
+    pub(crate) refresh_at: Option<Instant>,
+    /// The coherence epoch at insertion; an older epoch is never fresh.
+    pub(crate) epoch: u64,
+    /// Tags with the versions seen when the value was loaded.
+    pub(crate) tags: Box<[(String, u64)]>,
+}
+
+impl fmt::Debug for L1Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("L1Entry")
+            .field("fresh_until", &self.fresh_until)
+            .field("stale_until", &self.stale_until)
+            .field("epoch", &self.epoch)
+            .field("tags", &self.tags)
+            .finish_non_exhaustive()
+    }
+}
+
+impl L1Entry {
+    /// The value, if it is a `T`.
+    pub(crate) fn downcast<T: Clone + 'static>(&self) -> Option<T> {
+        self.value.downcast_ref::<T>().cloned()
+    }
+
+    /// Whether the entry may be served as stale at `now`.
+    pub(crate) fn usable_stale(&self, now: Instant) -> bool {
+        self.stale_until.is_some_and(|t| now < t)
+    }
+}
+
+/// The operations the cache needs from an L1 implementation.
+pub(crate) trait L1Store: Send + Sync + fmt::Debug {
+    fn get(&self, key: &str) -> Option<Arc<L1Entry>>;
+    fn insert(&self, key: String, entry: Arc<L1Entry>);
+    fn remove(&self, key: &str);
+    fn clear(&self);
+    fn len(&self) -> usize;
+}
+
+/// `quick_cache` behind [`L1Store`].
+pub(crate) struct QuickL1 {
+    map: quick_cache::sync::Cache<String, Arc<L1Entry>>,
+}
+
+impl QuickL1 {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            map: quick_cache::sync::Cache::new(capacity.max(1)),
+        }
+    }
+}
+
+impl fmt::Debug for QuickL1 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QuickL1")
+            .field("len", &self.map.len())
+            .finish()
+    }
+}
+
+impl L1Store for QuickL1 {
+    fn get(&self, key: &str) -> Option<Arc<L1Entry>> {
+        self.map.get(key)
+    }
+
+    fn insert(&self, key: String, entry: Arc<L1Entry>) {
+        self.map.insert(key, entry);
+    }
+
+    fn remove(&self, key: &str) {
+        self.map.remove(key);
+    }
+
+    fn clear(&self) {
+        self.map.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// The L1 tier with its coherence epoch.
+#[derive(Debug)]
+pub(crate) struct L1 {
+    pub(crate) store: Box<dyn L1Store>,
+    /// Bumped when invalidations may have been missed; entries from an older
+    /// epoch are kept only as fail-safe fallbacks.
+    pub(crate) epoch: AtomicU64,
+    pub(crate) max_ttl: std::time::Duration,
+}
+
+impl L1 {
+    pub(crate) fn new(capacity: usize, max_ttl: std::time::Duration) -> Self {
+        Self {
+            store: Box::new(QuickL1::new(capacity)),
+            epoch: AtomicU64::new(1),
+            max_ttl,
+        }
+    }
+
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Marks every current entry as not fresh (they stay as fallbacks).
+    pub(crate) fn flush(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn entry(v: u32, epoch: u64) -> Arc<L1Entry> {
+        Arc::new(L1Entry {
+            value: Arc::new(v),
+            fresh_until: Instant::now() + Duration::from_secs(1),
+            stale_until: None,
+            refresh_at: None,
+            epoch,
+            tags: Box::new([]),
+        })
+    }
+
+    #[test]
+    fn stores_typed_values() {
+        let l1 = L1::new(10, Duration::from_secs(60));
+        l1.store.insert("a".into(), entry(7, l1.epoch()));
+        let e = l1.store.get("a").unwrap();
+        assert_eq!(e.downcast::<u32>(), Some(7));
+        assert_eq!(e.downcast::<String>(), None);
+        l1.store.remove("a");
+        assert!(l1.store.get("a").is_none());
+    }
+
+    #[test]
+    fn is_bounded() {
+        let l1 = L1::new(100, Duration::from_secs(60));
+        for i in 0..10_000 {
+            l1.store.insert(format!("k{i}"), entry(i, 1));
+        }
+        assert!(l1.store.len() <= 200, "len {}", l1.store.len());
+    }
+
+    #[test]
+    fn flush_bumps_the_epoch() {
+        let l1 = L1::new(10, Duration::from_secs(60));
+        let before = l1.epoch();
+        l1.flush();
+        assert!(l1.epoch() > before);
+    }
+}

@@ -1,0 +1,333 @@
+//! Fault injection with real processes: SIGKILL (the circuit breaker opens,
+//! rejects without I/O, and one probe closes it after a restart), SIGSTOP (no
+//! call outlives its timeout, and the pool heals after SIGCONT), and a stalled
+//! connection that bare redis-rs `ConnectionManager` never recovers from.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use ngx_cache::{BreakerConfig, BreakerState, Cache, Error};
+use support::proxy::StallingProxy;
+use support::server::RedisServer;
+use support::util::{config, eventually, timed};
+
+const OP_TIMEOUT: Duration = Duration::from_millis(100);
+/// Slack for a loaded 2-core machine: a call may overrun its timeout by
+/// scheduling delays, but never by seconds.
+const BOUND: Duration = Duration::from_millis(300);
+
+#[tokio::test]
+async fn sigkill_opens_the_breaker_and_one_probe_closes_it_after_restart() {
+    let mut server = RedisServer::start();
+    let open_for = Duration::from_millis(400);
+    let cache = Cache::connect(
+        config(&server)
+            .pool_size(1)
+            .op_timeout(Duration::from_millis(500))
+            .breaker(BreakerConfig::new(3, open_for))
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    cache.set("k", &"v", None).await.unwrap();
+    server.kill();
+
+    // Failures are fast (refused / dropped, not timeouts) and open the
+    // breaker after exactly three of them.
+    let (got, took) = timed(cache.get::<String>("k")).await;
+    assert_eq!(got, None);
+    assert!(
+        took < Duration::from_millis(250),
+        "fail-open get took {took:?}"
+    );
+    assert_eq!(cache.breaker().state(), BreakerState::Closed);
+    let (res, took) = timed(cache.try_get::<String>("k")).await;
+    let err = res.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(took < Duration::from_millis(250), "try_get took {took:?}");
+    assert_eq!(cache.breaker().state(), BreakerState::Closed);
+    let (res, took) = timed(cache.try_set("k", &"v2", None)).await;
+    assert!(res.unwrap_err().is_transient());
+    assert!(took < Duration::from_millis(250), "try_set took {took:?}");
+    let opened_at = Instant::now();
+    assert_eq!(cache.breaker().state(), BreakerState::Open);
+    let s = cache.stats();
+    assert!(s.circuit_breaker_open);
+    assert_eq!(s.errors, 3, "{s:?}");
+
+    // While open: rejected without I/O (no new errors), counted.
+    for _ in 0..5 {
+        let (res, took) = timed(cache.try_get::<String>("k")).await;
+        assert!(matches!(res, Err(Error::CircuitOpen)), "{res:?}");
+        assert!(took < Duration::from_millis(50), "rejection took {took:?}");
+        assert_eq!(cache.get::<String>("k").await, None);
+        cache.set("k", &"skipped", None).await.unwrap();
+    }
+    let s = cache.stats();
+    assert_eq!(s.circuit_rejections, 15, "{s:?}");
+    assert_eq!(s.errors, 3, "rejections must not touch Redis: {s:?}");
+    assert_eq!(s.sets_skipped, 5);
+
+    // Restart on the same port; wait for the pool to reconnect in the
+    // background, then for the open period to end.
+    server.restart();
+    let reconnected =
+        eventually(Duration::from_secs(5), || async { cache.stats().connected }).await;
+    assert!(reconnected.is_some(), "pool never reconnected");
+    if opened_at.elapsed() < open_for {
+        assert!(matches!(
+            cache.try_get::<String>("k").await,
+            Err(Error::CircuitOpen)
+        ));
+        tokio::time::sleep_until((opened_at + open_for).into()).await;
+    }
+    // One probe closes it.
+    let rejections = cache.stats().circuit_rejections;
+    assert_eq!(cache.try_get::<String>("k").await.unwrap(), None);
+    assert_eq!(cache.breaker().state(), BreakerState::Closed);
+    assert_eq!(cache.stats().circuit_rejections, rejections);
+    cache.try_set("k", &"back", None).await.unwrap();
+    assert_eq!(cache.get::<String>("k").await.as_deref(), Some("back"));
+    assert!(cache.stats().reconnects > 0);
+}
+
+#[tokio::test]
+async fn server_errors_do_not_open_the_breaker() {
+    let server = RedisServer::start();
+    let cache = Cache::connect(
+        config(&server)
+            .breaker(BreakerConfig::new(2, Duration::from_secs(30)))
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let _: () = redis::cmd("LPUSH")
+        .arg("t:list")
+        .arg("x")
+        .query(&mut server.conn())
+        .unwrap();
+    for _ in 0..5 {
+        let err = cache.try_get::<String>("list").await.unwrap_err();
+        assert!(!err.is_transient(), "WRONGTYPE is not transient: {err}");
+        assert!(cache.try_increment("list", 1).await.is_err());
+    }
+    assert_eq!(cache.breaker().state(), BreakerState::Closed);
+    assert_eq!(cache.stats().errors, 10);
+    assert_eq!(cache.stats().failure_count, 0);
+}
+
+#[tokio::test]
+async fn sigstop_never_blocks_past_the_timeout_and_the_pool_heals_after_sigcont() {
+    let server = RedisServer::start();
+    let cache = Cache::connect(
+        config(&server)
+            .pool_size(2)
+            .op_timeout(OP_TIMEOUT)
+            .connect_timeout(Duration::from_millis(200))
+            .heal_after_timeouts(2)
+            // Isolate healing from the breaker: every call really goes out.
+            .breaker(BreakerConfig::disabled())
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    cache.set("k", &"v", None).await.unwrap();
+
+    server.pause();
+    let mut timeouts = 0;
+    for i in 0..4 {
+        let (got, took) = timed(cache.get::<String>("k")).await;
+        assert_eq!(got, None);
+        assert!(took < BOUND, "fail-open get #{i} took {took:?}");
+        let (res, took) = timed(cache.try_get::<String>("k")).await;
+        let err = res.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        timeouts += usize::from(err.is_timeout());
+        assert!(took < BOUND, "try_get #{i} took {took:?}");
+        let (res, took) = timed(cache.try_set("k", &"w", None)).await;
+        assert!(res.is_err());
+        assert!(took < BOUND, "try_set #{i} took {took:?}");
+        let (got, took) = timed(cache.get_many::<String, _>(&["k", "j"])).await;
+        assert_eq!(got, vec![None, None]);
+        assert!(took < BOUND, "get_many #{i} took {took:?}");
+        let (health, took) = timed(cache.health_check()).await;
+        assert!(!health.healthy);
+        assert!(took < BOUND, "health_check #{i} took {took:?}");
+    }
+    assert!(timeouts > 0, "a stopped server must show up as timeouts");
+    assert!(
+        cache.stats().sets_skipped == 0,
+        "try_set does not count skips"
+    );
+
+    server.resume();
+    let resumed = Instant::now();
+    let healed = eventually(Duration::from_secs(2), || async {
+        matches!(cache.try_get::<String>("k").await, Ok(Some(_)))
+    })
+    .await;
+    assert!(
+        healed.is_some(),
+        "no successful get within 2 s of SIGCONT: {:?}",
+        cache.stats()
+    );
+    assert!(resumed.elapsed() < Duration::from_millis(2500));
+    // Every connection of the pool works again, not just one.
+    // A write that timed out may still have been applied: Redis ran it once
+    // it resumed. Either value is fine; errors are not.
+    for _ in 0..6 {
+        let v = cache.try_get::<String>("k").await.unwrap();
+        assert!(matches!(v.as_deref(), Some("v" | "w")), "{v:?}");
+    }
+    let s = cache.stats();
+    assert!(s.reconnects > 0, "healing must rebuild connections: {s:?}");
+    assert!(s.connected);
+}
+
+/// What bare redis-rs does in the same SIGSTOP/SIGCONT scenario, measured on
+/// redis 1.8: the calls time out while the server is stopped, and once it
+/// resumes the same connection answers again (late replies are matched to
+/// the timed-out requests and discarded). SIGSTOP alone therefore does not
+/// leave `ConnectionManager` stuck; the stalled-connection test below does.
+#[tokio::test]
+async fn bare_connection_manager_times_out_under_sigstop_and_resumes_after_sigcont() {
+    let server = RedisServer::start();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut manager = client
+        .get_connection_manager_with_config(
+            redis::aio::ConnectionManagerConfig::new()
+                .set_response_timeout(Some(OP_TIMEOUT))
+                .set_connection_timeout(Some(Duration::from_millis(200))),
+        )
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query_async(&mut manager)
+        .await
+        .unwrap();
+    server.pause();
+    for _ in 0..4 {
+        let (res, took) = timed(
+            redis::cmd("GET")
+                .arg("k")
+                .query_async::<Option<String>>(&mut manager),
+        )
+        .await;
+        assert!(res.unwrap_err().is_timeout());
+        assert!(took < BOUND, "{took:?}");
+    }
+    server.resume();
+    let recovered = eventually(Duration::from_secs(2), || {
+        let mut m = manager.clone();
+        async move {
+            redis::cmd("GET")
+                .arg("k")
+                .query_async::<Option<String>>(&mut m)
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    assert!(
+        recovered.is_some(),
+        "ConnectionManager did not recover after SIGCONT"
+    );
+}
+
+/// A connection that stops answering without ever erroring, while new
+/// connections to the same address work: redis-rs maps a timeout to "retry",
+/// not "reconnect", so a bare `ConnectionManager` keeps the dead connection
+/// and times out for ever. Our pool drops it after `heal_after_timeouts`
+/// consecutive timeouts and reconnects. This test guards that fix.
+#[tokio::test]
+async fn stalled_connection_sticks_connection_manager_but_the_cache_heals() {
+    let server = RedisServer::start();
+    let proxy = StallingProxy::start(server.port()).await;
+    let cache = Cache::connect(
+        CacheConfigBuilderExt::for_url(&proxy.url())
+            .pool_size(2)
+            .op_timeout(OP_TIMEOUT)
+            .heal_after_timeouts(2)
+            .breaker(BreakerConfig::disabled())
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let client = redis::Client::open(proxy.url()).unwrap();
+    let mut manager = client
+        .get_connection_manager_with_config(
+            redis::aio::ConnectionManagerConfig::new()
+                .set_response_timeout(Some(OP_TIMEOUT))
+                .set_connection_timeout(Some(Duration::from_millis(200))),
+        )
+        .await
+        .unwrap();
+    cache.set("k", &"v", None).await.unwrap();
+    let _: () = redis::cmd("PING").query_async(&mut manager).await.unwrap();
+
+    proxy.stall_existing();
+
+    // The cache: a few timeouts, each bounded, then healed connections.
+    let start = Instant::now();
+    let mut calls = 0;
+    let mut saw_timeout = false;
+    loop {
+        calls += 1;
+        let (res, took) = timed(cache.try_get::<String>("k")).await;
+        assert!(took < BOUND, "call took {took:?}");
+        match res {
+            Ok(v) => {
+                assert_eq!(v.as_deref(), Some("v"));
+                break;
+            }
+            Err(e) => saw_timeout |= e.is_timeout(),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "cache never healed"
+        );
+        if calls > 4 {
+            // Past the healing threshold on both connections: give the
+            // background reconnect a moment instead of spinning.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert!(saw_timeout, "the stall must have been observed");
+    assert!(cache.stats().reconnects > 0);
+
+    // The bare ConnectionManager: over the same kind of window, every call
+    // still times out on the stalled connection.
+    let mut manager_ok = 0;
+    for _ in 0..10 {
+        let (res, took) = timed(redis::cmd("PING").query_async::<String>(&mut manager)).await;
+        assert!(took < BOUND, "{took:?}");
+        match res {
+            Ok(_) => manager_ok += 1,
+            Err(e) => assert!(e.is_timeout(), "{e}"),
+        }
+    }
+    assert_eq!(manager_ok, 0, "ConnectionManager recovered on its own");
+    // While a fresh connection through the same proxy works fine.
+    let mut fresh = client.get_multiplexed_async_connection().await.unwrap();
+    let pong: String = redis::cmd("PING").query_async(&mut fresh).await.unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+/// Builds a cache config for an arbitrary URL (the proxy), jitter off.
+struct CacheConfigBuilderExt;
+
+impl CacheConfigBuilderExt {
+    fn for_url(url: &str) -> ngx_cache::CacheConfigBuilder {
+        ngx_cache::CacheConfig::builder()
+            .url(url)
+            .namespace("t")
+            .ttl_jitter(0.0)
+    }
+}
