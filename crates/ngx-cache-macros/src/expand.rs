@@ -164,6 +164,14 @@ fn plain_inputs(f: &ItemFn) -> TokenStream {
 /// Expands `#[cached]`.
 pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream> {
     let sig = Signature::analyze(&item, "cached", true)?;
+    if let (Some(unless), Some(_)) = (&args.unless, &args.stale_if_error) {
+        // get_or_load sees an unstored value as a failed load and would
+        // answer with the stale value instead of the fresh one.
+        return Err(syn::Error::new(
+            unless.span(),
+            "`unless` cannot be combined with `stale_if_error`: a result kept out of the cache would be replaced by a stale value",
+        ));
+    }
     let name = &item.sig.ident;
     let cx = Ctx {
         p: private_path(),
