@@ -1,1 +1,111 @@
-fn main() {}
+//! The cost of `#[cached]` on a hit, against calling `get_or_load` by hand
+//! with the same key, options and loader. Needs `redis-server` on the PATH
+//! (started on a free port for the run).
+//!
+//! `cargo bench -p ngx-cache --bench macros`
+
+#[path = "../tests/support/server.rs"]
+#[allow(dead_code, unreachable_pub, missing_docs)]
+mod server;
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ngx_cache::{Cache, CacheConfig, EntryOptions, cached, stable_hash};
+use serde::{Deserialize, Serialize};
+
+static CACHE: OnceLock<Cache> = OnceLock::new();
+
+#[derive(Clone, Serialize, Deserialize)]
+struct UserProfile {
+    user_id: String,
+    name: String,
+    score: u32,
+}
+
+fn load(user_id: &str) -> UserProfile {
+    UserProfile {
+        user_id: user_id.to_owned(),
+        name: "Ana".to_owned(),
+        score: 42,
+    }
+}
+
+#[cached(cache = CACHE.get(), ttl = 300, key_prefix = "user_data")]
+async fn by_macro(user_id: &str) -> Result<UserProfile, Infallible> {
+    Ok(load(user_id))
+}
+
+#[cached(cache = CACHE.get(), ttl = 300, key_prefix = "user_data_l2", l1 = false)]
+async fn by_macro_l2(user_id: &str) -> Result<UserProfile, Infallible> {
+    Ok(load(user_id))
+}
+
+/// What a careful hand-written call does: the same key derivation (stable
+/// hash of the named arguments), options and owned loader.
+async fn by_hand(cache: &Cache, prefix: &str, l1: bool, user_id: &str) -> UserProfile {
+    #[derive(Serialize)]
+    struct Args<'a> {
+        user_id: &'a str,
+    }
+    let key = format!("{prefix}:{}", stable_hash(&Args { user_id }));
+    let opts = EntryOptions::new().ttl(Duration::from_secs(300)).l1(l1);
+    let owned = user_id.to_owned();
+    cache
+        .get_or_load(&key, &opts, move || async move { Ok::<_, Infallible>(load(&owned)) })
+        .await
+        .unwrap()
+}
+
+fn hits(c: &mut Criterion) {
+    let server = server::RedisServer::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = rt.block_on(async {
+        let config = CacheConfig::builder().url(server.url()).build().unwrap();
+        Cache::connect(config).await.unwrap()
+    });
+    CACHE.set(cache.clone()).ok();
+    rt.block_on(async {
+        by_macro("42").await.unwrap();
+        by_macro_l2("42").await.unwrap();
+    });
+
+    let mut g = c.benchmark_group("macros/hit_l1");
+    g.bench_function("get_or_load_by_hand", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(by_hand(&cache, "user_data", true, black_box("42")).await) })
+    });
+    g.bench_function("cached_macro", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(by_macro(black_box("42")).await.unwrap()) })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("macros/hit_redis");
+    g.bench_function("get_or_load_by_hand", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(by_hand(&cache, "user_data_l2", false, black_box("42")).await) })
+    });
+    g.bench_function("cached_macro", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(by_macro_l2(black_box("42")).await.unwrap()) })
+    });
+    g.finish();
+    drop(server);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    targets = hits
+}
+criterion_main!(benches);
