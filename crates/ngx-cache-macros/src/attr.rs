@@ -68,11 +68,17 @@ fn parse_options(
         if !known.contains(&text.as_str()) {
             return Err(syn::Error::new(
                 name.span(),
-                format!("unknown option `{text}`; expected one of: {}", known.join(", ")),
+                format!(
+                    "unknown option `{text}`; expected one of: {}",
+                    known.join(", ")
+                ),
             ));
         }
         if seen.contains(&text) {
-            return Err(syn::Error::new(name.span(), format!("duplicate option `{text}`")));
+            return Err(syn::Error::new(
+                name.span(),
+                format!("duplicate option `{text}`"),
+            ));
         }
         seen.push(text);
         input.parse::<Token![=]>()?;
@@ -174,20 +180,28 @@ fn duration(input: ParseStream<'_>) -> syn::Result<Duration> {
 
 /// `"250ms"`, `"30s"`, `"5m"`, `"1h30m"`, `"2d"`.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {s:?}: use a number of seconds or units like \"250ms\", \"30s\", \"5m\", \"1h30m\", \"2d\"");
+    let bad = || {
+        format!(
+            "invalid duration {s:?}: use a number of seconds or units like \"250ms\", \"30s\", \"5m\", \"1h30m\", \"2d\""
+        )
+    };
     let mut total = Duration::ZERO;
     let mut rest = s.trim();
     if rest.is_empty() {
         return Err(bad());
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(bad());
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let part = match &rest[..unit] {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
@@ -250,7 +264,9 @@ mod tests {
         assert_eq!(a.msgpack, Some(true));
         assert_eq!(a.tags.len(), 1);
         assert!(a.cache.is_some());
-        let e = syn::parse_str::<CachedArgs>("ttl = 1, ttl = 2").err().unwrap();
+        let e = syn::parse_str::<CachedArgs>("ttl = 1, ttl = 2")
+            .err()
+            .unwrap();
         assert_eq!(e.to_string(), "duplicate option `ttl`");
         let e = syn::parse_str::<CachedArgs>("tll = 1").err().unwrap();
         assert!(e.to_string().starts_with("unknown option `tll`"));

@@ -103,7 +103,9 @@ impl Ctx<'_> {
                     let ident = &arg.ident;
                     let name = ident.to_string();
                     let name = name.strip_prefix("r#").unwrap_or(&name);
-                    parts.push(quote_spanned!(ident.span()=> (#name, (&&#p::KeyArg(&#ident)).key_value())));
+                    parts.push(
+                        quote_spanned!(ident.span()=> (#name, (&&#p::KeyArg(&#ident)).key_value())),
+                    );
                 }
                 if parts.is_empty() {
                     return quote!(::std::string::String::from(#prefix));
@@ -194,7 +196,11 @@ pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream>
         None => KeySpec::Hashed(sig.args.iter().collect(), args.key_self),
     };
     let key_args: Vec<&Arg> = match &args.key {
-        Some(t) => sig.args.iter().filter(|a| t.args().any(|n| a.ident == n)).collect(),
+        Some(t) => sig
+            .args
+            .iter()
+            .filter(|a| t.args().any(|n| a.ident == n))
+            .collect(),
         None => sig.args.iter().collect(),
     };
 
@@ -223,7 +229,9 @@ pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream>
                 loader_args.push(quote!(::core::borrow::Borrow::<#elem>::borrow(&#owned)));
             }
             Passing::Owned => {
-                copies.push(quote_spanned!(ty.span()=> let #owned = ::core::clone::Clone::clone(&#ident);));
+                copies.push(
+                    quote_spanned!(ty.span()=> let #owned = ::core::clone::Clone::clone(&#ident);),
+                );
                 loader_args.push(quote!(#owned));
             }
         }
@@ -239,14 +247,17 @@ pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream>
         None => (quote!(), quote!(#uncached(#(#loader_args),*))),
     };
     let into_load = match &args.unless {
-        Some(unless) => quote!(#p::into_load_unless::<#shape, #ret, _>(#loader_call.await, #unless)),
+        Some(unless) => {
+            quote!(#p::into_load_unless::<#shape, #ret, _>(#loader_call.await, #unless))
+        }
         None => quote!(#p::into_load::<#shape, #ret>(#loader_call.await)),
     };
 
     let value_check = quote_spanned!(ret.span()=> let _ = #p::assert_cacheable::<<#shape as #p::Shape<#ret>>::Value>;);
-    let condition = args.condition.as_ref().map(|c| {
-        quote_spanned!(c.span()=> if !(#c) { return #direct.await; })
-    });
+    let condition = args
+        .condition
+        .as_ref()
+        .map(|c| quote_spanned!(c.span()=> if !(#c) { return #direct.await; }));
     let (bind_cache, resolve) = cx.resolve(args.cache.as_ref());
     let key = cx.key_expr(&prefix, &spec);
     let options = options(&cx, &args);
@@ -402,10 +413,15 @@ pub(crate) fn invalidate(args: InvalidateArgs, item: ItemFn) -> syn::Result<Toke
             Some(cx.key_expr(prefix, &spec))
         }
     };
-    let key_bind = key.as_ref().map(|k| quote!(let __ngx_key: ::std::string::String = #k;));
-    let key_use = key.as_ref().map(|_| quote!(__ngx_cache.invalidate(&__ngx_key).await;));
+    let key_bind = key
+        .as_ref()
+        .map(|k| quote!(let __ngx_key: ::std::string::String = #k;));
+    let key_use = key
+        .as_ref()
+        .map(|_| quote!(__ngx_cache.invalidate(&__ngx_key).await;));
     let tags = args.tags.iter().map(|t| cx.template_expr(None, t));
-    let tag_bind = quote!(let __ngx_tags: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#tags),*];);
+    let tag_bind =
+        quote!(let __ngx_tags: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#tags),*];);
     let (bind_cache, resolve) = cx.resolve(args.cache.as_ref());
     let shape = cx.shape();
     let ret = &sig.ret;

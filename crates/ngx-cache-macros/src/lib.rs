@@ -200,7 +200,10 @@ fn run(
     let f: syn::ItemFn = match syn::parse2(item2.clone()) {
         Ok(f) => f,
         Err(e) => {
-            let err = syn::Error::new(e.span(), "this attribute can only be applied to an `async fn`");
+            let err = syn::Error::new(
+                e.span(),
+                "this attribute can only be applied to an `async fn`",
+            );
             let err = err.to_compile_error();
             return quote::quote!(#err #item2).into();
         }

@@ -44,15 +44,18 @@ impl Signature {
             ));
         }
         if let Some(v) = &sig.variadic {
-            return Err(syn::Error::new_spanned(v, "variadic functions are not supported"));
+            return Err(syn::Error::new_spanned(
+                v,
+                "variadic functions are not supported",
+            ));
         }
         let mut receiver = None;
         let mut args = Vec::new();
         for input in &sig.inputs {
             match input {
                 FnArg::Receiver(r) => {
-                    let by_shared_ref =
-                        matches!(&r.kind, ReceiverKind::Reference(_, _, None)) && r.mutability.is_none();
+                    let by_shared_ref = matches!(&r.kind, ReceiverKind::Reference(_, _, None))
+                        && r.mutability.is_none();
                     if cached && !by_shared_ref {
                         return Err(syn::Error::new_spanned(
                             r,
@@ -63,11 +66,15 @@ impl Signature {
                 }
                 FnArg::Typed(pt) => {
                     let ident = match &*pt.pat {
-                        Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
+                        Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                            p.ident.clone()
+                        }
                         other => {
                             return Err(syn::Error::new(
                                 other.span(),
-                                format!("#[{macro_name}] needs every argument bound to a plain name (it becomes part of the key)"),
+                                format!(
+                                    "#[{macro_name}] needs every argument bound to a plain name (it becomes part of the key)"
+                                ),
                             ));
                         }
                     };
@@ -111,7 +118,9 @@ impl Signature {
 /// `Result<..>`, `io::Result<..>`, `anyhow::Result<..>`, ...
 fn is_result(ty: &Type) -> bool {
     match ty {
-        Type::Path(p) if p.qself.is_none() => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+        Type::Path(p) if p.qself.is_none() => {
+            p.path.segments.last().is_some_and(|s| s.ident == "Result")
+        }
         Type::Group(g) => is_result(&g.elem),
         Type::Paren(p) => is_result(&p.elem),
         _ => false,

@@ -64,7 +64,10 @@ pub(crate) fn split(s: &str) -> Result<Vec<Piece>, String> {
                     }
                 }
                 let name = name.trim().to_owned();
-                let valid = name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                let valid = name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphabetic() || c == '_')
                     && name.chars().all(|c| c.is_alphanumeric() || c == '_');
                 if !valid {
                     return Err(format!(
@@ -76,8 +79,14 @@ pub(crate) fn split(s: &str) -> Result<Vec<Piece>, String> {
                 }
                 pieces.push(Piece::Arg(name));
             }
-            '}' => return Err(format!("unmatched `}}` in {s:?}; write `}}}}` for a literal brace")),
-            c if c.is_control() => return Err("templates must not contain control characters".into()),
+            '}' => {
+                return Err(format!(
+                    "unmatched `}}` in {s:?}; write `}}}}` for a literal brace"
+                ));
+            }
+            c if c.is_control() => {
+                return Err("templates must not contain control characters".into());
+            }
             c => text.push(c),
         }
     }

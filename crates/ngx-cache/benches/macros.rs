@@ -55,7 +55,9 @@ async fn by_hand(cache: &Cache, prefix: &str, l1: bool, user_id: &str) -> UserPr
     let opts = EntryOptions::new().ttl(Duration::from_secs(300)).l1(l1);
     let owned = user_id.to_owned();
     cache
-        .get_or_load(&key, &opts, move || async move { Ok::<_, Infallible>(load(&owned)) })
+        .get_or_load(&key, &opts, move || async move {
+            Ok::<_, Infallible>(load(&owned))
+        })
         .await
         .unwrap()
 }
@@ -90,8 +92,9 @@ fn hits(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("macros/hit_redis");
     g.bench_function("get_or_load_by_hand", |b| {
-        b.to_async(&rt)
-            .iter(|| async { black_box(by_hand(&cache, "user_data_l2", false, black_box("42")).await) })
+        b.to_async(&rt).iter(|| async {
+            black_box(by_hand(&cache, "user_data_l2", false, black_box("42")).await)
+        })
     });
     g.bench_function("cached_macro", |b| {
         b.to_async(&rt)

@@ -56,6 +56,9 @@
 
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod backend;
 pub mod breaker;
 mod bus;
@@ -75,9 +78,6 @@ mod load;
 mod ops;
 pub mod options;
 mod read;
-#[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
 mod redact;
 mod stats;
 mod tag;

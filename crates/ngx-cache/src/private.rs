@@ -157,9 +157,7 @@ where
 /// Turns what `get_or_load` returned into the function's result, or `None`
 /// when the body must run again uncached: the error is shared with other
 /// waiters (so it cannot be moved out), the loader timed out or panicked.
-pub fn settle<S: Shape<R>, R>(
-    r: Result<S::Value, LoadError<Miss<S::Error, S::Value>>>,
-) -> Option<R>
+pub fn settle<S: Shape<R>, R>(r: Result<S::Value, LoadError<Miss<S::Error, S::Value>>>) -> Option<R>
 where
     S::Value: Clone,
 {
@@ -233,7 +231,11 @@ impl Warned {
 
 /// The explicit cache, else the global one, else `None` after one warning
 /// per function.
-pub fn resolve<'a>(explicit: Option<&'a Cache>, warned: &Warned, function: &str) -> Option<&'a Cache> {
+pub fn resolve<'a>(
+    explicit: Option<&'a Cache>,
+    warned: &Warned,
+    function: &str,
+) -> Option<&'a Cache> {
     if let Some(c) = explicit.or_else(|| crate::global().map(|g| g as &Cache)) {
         return Some(c);
     }
@@ -261,7 +263,8 @@ pub trait KeyValueBySerialize {
 
 impl<T: Serialize + ?Sized> KeyValueBySerialize for &KeyArg<'_, T> {
     fn key_value(&self) -> Value {
-        serde_json::to_value(self.0).unwrap_or_else(|e| Value::String(format!("unserializable:{e}")))
+        serde_json::to_value(self.0)
+            .unwrap_or_else(|e| Value::String(format!("unserializable:{e}")))
     }
 }
 
@@ -369,7 +372,10 @@ mod tests {
         assert_eq!(settle::<Fallible, R>(Err(LoadError::Loader(shared))), None);
         let unstored = Arc::new(Miss::Unstored(5));
         let _other_waiter = unstored.clone();
-        assert_eq!(settle::<Fallible, R>(Err(LoadError::Loader(unstored))), Some(Ok(5)));
+        assert_eq!(
+            settle::<Fallible, R>(Err(LoadError::Loader(unstored))),
+            Some(Ok(5))
+        );
         assert_eq!(settle::<Plain, u8>(Err(LoadError::Panicked)), None);
     }
 }

@@ -78,7 +78,9 @@ async fn free_functions_on_the_global_cache() {
         .ttl_jitter(0.0)
         .build()
         .unwrap();
-    assert!(ngx_cache::install_global(Cache::connect(config).await.unwrap()));
+    assert!(ngx_cache::install_global(
+        Cache::connect(config).await.unwrap()
+    ));
 
     // Cached from now on.
     let first = get_user_profile("42").await.unwrap();
@@ -91,7 +93,10 @@ async fn free_functions_on_the_global_cache() {
         user_id: &'a str,
     }
     let key = format!("ngx:user_data:{}", stable_hash(&Args { user_id: "42" }));
-    let ttl: i64 = redis::cmd("TTL").arg(&key).query(&mut server.conn()).unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&key)
+        .query(&mut server.conn())
+        .unwrap();
     assert!((290..=300).contains(&ttl), "TTL {ttl}");
 
     // A different argument name derives another key: nothing is removed.

@@ -45,7 +45,12 @@ impl Repo {
         if user_id == "missing" {
             return Err(DbError(format!("no user {user_id}")));
         }
-        let name = self.names.lock().get(user_id).cloned().unwrap_or_else(|| "Ana".into());
+        let name = self
+            .names
+            .lock()
+            .get(user_id)
+            .cloned()
+            .unwrap_or_else(|| "Ana".into());
         Ok(Profile {
             id: user_id.to_owned(),
             name,
@@ -119,11 +124,18 @@ async fn repo(server: &RedisServer) -> Repo {
 }
 
 fn redis_ttl(server: &RedisServer, key: &str) -> i64 {
-    redis::cmd("TTL").arg(key).query(&mut server.conn()).unwrap()
+    redis::cmd("TTL")
+        .arg(key)
+        .query(&mut server.conn())
+        .unwrap()
 }
 
 fn redis_exists(server: &RedisServer, key: &str) -> bool {
-    redis::cmd("EXISTS").arg(key).query::<i64>(&mut server.conn()).unwrap() == 1
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query::<i64>(&mut server.conn())
+        .unwrap()
+        == 1
 }
 
 /// The key the macro derives for `user_data` with the one argument `user_id`.
@@ -168,7 +180,9 @@ async fn invalidate_cache_with_matching_arguments_removes_the_entry_after_succes
     let repo = repo(&server).await;
     assert_eq!(repo.profile("42").await.unwrap().name, "Ana");
     // A failed update leaves the entry alone.
-    let empty = ProfileUpdate { name: String::new() };
+    let empty = ProfileUpdate {
+        name: String::new(),
+    };
     assert!(repo.update_profile("42", empty).await.is_err());
     assert!(redis_exists(&server, &user_key("42")));
     // A successful one removes it, so the next read sees the new data.
