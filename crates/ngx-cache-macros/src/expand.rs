@@ -254,10 +254,14 @@ pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream>
     };
 
     let value_check = quote_spanned!(ret.span()=> let _ = #p::assert_cacheable::<<#shape as #p::Shape<#ret>>::Value>;);
-    let condition = args
-        .condition
-        .as_ref()
-        .map(|c| quote_spanned!(c.span()=> if !(#c) { return #direct.await; }));
+    let condition = args.condition.as_ref().map(|c| {
+        quote_spanned!(c.span()=>
+            let __ngx_use_cache: bool = #c;
+            if !__ngx_use_cache {
+                return #direct.await;
+            }
+        )
+    });
     let (bind_cache, resolve) = cx.resolve(args.cache.as_ref());
     let key = cx.key_expr(&prefix, &spec);
     let options = options(&cx, &args);

@@ -8,7 +8,7 @@ use syn::{FnArg, Ident, ItemFn, Pat, ReceiverKind, ReturnType, Type};
 /// How an argument reaches the detached loader.
 pub(crate) enum Passing {
     /// `x: &T`: an owned copy via `ToOwned`, re-borrowed for the body.
-    Ref(Type),
+    Ref(Box<Type>),
     /// `x: T`: a clone.
     Owned,
 }
@@ -85,7 +85,7 @@ impl Signature {
                                 "#[cached] functions cannot take `&mut` arguments: a cached call may not run the body",
                             ));
                         }
-                        Type::Reference(r) => Passing::Ref((*r.elem).clone()),
+                        Type::Reference(r) => Passing::Ref(r.elem.clone()),
                         _ => Passing::Owned,
                     };
                     args.push(Arg {

@@ -71,10 +71,7 @@ impl<T, E> Shape<Result<T, E>> for Fallible {
 
 /// Whether an `#[invalidate_cache]` body succeeded (`Ok`, or any value of a
 /// non-`Result` function).
-pub fn succeeded<S: Shape<R>, R>(r: &R) -> bool
-where
-    S: Outcome<R>,
-{
+pub fn succeeded<S: Outcome<R>, R>(r: &R) -> bool {
     S::is_success(r)
 }
 
@@ -133,17 +130,23 @@ pub enum Miss<E, V> {
     Unstored(V),
 }
 
+/// What the loader returns: the value, or why it is not stored.
+pub type LoaderResult<S, R> = Result<CachedValue<S, R>, LoaderMiss<S, R>>;
+
+/// The cached value of shape `S` for return type `R`.
+pub type CachedValue<S, R> = <S as Shape<R>>::Value;
+
+/// Why the loader of shape `S` stored nothing.
+pub type LoaderMiss<S, R> = Miss<<S as Shape<R>>::Error, CachedValue<S, R>>;
+
 /// Turns the function's result into the loader's result.
-pub fn into_load<S: Shape<R>, R>(r: R) -> Result<S::Value, Miss<S::Error, S::Value>> {
+pub fn into_load<S: Shape<R>, R>(r: R) -> LoaderResult<S, R> {
     S::split(r).map_err(Miss::Failed)
 }
 
 /// Like [`into_load`], but a value for which `unless` is true is returned
 /// without being stored.
-pub fn into_load_unless<S: Shape<R>, R, F>(
-    r: R,
-    unless: F,
-) -> Result<S::Value, Miss<S::Error, S::Value>>
+pub fn into_load_unless<S: Shape<R>, R, F>(r: R, unless: F) -> LoaderResult<S, R>
 where
     F: FnOnce(&S::Value) -> bool,
 {
@@ -157,7 +160,7 @@ where
 /// Turns what `get_or_load` returned into the function's result, or `None`
 /// when the body must run again uncached: the error is shared with other
 /// waiters (so it cannot be moved out), the loader timed out or panicked.
-pub fn settle<S: Shape<R>, R>(r: Result<S::Value, LoadError<Miss<S::Error, S::Value>>>) -> Option<R>
+pub fn settle<S: Shape<R>, R>(r: Result<S::Value, LoadError<LoaderMiss<S, R>>>) -> Option<R>
 where
     S::Value: Clone,
 {
@@ -317,6 +320,7 @@ pub fn hashed_key<const N: usize>(prefix: &str, parts: [(&str, Value); N]) -> St
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_borrow)] // autoref specialisation needs the exact `&&`
 mod tests {
     use super::*;
 
