@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub use crate::{Cache, Codec, EntryOptions, LoadError};
 
@@ -309,13 +309,31 @@ impl<T: Serialize + ?Sized> KeyTextBySerialize for KeyArg<'_, T> {
 /// `{prefix}:{hash}` where the hash is [`stable_hash`](crate::stable_hash)
 /// of the JSON object `{argument name: argument value}`. Argument order does
 /// not matter; names and values do.
-pub fn hashed_key<const N: usize>(prefix: &str, parts: [(&str, Value); N]) -> String {
-    let object: Map<String, Value> = parts.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    let hash = crate::stable_hash(&object);
+///
+/// This is on every call's path, so it writes the canonical JSON directly
+/// (names sorted as `serde_json::Map` sorts them) instead of building a map
+/// and converting it again; a test pins it to `stable_hash`.
+pub fn hashed_key<const N: usize>(prefix: &str, mut parts: [(&str, Value); N]) -> String {
+    struct Object<'a, const N: usize>(&'a [(&'a str, Value); N]);
+    impl<const N: usize> Serialize for Object<'_, N> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = s.serialize_map(Some(N))?;
+            for (k, v) in self.0 {
+                map.serialize_entry(k, v)?;
+            }
+            map.end()
+        }
+    }
+    parts.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut json = Vec::with_capacity(64);
+    if let Err(e) = serde_json::to_writer(&mut json, &Object(&parts)) {
+        json = format!("unserializable:{e}").into_bytes();
+    }
     let mut key = String::with_capacity(prefix.len() + 17);
     key.push_str(prefix);
     key.push(':');
-    key.push_str(&hash);
+    let _ = write!(key, "{:016x}", xxhash_rust::xxh3::xxh3_64(&json));
     key
 }
 
@@ -346,6 +364,30 @@ mod tests {
             })
         );
         assert_eq!(by_macro, by_hand);
+
+        // Nested maps are canonical too (keys sorted at every level).
+        let nested: std::collections::HashMap<&str, u8> = [("z", 1), ("a", 2)].into();
+        #[derive(Serialize)]
+        struct Nested<'a> {
+            filter: &'a std::collections::HashMap<&'a str, u8>,
+            id: u8,
+        }
+        assert_eq!(
+            hashed_key(
+                "n",
+                [
+                    ("id", (&&KeyArg(&1u8)).key_value()),
+                    ("filter", (&&KeyArg(&nested)).key_value())
+                ]
+            ),
+            format!(
+                "n:{}",
+                crate::stable_hash(&Nested {
+                    filter: &nested,
+                    id: 1
+                })
+            )
+        );
     }
 
     #[test]
