@@ -88,6 +88,23 @@ fn hits(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { black_box(by_macro(black_box("42")).await.unwrap()) })
     });
+    // The floor: get_or_load with a key computed once, outside the loop.
+    let fixed = format!(
+        "user_data:{}",
+        stable_hash(&serde_json::json!({"user_id": "42"}))
+    );
+    let opts = EntryOptions::new().ttl(Duration::from_secs(300));
+    g.bench_function("get_or_load_fixed_key", |b| {
+        b.to_async(&rt).iter(|| async {
+            let v: UserProfile = cache
+                .get_or_load(black_box(&fixed), &opts, || async {
+                    Ok::<_, Infallible>(load("42"))
+                })
+                .await
+                .unwrap();
+            black_box(v)
+        })
+    });
     g.finish();
 
     let mut g = c.benchmark_group("macros/hit_redis");
