@@ -167,7 +167,12 @@ impl CircuitBreaker {
     }
 
     fn on_success(&self, probe: Option<u32>) {
-        self.failures.store(0, Ordering::Relaxed);
+        // Read before writing: on the hot path the count is already 0, and an
+        // unconditional store would bounce this cache line between cores on
+        // every call.
+        if self.failures.load(Ordering::Relaxed) != 0 {
+            self.failures.store(0, Ordering::Relaxed);
+        }
         if self.is_current(probe) {
             let _guard = self.since.lock();
             self.state.store(CLOSED, Ordering::Release);

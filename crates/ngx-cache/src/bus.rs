@@ -10,7 +10,11 @@
 //!
 //! `origin` identifies the sending instance (its own messages are ignored),
 //! `seq` increases by one per message of that origin, so a receiver detects a
-//! gap and flushes its L1. `kind` is `k` (payload: the key), `t` (payload:
+//! gap and flushes its L1. Sequence numbers are assigned and sent by one
+//! publisher task per instance, in batches that are each acknowledged before
+//! the next is sent: the pool spreads commands over several connections, so
+//! publishing from each caller would deliver messages out of order, and every
+//! reordering would look like a gap (and flush L1). `kind` is `k` (payload: the key), `t` (payload:
 //! `{version}|{tag}`) or `c` (namespace cleared). The send time gives the
 //! invalidation lag.
 
@@ -18,6 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::envelope::now_ms;
 
@@ -61,19 +66,58 @@ pub(crate) struct Bus {
     lag: Mutex<VecDeque<f64>>,
     /// The subscription is up; while false, L1 serves no fresh hits.
     pub(crate) subscribed: AtomicBool,
+    /// Messages for the publisher task, which numbers and sends them in order.
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    /// The publisher task's end of `outbox`, until the task takes it.
+    inbox: Mutex<Option<mpsc::UnboundedReceiver<Outgoing>>>,
+    /// Set once the publisher task runs; before that, `send` is unavailable.
+    publishing: AtomicBool,
+}
+
+/// One message waiting for the publisher task; `done` learns whether it
+/// reached Redis.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub(crate) what: Invalidation,
+    pub(crate) done: oneshot::Sender<bool>,
 }
 
 const LAG_SAMPLES: usize = 1024;
 
 impl Bus {
     pub(crate) fn new(namespace: &str) -> Self {
+        let (outbox, inbox) = mpsc::unbounded_channel();
         Self {
+            outbox,
+            inbox: Mutex::new(Some(inbox)),
+            publishing: AtomicBool::new(false),
             channel: format!("{namespace}:__invalidation"),
             origin: rand::random::<u64>() | 1,
             seq: AtomicU64::new(0),
             seen: Mutex::new(HashMap::new()),
             lag: Mutex::new(VecDeque::with_capacity(LAG_SAMPLES)),
             subscribed: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes the publisher task's receiving end (once).
+    pub(crate) fn take_inbox(&self) -> Option<mpsc::UnboundedReceiver<Outgoing>> {
+        let inbox = self.inbox.lock().take();
+        if inbox.is_some() {
+            self.publishing.store(true, Ordering::Release);
+        }
+        inbox
+    }
+
+    /// Queues `what` for the publisher task; gives it back when no task runs.
+    pub(crate) fn send(&self, what: Invalidation) -> Result<oneshot::Receiver<bool>, Invalidation> {
+        if !self.publishing.load(Ordering::Acquire) {
+            return Err(what);
+        }
+        let (done, sent) = oneshot::channel();
+        match self.outbox.send(Outgoing { what, done }) {
+            Ok(()) => Ok(sent),
+            Err(e) => Err(e.0.what),
         }
     }
 
@@ -137,11 +181,14 @@ impl Bus {
             samples.push_back(lag);
         }
         let mut seen = self.seen.lock();
-        let previous = seen.insert(msg.origin, msg.seq);
-        match previous {
-            Some(prev) if msg.seq != prev + 1 => Verdict::Gap,
-            _ => Verdict::Apply,
-        }
+        let last = seen.entry(msg.origin).or_insert(msg.seq);
+        let verdict = if msg.seq > last.saturating_add(1) {
+            Verdict::Gap
+        } else {
+            Verdict::Apply
+        };
+        *last = (*last).max(msg.seq);
+        verdict
     }
 
     /// Forgets sequence numbers (after a resubscribe every origin restarts).
@@ -213,5 +260,19 @@ mod tests {
         assert_eq!(b.judge(&m2), Verdict::Apply);
         assert_eq!(b.judge(&m4), Verdict::Gap);
         assert_eq!(b.lag_percentiles().samples, 3);
+    }
+
+    #[test]
+    fn a_late_message_is_not_a_gap() {
+        let a = Bus::new("ngx");
+        let b = Bus::new("ngx");
+        let m: Vec<_> = (0..4)
+            .map(|_| Bus::parse(&a.encode(&Invalidation::Clear)).unwrap())
+            .collect();
+        assert_eq!(b.judge(&m[0]), Verdict::Apply);
+        assert_eq!(b.judge(&m[1]), Verdict::Apply);
+        assert_eq!(b.judge(&m[0]), Verdict::Apply); // duplicate / late
+        assert_eq!(b.judge(&m[2]), Verdict::Apply);
+        assert_eq!(b.judge(&m[3]), Verdict::Apply);
     }
 }

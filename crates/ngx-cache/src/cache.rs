@@ -146,6 +146,7 @@ impl Cache {
         };
         if let (Some(client), Some(_)) = (pubsub, &cache.inner.bus) {
             crate::coherence::spawn_subscriber(&cache, client, stopped);
+            crate::coherence::spawn_publisher(&cache);
         }
         cache
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::time::Instant;
+use std::time::Instant;
 
 use crate::Cache;
 use crate::bus::{Bus, Invalidation, Verdict};
@@ -18,8 +18,11 @@ use crate::stats::Counters;
 pub(crate) enum L1Lookup<T> {
     /// A fresh value; `true` when an eager refresh is due.
     Fresh(T, bool),
-    /// Not fresh, but usable as a fail-safe fallback.
-    Stale(T, Option<Instant>),
+    /// Not fresh, but usable as a fail-safe fallback (with its tags).
+    Stale(T, Option<Instant>, Vec<(String, u64)>),
+    /// A stale value inside its fail-safe throttle period: serve it as
+    /// stale without trying the loader.
+    Throttled(T),
     Miss,
 }
 
@@ -29,6 +32,8 @@ pub(crate) struct L1Times {
     pub(crate) fresh_for: Duration,
     pub(crate) stale_for: Option<Duration>,
     pub(crate) refresh_in: Option<Duration>,
+    /// The value is a fail-safe answer held for the throttle period.
+    pub(crate) throttled: bool,
 }
 
 impl Cache {
@@ -44,6 +49,21 @@ impl Cache {
         let Some(value) = entry.downcast::<T>() else {
             return L1Lookup::Miss;
         };
+        if entry.throttled {
+            // Already a stale answer: coherence cannot make it worse, and a
+            // lost channel (Redis down) is when the throttle matters most.
+            // Deletes and clears still remove it; tag invalidations end it.
+            if !inner.tags.none_invalidated(&entry.tags) {
+                return L1Lookup::Miss;
+            }
+            if now < entry.fresh_until {
+                return L1Lookup::Throttled(value);
+            }
+            if entry.usable_stale(now) {
+                return L1Lookup::Stale(value, entry.stale_until, entry.tags.to_vec());
+            }
+            return L1Lookup::Miss;
+        }
         let coherent = entry.epoch == l1.epoch()
             && inner.bus.as_ref().is_none_or(Bus::is_subscribed)
             && inner.tags.all_current(&entry.tags);
@@ -51,8 +71,8 @@ impl Cache {
             let refresh_due = entry.refresh_at.is_some_and(|t| now >= t);
             return L1Lookup::Fresh(value, refresh_due);
         }
-        if entry.usable_stale(now) && inner.tags.all_current(&entry.tags) {
-            return L1Lookup::Stale(value, entry.stale_until);
+        if entry.usable_stale(now) && inner.tags.none_invalidated(&entry.tags) {
+            return L1Lookup::Stale(value, entry.stale_until, entry.tags.to_vec());
         }
         L1Lookup::Miss
     }
@@ -80,12 +100,13 @@ impl Cache {
         l1.store.insert(
             key.to_owned(),
             Arc::new(L1Entry {
-                value: Arc::new(value),
+                value,
                 fresh_until: now + fresh_for,
                 stale_until: times.stale_for.map(|d| now + d),
                 refresh_at: times.refresh_in.map(|d| now + d),
                 epoch: l1.epoch(),
                 tags: tags.into_boxed_slice(),
+                throttled: times.throttled,
             }),
         );
     }
@@ -95,21 +116,36 @@ impl Cache {
         self.inner.inval_seq.load(Ordering::Acquire)
     }
 
+    /// Records an invalidation that may touch any key (tag, clear): fills
+    /// in progress are not put into L1, and no new caller joins a load that
+    /// began before it.
     pub(crate) fn note_invalidation(&self) {
         self.inner.inval_seq.fetch_add(1, Ordering::AcqRel);
+        self.inner.flights.detach_all();
     }
 
-    /// Drops `key` from this instance's L1.
+    /// Drops `key` from this instance's L1 and detaches its load in flight,
+    /// so a read after a write never joins a load that began before it.
     pub(crate) fn l1_evict(&self, key: &str) {
-        self.note_invalidation();
+        self.inner.inval_seq.fetch_add(1, Ordering::AcqRel);
+        self.inner.flights.detach(key);
         if let Some(l1) = &self.inner.l1 {
             l1.store.remove(key);
         }
     }
 
     /// Tells the other instances; failures are logged, never returned.
+    /// Returns once the message was sent (or failed), through the in-order
+    /// publisher task when it runs.
     pub(crate) async fn publish(&self, what: Invalidation) {
         let Some(bus) = &self.inner.bus else { return };
+        let what = match bus.send(what) {
+            Ok(sent) => {
+                let _ = sent.await;
+                return;
+            }
+            Err(what) => what,
+        };
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(&bus.channel).arg(bus.encode(&what));
         match self.call(|b| b.query(&cmd)).await {
@@ -146,12 +182,17 @@ impl Inner {
         self.inval_seq.fetch_add(1, Ordering::AcqRel);
         match msg.what {
             Invalidation::Key(key) => {
+                self.flights.detach(&key);
                 if let Some(l1) = &self.l1 {
                     l1.store.remove(&key);
                 }
             }
-            Invalidation::Tag { tag, version } => self.tags.observe(&tag, version),
+            Invalidation::Tag { tag, version } => {
+                self.flights.detach_all();
+                self.tags.observe(&tag, version);
+            }
             Invalidation::Clear => {
+                self.flights.detach_all();
                 if let Some(l1) = &self.l1 {
                     l1.store.clear();
                 }
@@ -163,12 +204,58 @@ impl Inner {
     /// Marks every L1 entry stale and forgets tag versions.
     fn flush_l1(&self) {
         self.inval_seq.fetch_add(1, Ordering::AcqRel);
+        self.flights.detach_all();
         if let Some(l1) = &self.l1 {
             l1.flush();
         }
         self.tags.clear();
         Counters::bump(&self.counters.l1_flushes);
     }
+}
+
+/// Most messages sent in one pipelined batch.
+const PUBLISH_BATCH: usize = 256;
+
+/// Starts the task that numbers and publishes this instance's invalidations
+/// in order: one pipelined batch at a time, each acknowledged by Redis before
+/// the next is sent, so receivers see sequence numbers in order.
+pub(crate) fn spawn_publisher(cache: &Cache) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let Some(mut inbox) = cache.inner.bus.as_ref().and_then(Bus::take_inbox) else {
+        return;
+    };
+    let weak = Arc::downgrade(&cache.inner);
+    handle.spawn(async move {
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        // Ends when the cache (and with it the sending end) is dropped.
+        while inbox.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+            let Some(inner) = weak.upgrade() else { return };
+            let cache = Cache { inner };
+            let Some(bus) = &cache.inner.bus else { return };
+            let mut pipe = redis::pipe();
+            for out in &batch {
+                pipe.cmd("PUBLISH")
+                    .arg(&bus.channel)
+                    .arg(bus.encode(&out.what))
+                    .ignore();
+            }
+            let ok = match cache.call(|b| b.pipeline(&pipe)).await {
+                Ok(_) => {
+                    Counters::add(&cache.inner.counters.invalidations_sent, batch.len() as u64);
+                    true
+                }
+                Err(e) => {
+                    cache.swallow("publish invalidation", &e);
+                    false
+                }
+            };
+            for out in batch.drain(..) {
+                let _ = out.done.send(ok);
+            }
+        }
+    });
 }
 
 /// Starts the task that keeps a subscription to the invalidation channel,

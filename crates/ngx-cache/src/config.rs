@@ -25,6 +25,12 @@ impl ConfigError {
             reason: reason.into(),
         }
     }
+
+    /// An error for the variable `var`, for applications that read more
+    /// settings next to the cache's.
+    pub fn invalid(var: &str, reason: impl Into<String>) -> Self {
+        Self::new(var, reason)
+    }
 }
 
 /// Everything the cache needs to run. Build it with [`CacheConfig::builder`],

@@ -3,11 +3,13 @@
 //! The race this prevents: a reader misses and reads v1 from the database; a
 //! writer commits v2 and invalidates the key; the reader then writes v1 to the
 //! cache. Before loading, the reader takes a lease, `SET {key}:lease token NX
-//! PX`. Every invalidation (`delete`, `set`) removes the lease with the key,
-//! and the fill is a Lua script that writes only while the lease still holds
-//! the reader's token. So a fill that raced with an invalidation is refused.
-//! The lease key carries the data key as its hash tag, so both live in one
-//! cluster slot and the script is cluster-safe.
+//! PX`, and in the same round trip reads what the key holds (usually nothing,
+//! or a stale fail-safe value). The fill is a Lua script that writes only if
+//! the lease still holds the reader's token *and* the key still holds what
+//! the reader saw. A `delete` removes the lease with the key; a `set` changes
+//! the key. Either way the racing fill is refused, and a plain `set` stays a
+//! single `SET`. The lease key carries the data key as its hash tag, so both
+//! live in one cluster slot and the script is cluster-safe.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,13 +25,22 @@ use crate::options::{EntryOptions, LoadError};
 use crate::read::{L2Read, Meta};
 use crate::stats::Counters;
 
+// KEYS: data, lease. ARGV: token, value, px, '1' if the key held ARGV[5]
+// when the lease was taken ('0' if it was absent), the bytes it held.
 const FILL_SCRIPT: &str = r"
-if redis.call('GET', KEYS[2]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  redis.call('DEL', KEYS[2])
-  return 1
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+local current = redis.call('GET', KEYS[1])
+if ARGV[4] == '1' then
+  if current ~= ARGV[5] then return 0 end
+elseif current then
+  return 0
 end
-return 0";
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('DEL', KEYS[2])
+return 1";
+
+/// What the key held when the lease was taken.
+type Observed = Option<Vec<u8>>;
 
 const RELEASE_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -71,7 +82,8 @@ impl Cache {
         let counters = &self.inner.counters;
         let lease = lease_key(full);
         let token = format!("{:016x}", rand::random::<u64>());
-        let mut have_lease = self.acquire_lease(&lease, &token, opts.lease).await;
+        let (mut have_lease, mut observed) =
+            self.acquire_lease(full, &lease, &token, opts.lease).await;
         if have_lease == Some(false) && opts.distributed {
             let deadline = Instant::now() + opts.lock_wait;
             while Instant::now() < deadline {
@@ -81,7 +93,7 @@ impl Cache {
                     self.fill_l1(key, &value, opts, meta, snapshot);
                     return Ok(value);
                 }
-                have_lease = self.acquire_lease(&lease, &token, opts.lease).await;
+                (have_lease, observed) = self.acquire_lease(full, &lease, &token, opts.lease).await;
                 if have_lease != Some(false) {
                     break;
                 }
@@ -103,7 +115,8 @@ impl Cache {
         let token = (have_lease == Some(true)).then_some(token.as_str());
         match outcome {
             Ok(value) => {
-                self.fill(key, full, &value, opts, tags, token, snapshot)
+                let lease_held = token.map(|t| (t, &observed));
+                self.fill(key, full, &value, opts, tags, lease_held, snapshot)
                     .await;
                 Ok(value)
             }
@@ -115,21 +128,37 @@ impl Cache {
         }
     }
 
+    /// Tries to take the lease and reads the key, in one round trip.
     /// `Some(true)`: lease taken; `Some(false)`: someone else holds it;
-    /// `None`: Redis unavailable.
-    async fn acquire_lease(&self, lease: &str, token: &str, ttl: Duration) -> Option<bool> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(lease)
+    /// `None`: Redis unavailable. Also returns what the key holds.
+    async fn acquire_lease(
+        &self,
+        full: &str,
+        lease: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> (Option<bool>, Observed) {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(lease)
             .arg(token)
             .arg("NX")
             .arg("PX")
-            .arg(ttl.as_millis().max(1) as u64);
-        match self.call(|b| b.query(&cmd)).await {
-            Ok(redis::Value::Nil) => Some(false),
-            Ok(_) => Some(true),
+            .arg(ttl.as_millis().max(1) as u64)
+            .cmd("GET")
+            .arg(full);
+        match self.call(|b| b.pipeline(&pipe)).await {
+            Ok(replies) => {
+                let mut replies = replies.into_iter();
+                let taken = !matches!(replies.next(), Some(redis::Value::Nil) | None);
+                let observed = replies
+                    .next()
+                    .and_then(|v| crate::backend::value_to_bytes(v).ok().flatten());
+                (Some(taken), observed)
+            }
             Err(e) => {
                 self.swallow("acquire lease", &e);
-                None
+                (None, None)
             }
         }
     }
@@ -153,10 +182,11 @@ impl Cache {
         value: &T,
         opts: &EntryOptions,
         tags: Option<Vec<(String, u64)>>,
-        token: Option<&str>,
+        lease_held: Option<(&str, &Observed)>,
         snapshot: u64,
     ) {
         let lease = lease_key(full);
+        let token = lease_held.map(|(t, _)| t);
         let Some(tags) = tags else {
             // Tag versions unknown (Redis unavailable): caching could outlive
             // an invalidation we cannot see.
@@ -177,7 +207,7 @@ impl Cache {
             }
         };
         let physical = ttl + opts.fail_safe.unwrap_or_default();
-        if let Some(token) = token {
+        if let Some((token, observed)) = lease_held {
             let px = physical.as_millis().max(1) as u64;
             let cmd = if opts.unchecked_fill {
                 crate::backend::set_cmd(full, &bytes, Some(physical))
@@ -190,6 +220,10 @@ impl Cache {
                     .arg(token)
                     .arg(&bytes)
                     .arg(px);
+                match observed {
+                    Some(held) => cmd.arg("1").arg(held.as_slice()),
+                    None => cmd.arg("0").arg(""),
+                };
                 cmd
             };
             match self.call(|b| b.query(&cmd)).await {

@@ -86,9 +86,11 @@ mod tests {
     }
 }
 
-/// A stable hash of `value`: xxh3-64 of its canonical JSON (object keys
-/// sorted), printed as 16 lowercase hex characters. The same input gives the
-/// same string in every process and across releases, so it can go into keys.
+/// A stable hash of `value`: xxh3-64 of its canonical JSON, printed as 16
+/// lowercase hex characters. The same input gives the same string in every
+/// process and across releases, so it can go into keys. An input that
+/// cannot be encoded as JSON (a map with non-string keys) hashes its error
+/// message; use [`try_stable_hash`] to see the error instead.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -98,12 +100,60 @@ mod tests {
 /// assert_eq!(ngx_cache::stable_hash(&a).len(), 16);
 /// ```
 pub fn stable_hash<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    // `serde_json::Value` keeps object keys in a BTreeMap (no
-    // `preserve_order` feature), which makes the encoding canonical.
-    let canonical = serde_json::to_value(value)
-        .and_then(|v| serde_json::to_vec(&v))
-        .unwrap_or_else(|e| format!("unserializable:{e}").into_bytes());
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&canonical))
+    try_stable_hash(value).unwrap_or_else(|e| {
+        format!(
+            "{:016x}",
+            xxhash_rust::xxh3::xxh3_64(format!("unserializable:{e}").as_bytes())
+        )
+    })
+}
+
+/// Like [`stable_hash`], failing when `value` cannot be encoded as JSON.
+///
+/// Canonical means: object keys sorted by their UTF-8 bytes at every depth,
+/// no whitespace, numbers and strings as `serde_json` writes them. Keys are
+/// sorted here explicitly rather than relying on `serde_json::Map` being a
+/// `BTreeMap`, because any crate in the build enabling
+/// `serde_json/preserve_order` would silently make it insertion-ordered.
+pub fn try_stable_hash<T: serde::Serialize + ?Sized>(
+    value: &T,
+) -> Result<String, serde_json::Error> {
+    let value = serde_json::to_value(value)?;
+    let mut bytes = Vec::with_capacity(256);
+    write_canonical(&value, &mut bytes)?;
+    Ok(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)))
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, key)?;
+                out.push(b':');
+                write_canonical(item, out)?;
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out)?;
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar)?,
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -118,5 +168,21 @@ mod hash_tests {
             stable_hash(&serde_json::json!(["user", 42]))
         );
         assert_eq!(stable_hash("abc"), "236ac2698e6b6688");
+        let nested = serde_json::json!({"b": [1, 2.5, "x", null, true], "a": {"z": 1, "y": "é"}});
+        assert_eq!(stable_hash(&nested), "769c3c25406d0f5f");
+        let mut canonical = Vec::new();
+        super::write_canonical(&nested, &mut canonical).unwrap();
+        assert_eq!(
+            String::from_utf8(canonical).unwrap(),
+            r#"{"a":{"y":"é","z":1},"b":[1,2.5,"x",null,true]}"#
+        );
+    }
+
+    #[test]
+    fn unencodable_input_is_an_error_or_a_fixed_hash() {
+        let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert!(super::try_stable_hash(&bad).is_err());
+        assert_eq!(stable_hash(&bad), stable_hash(&bad));
+        assert_eq!(stable_hash(&bad).len(), 16);
     }
 }

@@ -91,7 +91,7 @@ pub use config::{CacheConfig, CacheConfigBuilder, ConfigError};
 pub use error::{Error, Result};
 pub use global::{global, install_global};
 pub use health::HealthReport;
-pub use key::{escape_glob, stable_hash};
+pub use key::{escape_glob, stable_hash, try_stable_hash};
 pub use load::Cacheable;
 pub use ops::KeyTtl;
 pub use options::{EntryOptions, LoadError, Loaded, Source};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::time::Instant;
+use std::time::Instant;
 
 use crate::Cache;
 use crate::coherence::{L1Lookup, L1Times};
@@ -22,10 +22,15 @@ use crate::stats::Counters;
 pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Cacheable for T {}
 
+/// How often a caller reads the cache again because a flight for its key
+/// finished during its read, before it loads regardless.
+const MAX_REREADS: u32 = 3;
+
 /// A stale fallback found on the way.
 struct Fallback<T> {
     value: T,
     stale_until: Option<Instant>,
+    tags: Vec<(String, u64)>,
 }
 
 impl Cache {
@@ -33,7 +38,10 @@ impl Cache {
     /// stores what the loader returns in both tiers.
     ///
     /// Concurrent calls for one key in this process run `loader` once; the
-    /// others wait for its result (see the stampede example below). Across
+    /// others wait for its result (see the stampede example below). A call
+    /// that starts after the key was invalidated (`delete`, `set`, a tag or
+    /// a clear, here or on another instance) never joins a load that began
+    /// before the invalidation, so a read after a write sees the write. Across
     /// instances a lease in Redis makes the others wait briefly for the first
     /// one's value. Redis failures only make the call slower: it then loads
     /// without caching. See [`EntryOptions`] for fail-safe, timeouts, tags
@@ -110,67 +118,95 @@ impl Cache {
         };
         let use_l1 = opts.l1 && self.inner.l1.is_some();
         let mut fallback = None;
-        if use_l1 {
-            match self.l1_lookup::<T>(key, Instant::now()) {
-                L1Lookup::Fresh(value, refresh_due) => {
-                    Counters::bump(&counters.l1_hits);
+        let mut loader = loader;
+        let mut attempt = 0;
+        let flight = loop {
+            if use_l1 {
+                match self.l1_lookup::<T>(key, Instant::now()) {
+                    L1Lookup::Fresh(value, refresh_due) => {
+                        // Also a hit: `stats()` adds L1 hits to `hits`.
+                        Counters::bump(&counters.l1_hits);
+                        if refresh_due {
+                            self.refresh_in_background(key, &full, opts, loader);
+                        }
+                        return Ok(Loaded {
+                            value,
+                            source: Source::L1,
+                        });
+                    }
+                    L1Lookup::Throttled(value) if opts.fail_safe.is_some() => {
+                        Counters::bump(&counters.stale_served);
+                        return Ok(Loaded {
+                            value,
+                            source: Source::Stale,
+                        });
+                    }
+                    L1Lookup::Stale(value, stale_until, tags) => {
+                        fallback = Some(Fallback {
+                            value,
+                            stale_until,
+                            tags,
+                        })
+                    }
+                    L1Lookup::Throttled(_) => {}
+                    L1Lookup::Miss => {}
+                }
+            }
+            let (running, generation) = self.inner.flights.get::<T, E>(key);
+            if let Some(flight) = running {
+                Counters::bump(&counters.coalesced_waits);
+                return self.await_flight(key, flight, fallback, opts).await;
+            }
+            let snapshot = self.inval_snapshot();
+            match self.read_l2::<T>(&full).await {
+                Ok(L2Read::Fresh(value, meta)) => {
+                    Counters::bump(&counters.l2_hits);
                     Counters::bump(&counters.hits);
-                    if refresh_due {
+                    if use_l1 {
+                        let times = meta.l1_times(Some(opts), self.inner.config.l1_max_ttl);
+                        self.l1_put(
+                            key,
+                            value.clone(),
+                            &times,
+                            meta.tags.clone(),
+                            Some(snapshot),
+                        );
+                    }
+                    if meta.refresh_due(opts) {
                         self.refresh_in_background(key, &full, opts, loader);
                     }
                     return Ok(Loaded {
                         value,
-                        source: Source::L1,
+                        source: Source::L2,
                     });
                 }
-                L1Lookup::Stale(value, stale_until) => {
-                    fallback = Some(Fallback { value, stale_until })
+                Ok(L2Read::Stale(value, meta)) if opts.fail_safe.is_some() => {
+                    let stale_until = meta.physical_left.map(|d| Instant::now() + d);
+                    fallback = Some(Fallback {
+                        value,
+                        stale_until,
+                        tags: meta.tags,
+                    });
                 }
-                L1Lookup::Miss => {}
+                Ok(_) => {}
+                Err(e) => self.swallow("get_or_load read", &e),
             }
-        }
-        if let Some(flight) = self.inner.flights.get::<T, E>(key) {
-            Counters::bump(&counters.coalesced_waits);
-            return self.await_flight(key, flight, fallback, opts).await;
-        }
-        let snapshot = self.inval_snapshot();
-        match self.read_l2::<T>(&full).await {
-            Ok(L2Read::Fresh(value, meta)) => {
-                Counters::bump(&counters.l2_hits);
-                Counters::bump(&counters.hits);
-                if use_l1 {
-                    let times = meta.l1_times(Some(opts), self.inner.config.l1_max_ttl);
-                    self.l1_put(
-                        key,
-                        value.clone(),
-                        &times,
-                        meta.tags.clone(),
-                        Some(snapshot),
-                    );
+            // A flight that finished after our read may have filled the
+            // cache: read again (a few times at most) rather than load again.
+            let seen = (attempt < MAX_REREADS).then_some(generation);
+            match self.start_flight(key, full.clone(), opts, loader, snapshot, seen) {
+                Joined::Existing(f) => {
+                    Counters::bump(&counters.coalesced_waits);
+                    break f;
                 }
-                if meta.refresh_due(opts) {
-                    self.refresh_in_background(key, &full, opts, loader);
+                Joined::Started(f) => break f,
+                Joined::Finished(back) => {
+                    loader = back;
+                    attempt += 1;
                 }
-                return Ok(Loaded {
-                    value,
-                    source: Source::L2,
-                });
             }
-            Ok(L2Read::Stale(value, meta)) if opts.fail_safe.is_some() => {
-                let stale_until = meta.physical_left.map(|d| Instant::now() + d);
-                fallback = Some(Fallback { value, stale_until });
-            }
-            Ok(_) => {}
-            Err(e) => self.swallow("get_or_load read", &e),
-        }
-        Counters::bump(&counters.misses);
-        let flight = match self.start_flight(key, full, opts, loader, snapshot) {
-            Joined::Existing(f) => {
-                Counters::bump(&counters.coalesced_waits);
-                f
-            }
-            Joined::Started(f) => f,
         };
+        Counters::bump(&counters.misses);
         self.await_flight(key, flight, fallback, opts).await
     }
 
@@ -216,16 +252,25 @@ impl Cache {
         opts: &EntryOptions,
         throttle: bool,
     ) -> Loaded<T> {
-        let Fallback { value, stale_until } = fallback.expect("fallback checked by caller");
+        let Fallback {
+            value,
+            stale_until,
+            tags,
+        } = fallback.expect("fallback checked by caller");
         Counters::bump(&self.inner.counters.stale_served);
         if throttle && opts.l1 {
             let now = Instant::now();
+            let stale_for = stale_until.map(|t| t.saturating_duration_since(now));
+            // The throttle never stretches the fail-safe window.
+            let fresh_for = stale_for.map_or(opts.fail_safe_throttle, |left| {
+                left.min(opts.fail_safe_throttle)
+            });
             let times = L1Times {
-                fresh_for: opts.fail_safe_throttle,
-                stale_for: stale_until.map(|t| t.saturating_duration_since(now)),
+                fresh_for,
+                stale_for,
                 refresh_in: None,
+                throttled: true,
             };
-            let tags = Vec::new();
             self.l1_put(key, value.clone(), &times, tags, None);
         }
         Loaded {
@@ -234,7 +279,8 @@ impl Cache {
         }
     }
 
-    /// Starts (or joins) the flight for `key`.
+    /// Starts (or joins) the flight for `key`; see
+    /// [`Flights::join_or_start`](crate::flight::Flights::join_or_start) for `seen`.
     fn start_flight<T, E, F, Fut>(
         &self,
         key: &str,
@@ -242,32 +288,35 @@ impl Cache {
         opts: &EntryOptions,
         loader: F,
         snapshot: u64,
-    ) -> Joined<T, E>
+        seen: Option<u64>,
+    ) -> Joined<T, E, F>
     where
         T: Cacheable,
         E: Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        self.inner.flights.join_or_start(key, |id| {
-            let guard = FlightGuard {
-                cache: self.clone(),
-                key: key.to_owned(),
-                id,
-            };
-            let opts = opts.clone();
-            let task = tokio::spawn(async move {
-                let result = guard
-                    .cache
-                    .load_and_fill(&guard.key, &full, &opts, loader, snapshot)
-                    .await;
-                drop(guard);
-                result
-            });
-            async move { task.await.unwrap_or(Err(LoadError::Panicked)) }
-                .boxed()
-                .shared()
-        })
+        self.inner
+            .flights
+            .join_or_start(key, seen, loader, |id, loader| {
+                let guard = FlightGuard {
+                    cache: self.clone(),
+                    key: key.to_owned(),
+                    id,
+                };
+                let opts = opts.clone();
+                let task = tokio::spawn(async move {
+                    let result = guard
+                        .cache
+                        .load_and_fill(&guard.key, &full, &opts, loader, snapshot)
+                        .await;
+                    drop(guard);
+                    result
+                });
+                async move { task.await.unwrap_or(Err(LoadError::Panicked)) }
+                    .boxed()
+                    .shared()
+            })
     }
 
     /// Starts a background refresh unless a load for the key is running.
@@ -288,7 +337,8 @@ impl Cache {
         }
         Counters::bump(&self.inner.counters.eager_refreshes);
         let snapshot = self.inval_snapshot();
-        let _ = self.start_flight::<T, E, F, Fut>(key, full.to_owned(), opts, loader, snapshot);
+        let _ =
+            self.start_flight::<T, E, F, Fut>(key, full.to_owned(), opts, loader, snapshot, None);
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 use crate::backend::Entry;
 use crate::bus::Invalidation;
@@ -56,8 +56,8 @@ impl Cache {
     pub async fn try_get<T: Cacheable>(&self, key: &str) -> Result<Option<T>, Error> {
         let counters = &self.inner.counters;
         if let L1Lookup::Fresh(v, _) = self.l1_lookup::<T>(key, Instant::now()) {
+            // Also a hit: `stats()` adds L1 hits to `hits`.
             Counters::bump(&counters.l1_hits);
-            Counters::bump(&counters.hits);
             return Ok(Some(v));
         }
         let full = self.full_key(key)?;
@@ -195,14 +195,9 @@ impl Cache {
             return Ok(());
         };
         let physical = ttl + options.fail_safe.unwrap_or_default();
-        // The write also ends any load in flight for the key: its lease goes.
-        let mut pipe = redis::pipe();
-        pipe.add_command(crate::backend::set_cmd(&full, &bytes, Some(physical)))
-            .ignore()
-            .cmd("UNLINK")
-            .arg(lease_key(&full))
-            .ignore();
-        self.call(|b| b.pipeline(&pipe)).await?;
+        // A load in flight for the key will see the key changed and not fill.
+        let cmd = crate::backend::set_cmd(&full, &bytes, Some(physical));
+        self.call(|b| b.query(&cmd)).await?;
         Counters::bump(&self.inner.counters.sets);
         self.l1_evict(key);
         self.publish(Invalidation::Key(key.to_owned())).await;
@@ -308,6 +303,22 @@ impl Cache {
             .await
             .map_err(|e| self.swallow("increment", &e))
             .ok()
+    }
+
+    /// Reads the counter at `key` straight from Redis (never from L1, since
+    /// counters change without invalidations); `None` when absent or when
+    /// Redis is unavailable.
+    pub async fn counter(&self, key: &str) -> Option<i64> {
+        let full = self.full_key(key).ok()?;
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(&full);
+        match self.call(|b| b.query(&cmd)).await {
+            Ok(v) => redis::from_redis_value::<Option<i64>>(v).ok().flatten(),
+            Err(e) => {
+                self.swallow("counter", &e);
+                None
+            }
+        }
     }
 
     /// Subtracts `amount`; see [`increment`](Self::increment).
@@ -422,6 +433,22 @@ impl Cache {
             l1.store.clear();
         }
         self.inner.tags.clear();
+        self.note_invalidation();
+        self.publish(Invalidation::Clear).await;
+        Ok(removed)
+    }
+
+    /// Removes every key of this namespace that starts with `prefix`
+    /// (glob-escaped), with `SCAN` + `UNLINK`, and clears every instance's L1.
+    pub async fn clear_prefix(&self, prefix: &str) -> Result<u64, Error> {
+        let full = self.full_key(prefix)?;
+        let pattern = format!("{}*", key::escape_glob(&full));
+        let leases = format!("{{{}*", key::escape_glob(&full));
+        let removed = self.call(|b| b.clear(&pattern, 500)).await?;
+        let removed = removed + self.call(|b| b.clear(&leases, 500)).await?;
+        if let Some(l1) = &self.inner.l1 {
+            l1.store.clear();
+        }
         self.note_invalidation();
         self.publish(Invalidation::Clear).await;
         Ok(removed)

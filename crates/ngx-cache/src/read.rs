@@ -59,6 +59,7 @@ impl Meta {
             fresh_for,
             stale_for,
             refresh_in,
+            throttled: false,
         }
     }
 

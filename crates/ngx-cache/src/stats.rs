@@ -7,6 +7,7 @@ use serde::Serialize;
 /// Counters updated on every operation; relaxed atomics, no locks.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Hits other than L1 hits (see `l1_hits`).
     pub(crate) hits: AtomicU64,
     pub(crate) misses: AtomicU64,
     pub(crate) errors: AtomicU64,
@@ -118,7 +119,8 @@ impl CacheStats {
         l1_entries: usize,
         invalidation_lag_ms: crate::bus::LagPercentiles,
     ) -> Self {
-        let hits = load(&c.hits);
+        // An L1 hit bumps only `l1_hits` (one atomic on the hot path).
+        let hits = load(&c.hits) + load(&c.l1_hits);
         let misses = load(&c.misses);
         let total = hits + misses;
         let state = breaker.state();

@@ -6,6 +6,10 @@
 //! version becomes a miss on every instance, however many keys carry the tag.
 //! Nothing enumerates tagged keys and no tag set grows. Each counter is a
 //! single key, so this works unchanged on Redis Cluster.
+//!
+//! Versions are cached in memory only while the invalidation bus is
+//! subscribed (it delivers every new version); otherwise they are read from
+//! Redis on every check.
 
 use std::collections::HashMap;
 
@@ -45,6 +49,18 @@ impl TagVersions {
         self.map.write().clear();
     }
 
+    /// Whether no recorded `(tag, version)` is known to be invalidated. An
+    /// unknown tag passes: this is the test for fail-safe fallbacks, which
+    /// must stay usable when tag versions cannot be read (Redis down).
+    pub(crate) fn none_invalidated(&self, tags: &[(String, u64)]) -> bool {
+        if tags.is_empty() {
+            return true;
+        }
+        let map = self.map.read();
+        tags.iter()
+            .all(|(t, v)| map.get(t).is_none_or(|current| current <= v))
+    }
+
     /// Whether every recorded `(tag, version)` is still the current version.
     /// An unknown tag is not valid (it must be read from Redis first).
     pub(crate) fn all_current(&self, tags: &[(String, u64)]) -> bool {
@@ -69,8 +85,15 @@ impl Cache {
     pub(crate) async fn tag_versions(&self, tags: &[String]) -> Result<Vec<(String, u64)>, Error> {
         let mut out: Vec<(String, u64)> = Vec::with_capacity(tags.len());
         let mut missing = Vec::new();
+        // Versions in memory are kept current only by the invalidation bus:
+        // without a live subscription they may be old, so ask Redis.
+        let trusted = self
+            .inner
+            .bus
+            .as_ref()
+            .is_some_and(crate::bus::Bus::is_subscribed);
         for tag in tags {
-            match self.inner.tags.get(tag) {
+            match self.inner.tags.get(tag).filter(|_| trusted) {
                 Some(v) => out.push((tag.clone(), v)),
                 None => {
                     missing.push((out.len(), self.tag_key(tag)?));
@@ -143,5 +166,7 @@ mod tests {
         assert!(t.all_current(&[("a".into(), 2)]));
         assert!(!t.all_current(&[("a".into(), 1)]));
         assert!(t.all_current(&[]));
+        assert!(t.none_invalidated(&[("a".into(), 2), ("unknown".into(), 0)]));
+        assert!(!t.none_invalidated(&[("a".into(), 1)]));
     }
 }

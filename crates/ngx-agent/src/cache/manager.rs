@@ -1,0 +1,322 @@
+//! `NgxCacheManager`: typed get/set/delete and get-or-load for every NGX data
+//! type, over `ngx_cache::Cache`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use ngx_cache::{Cache, Cacheable, EntryOptions, Error, LoadError};
+use serde::Serialize;
+
+use super::keyspace::customer_tag;
+use super::{DomainCacheSettings, KeySpace};
+use crate::domain::{
+    AgentConfig, ConversationState, CustomerProfile, KnowledgeEntry, ModelKind, Prediction,
+    Program, ProgramRecommendation, RoiCalculation, TierDetectionResult,
+};
+
+/// The domain cache: one key space and TTL per data type (see
+/// [`KeySpace`]), tags that group a customer's derived data, and metric
+/// counters. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct NgxCacheManager {
+    cache: Cache,
+    settings: Arc<DomainCacheSettings>,
+}
+
+macro_rules! typed {
+    ($(#[$doc:meta])* $space:ident, $ty:ty, $get:ident, $set:ident, $delete:ident, $load:ident) => {
+        impl NgxCacheManager {
+            $(#[$doc])*
+            /// Reads the cached value; a miss when absent or Redis is down.
+            pub async fn $get(&self, id: &str) -> Option<$ty> {
+                self.cache.get(&KeySpace::$space.key(&[id])).await
+            }
+
+            /// Caches `value` under `id` with the key space's TTL.
+            pub async fn $set(&self, id: &str, value: &$ty) -> Result<(), Error> {
+                self.store(KeySpace::$space, &[id], value, Vec::new()).await
+            }
+
+            /// Removes the cached value everywhere (Redis and every L1).
+            pub async fn $delete(&self, id: &str) -> bool {
+                self.cache.delete(&KeySpace::$space.key(&[id])).await
+            }
+
+            /// Returns the cached value, or loads, caches and returns it.
+            pub async fn $load<E, F, Fut>(&self, id: &str, loader: F) -> Result<$ty, LoadError<E>>
+            where
+                E: Send + Sync + 'static,
+                F: FnOnce() -> Fut + Send + 'static,
+                Fut: Future<Output = Result<$ty, E>> + Send + 'static,
+            {
+                self.load(KeySpace::$space, &[id], Vec::new(), loader).await
+            }
+        }
+    };
+}
+
+typed!(
+    Conversation,
+    ConversationState,
+    get_conversation,
+    set_conversation,
+    delete_conversation,
+    get_or_load_conversation
+);
+typed!(
+    Customer,
+    CustomerProfile,
+    get_customer,
+    set_customer,
+    delete_customer,
+    get_or_load_customer
+);
+typed!(
+    AgentConfig,
+    AgentConfig,
+    get_agent_config,
+    set_agent_config,
+    delete_agent_config,
+    get_or_load_agent_config
+);
+typed!(
+    Knowledge,
+    KnowledgeEntry,
+    get_knowledge,
+    set_knowledge,
+    delete_knowledge,
+    get_or_load_knowledge
+);
+typed!(
+    ProgramCatalog,
+    Vec<Program>,
+    get_catalog,
+    set_catalog,
+    delete_catalog,
+    get_or_load_catalog
+);
+
+impl NgxCacheManager {
+    /// A manager over `cache` with the given TTLs.
+    pub fn new(cache: Cache, settings: DomainCacheSettings) -> Self {
+        Self {
+            cache,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The underlying cache (stats, health, admin operations).
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The TTL and fail-safe settings.
+    pub fn settings(&self) -> &DomainCacheSettings {
+        &self.settings
+    }
+
+    /// The entry options of `space`: its TTL, the fail-safe window, `tags`.
+    pub fn options(&self, space: KeySpace, tags: Vec<String>) -> EntryOptions {
+        let mut opts = EntryOptions::new().ttl(self.settings.ttl(space)).tags(tags);
+        if let Some(window) = self.settings.fail_safe {
+            opts = opts.fail_safe(window);
+        }
+        opts
+    }
+
+    async fn store<T: Serialize + ?Sized>(
+        &self,
+        space: KeySpace,
+        parts: &[&str],
+        value: &T,
+        tags: Vec<String>,
+    ) -> Result<(), Error> {
+        self.cache
+            .set_with(&space.key(parts), value, &self.options(space, tags))
+            .await
+    }
+
+    async fn load<T, E, F, Fut>(
+        &self,
+        space: KeySpace,
+        parts: &[&str],
+        tags: Vec<String>,
+        loader: F,
+    ) -> Result<T, LoadError<E>>
+    where
+        T: Cacheable,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        self.cache
+            .get_or_load(&space.key(parts), &self.options(space, tags), loader)
+            .await
+    }
+
+    /// Reads a cached prediction of `model` for an input hash.
+    pub async fn get_prediction(&self, model: ModelKind, input_hash: &str) -> Option<Prediction> {
+        self.cache
+            .get(&KeySpace::Prediction.key(&[model.as_str(), input_hash]))
+            .await
+    }
+
+    /// Caches a prediction, tagged with its customer when known.
+    pub async fn set_prediction(
+        &self,
+        model: ModelKind,
+        input_hash: &str,
+        customer_id: Option<&str>,
+        value: &Prediction,
+    ) -> Result<(), Error> {
+        let tags = customer_id.map(customer_tag).into_iter().collect();
+        self.store(
+            KeySpace::Prediction,
+            &[model.as_str(), input_hash],
+            value,
+            tags,
+        )
+        .await
+    }
+
+    /// The prediction of `model` for `input` (keyed by its stable hash),
+    /// cached for the prediction TTL and tagged with the customer.
+    pub async fn get_or_load_prediction<I, E, F, Fut>(
+        &self,
+        model: ModelKind,
+        input: &I,
+        customer_id: Option<&str>,
+        loader: F,
+    ) -> Result<Prediction, LoadError<E>>
+    where
+        I: Serialize + ?Sized,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Prediction, E>> + Send + 'static,
+    {
+        let hash = ngx_cache::stable_hash(input);
+        let tags = customer_id.map(customer_tag).into_iter().collect();
+        self.load(KeySpace::Prediction, &[model.as_str(), &hash], tags, loader)
+            .await
+    }
+
+    /// Reads a cached tier detection.
+    pub async fn get_tier_detection(
+        &self,
+        customer_id: &str,
+        context_hash: &str,
+    ) -> Option<TierDetectionResult> {
+        self.cache
+            .get(&KeySpace::Tier.key(&[customer_id, context_hash]))
+            .await
+    }
+
+    /// Caches a tier detection under the customer and a context hash.
+    pub async fn set_tier_detection(
+        &self,
+        customer_id: &str,
+        context_hash: &str,
+        value: &TierDetectionResult,
+    ) -> Result<(), Error> {
+        let tags = vec![customer_tag(customer_id)];
+        self.store(KeySpace::Tier, &[customer_id, context_hash], value, tags)
+            .await
+    }
+
+    /// The tier detection for a customer and `context` (keyed by its
+    /// stable hash), tagged `customer:{id}`.
+    pub async fn get_or_load_tier_detection<C, E, F, Fut>(
+        &self,
+        customer_id: &str,
+        context: &C,
+        loader: F,
+    ) -> Result<TierDetectionResult, LoadError<E>>
+    where
+        C: Serialize + ?Sized,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<TierDetectionResult, E>> + Send + 'static,
+    {
+        let hash = ngx_cache::stable_hash(context);
+        let tags = vec![customer_tag(customer_id)];
+        self.load(KeySpace::Tier, &[customer_id, &hash], tags, loader)
+            .await
+    }
+
+    /// The program recommendation for `profile` (keyed by its stable hash),
+    /// tagged with the customer when known.
+    pub async fn get_or_load_recommendation<P, E, F, Fut>(
+        &self,
+        profile: &P,
+        customer_id: Option<&str>,
+        loader: F,
+    ) -> Result<ProgramRecommendation, LoadError<E>>
+    where
+        P: Serialize + ?Sized,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<ProgramRecommendation, E>> + Send + 'static,
+    {
+        let hash = ngx_cache::stable_hash(profile);
+        let tags = customer_id.map(customer_tag).into_iter().collect();
+        self.load(KeySpace::ProgramRecommendation, &[&hash], tags, loader)
+            .await
+    }
+
+    /// Reads a cached recommendation by profile hash.
+    pub async fn get_recommendation(&self, profile_hash: &str) -> Option<ProgramRecommendation> {
+        self.cache
+            .get(&KeySpace::ProgramRecommendation.key(&[profile_hash]))
+            .await
+    }
+
+    /// The consultant ROI for `metrics` (keyed by their stable hash).
+    pub async fn get_or_load_roi<M, E, F, Fut>(
+        &self,
+        metrics: &M,
+        loader: F,
+    ) -> Result<RoiCalculation, LoadError<E>>
+    where
+        M: Serialize + ?Sized,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<RoiCalculation, E>> + Send + 'static,
+    {
+        let hash = ngx_cache::stable_hash(metrics);
+        self.load(KeySpace::Roi, &[&hash], Vec::new(), loader).await
+    }
+
+    /// Reads a cached ROI calculation by metrics hash.
+    pub async fn get_roi(&self, metrics_hash: &str) -> Option<RoiCalculation> {
+        self.cache.get(&KeySpace::Roi.key(&[metrics_hash])).await
+    }
+
+    /// Makes every entry derived from a customer (tier detections,
+    /// predictions, recommendations) a miss on every instance.
+    pub async fn invalidate_customer(&self, customer_id: &str) -> bool {
+        self.cache.invalidate_tag(&customer_tag(customer_id)).await
+    }
+
+    /// Adds 1 to the counter `metric:{category}:{name}` (no TTL) and returns
+    /// the new value; `None` when Redis is unavailable.
+    pub async fn increment_metric(&self, category: &str, name: &str) -> Option<i64> {
+        self.cache
+            .increment(&format!("metric:{category}:{name}"), 1)
+            .await
+    }
+
+    /// The counter `metric:{category}:{name}`; 0 when absent or unavailable.
+    pub async fn get_metric(&self, category: &str, name: &str) -> i64 {
+        self.cache
+            .counter(&format!("metric:{category}:{name}"))
+            .await
+            .unwrap_or(0)
+    }
+
+    /// Removes every key of one key space, in Redis and every L1.
+    pub async fn clear_space(&self, space: KeySpace) -> Result<u64, Error> {
+        self.cache
+            .clear_prefix(&format!("{}:", space.prefix()))
+            .await
+    }
+}

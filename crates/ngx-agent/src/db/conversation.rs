@@ -1,0 +1,277 @@
+//! Repository of conversations and their messages.
+
+use sqlx::AssertSqlSafe;
+use std::collections::BTreeMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row};
+
+use super::sql::AnyQuery;
+use super::{Database, DbError, json, sql};
+use crate::domain::{
+    ConversationPhase, ConversationState, CustomerInfo, Message, ProgramType, Role, Tier,
+    validate_id,
+};
+
+const ENTITY: &str = "conversation";
+const COLUMNS: &str = "id, customer_id, customer_name, customer_email, customer_phone, \
+    customer_age, initial_message, context, lead_score, intent, human_transfer_needed, \
+    program_type, tier_detected, tier_confidence, phase, updated_at";
+const UPDATE_SET: &str = "customer_id = excluded.customer_id, \
+    customer_name = excluded.customer_name, customer_email = excluded.customer_email, \
+    customer_phone = excluded.customer_phone, customer_age = excluded.customer_age, \
+    initial_message = excluded.initial_message, context = excluded.context, \
+    lead_score = excluded.lead_score, intent = excluded.intent, \
+    human_transfer_needed = excluded.human_transfer_needed, \
+    program_type = excluded.program_type, tier_detected = excluded.tier_detected, \
+    tier_confidence = excluded.tier_confidence, phase = excluded.phase, \
+    updated_at = excluded.updated_at";
+
+/// Conversations and their messages. Obtained from
+/// [`Database::conversations`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConversationRepo<'a> {
+    db: &'a Database,
+}
+
+impl<'a> ConversationRepo<'a> {
+    pub(crate) fn new(db: &'a Database) -> Self {
+        Self { db }
+    }
+
+    /// The full state with its messages in order, or [`DbError::NotFound`].
+    /// Two queries (the row, then the messages).
+    pub async fn get(&self, id: &str) -> Result<ConversationState, DbError> {
+        validate_id("conversation_id", id)?;
+        self.db.tick();
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM conversations WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or_else(|| DbError::not_found(ENTITY, id))?;
+        self.db.tick();
+        let rows = sqlx::query(
+            "SELECT role, content, sent_at FROM messages WHERE conversation_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(self.db.pool())
+        .await?;
+        let messages = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<_, _>>()?;
+        let state = state_from_row(&row, messages)?;
+        state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
+        Ok(state)
+    }
+
+    /// Inserts a new conversation with its messages, in one transaction;
+    /// [`DbError::Conflict`] if the id exists. Two queries (one without
+    /// messages).
+    pub async fn create(&self, state: &ConversationState) -> Result<(), DbError> {
+        state.validate()?;
+        let mut tx = self.db.pool().begin().await?;
+        self.db.tick();
+        let sql = format!(
+            "INSERT INTO conversations ({COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
+            sql::values(1, 16)
+        );
+        let done = bind_state(sqlx::query(AssertSqlSafe(sql)), state)?
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::Conflict {
+                entity: ENTITY,
+                id: state.conversation_id.clone(),
+            });
+        }
+        self.insert_messages(&mut tx, &state.conversation_id, &state.messages)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes the whole state, creating it if absent and replacing every
+    /// field and the message list otherwise, in one transaction. Three
+    /// queries (two without messages).
+    pub async fn save(&self, state: &ConversationState) -> Result<(), DbError> {
+        state.validate()?;
+        let mut tx = self.db.pool().begin().await?;
+        self.db.tick();
+        let sql = format!(
+            "INSERT INTO conversations ({COLUMNS}) VALUES {} ON CONFLICT (id) DO UPDATE SET {UPDATE_SET}",
+            sql::values(1, 16)
+        );
+        bind_state(sqlx::query(AssertSqlSafe(sql)), state)?
+            .execute(&mut *tx)
+            .await?;
+        self.db.tick();
+        sqlx::query("DELETE FROM messages WHERE conversation_id = $1")
+            .bind(state.conversation_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        self.insert_messages(&mut tx, &state.conversation_id, &state.messages)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Appends one message and moves `updated_at` forward to its timestamp,
+    /// in one transaction; [`DbError::NotFound`] if the conversation does not
+    /// exist. Two queries. Concurrent appends are serialised by the row
+    /// update, so sequence numbers never collide.
+    pub async fn append_message(&self, id: &str, message: &Message) -> Result<(), DbError> {
+        validate_id("conversation_id", id)?;
+        message.validate()?;
+        let mut tx = self.db.pool().begin().await?;
+        self.db.tick();
+        let done = sqlx::query(
+            "UPDATE conversations
+             SET updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(message.timestamp)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::not_found(ENTITY, id));
+        }
+        self.db.tick();
+        sqlx::query(
+            "INSERT INTO messages (conversation_id, seq, role, content, sent_at)
+             SELECT $1, COALESCE(MAX(seq) + 1, 0), $2, $3, $4
+             FROM messages WHERE conversation_id = $1",
+        )
+        .bind(id)
+        .bind(message.role.as_str())
+        .bind(message.content.as_str())
+        .bind(message.timestamp)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ids of a customer's conversations, ascending. One query.
+    pub async fn ids_for_customer(&self, customer_id: &str) -> Result<Vec<String>, DbError> {
+        validate_id("customer_id", customer_id)?;
+        self.db.tick();
+        let rows = sqlx::query("SELECT id FROM conversations WHERE customer_id = $1 ORDER BY id")
+            .bind(customer_id)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(DbError::from))
+            .collect()
+    }
+
+    /// Up to `limit` ids in ascending order, skipping `offset`. One query.
+    pub async fn list_ids(&self, limit: u32, offset: u32) -> Result<Vec<String>, DbError> {
+        self.db.tick();
+        let rows = sqlx::query("SELECT id FROM conversations ORDER BY id LIMIT $1 OFFSET $2")
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(DbError::from))
+            .collect()
+    }
+
+    async fn insert_messages(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        id: &str,
+        messages: &[Message],
+    ) -> Result<(), DbError> {
+        // 5 binds per row; 500 rows stays far below both engines' limits.
+        for (chunk_no, chunk) in messages.chunks(500).enumerate() {
+            self.db.tick();
+            let sql = format!(
+                "INSERT INTO messages (conversation_id, seq, role, content, sent_at) VALUES {}",
+                sql::values(chunk.len(), 5)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (i, m) in chunk.iter().enumerate() {
+                let seq =
+                    i64::try_from(chunk_no * 500 + i).map_err(|e| DbError::corrupt(ENTITY, e))?;
+                query = query
+                    .bind(id)
+                    .bind(seq)
+                    .bind(m.role.as_str())
+                    .bind(m.content.as_str())
+                    .bind(m.timestamp);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Binds the 16 conversation columns in [`COLUMNS`] order.
+fn bind_state<'q>(query: AnyQuery<'q>, s: &'q ConversationState) -> Result<AnyQuery<'q>, DbError> {
+    let query = query
+        .bind(s.conversation_id.as_str())
+        .bind(s.customer.id.as_str())
+        .bind(s.customer.name.as_str())
+        .bind(s.customer.email.as_str())
+        .bind(s.customer.phone.clone())
+        .bind(s.customer.age.map(i64::from))
+        .bind(s.customer.initial_message.clone())
+        .bind(json::encode(ENTITY, &s.context)?)
+        .bind(s.lead_score)
+        .bind(s.intent.clone())
+        .bind(i64::from(s.human_transfer_needed))
+        .bind(s.program_type.as_str())
+        .bind(s.tier_detected.map(Tier::as_str));
+    Ok(sql::bind_opt_f64(query, s.tier_confidence)
+        .bind(s.phase.as_str())
+        .bind(s.updated_at))
+}
+
+fn message_from_row(row: &AnyRow) -> Result<Message, DbError> {
+    let role: String = row.try_get("role")?;
+    Ok(Message {
+        role: Role::parse(&role).map_err(|e| DbError::corrupt(ENTITY, e))?,
+        content: row.try_get("content")?,
+        timestamp: row.try_get("sent_at")?,
+    })
+}
+
+fn state_from_row(row: &AnyRow, messages: Vec<Message>) -> Result<ConversationState, DbError> {
+    let corrupt = |e| DbError::corrupt(ENTITY, e);
+    let context: String = row.try_get("context")?;
+    let context: BTreeMap<String, serde_json::Value> = json::decode(ENTITY, &context)?;
+    let program: String = row.try_get("program_type")?;
+    let tier: Option<String> = row.try_get("tier_detected")?;
+    let phase: String = row.try_get("phase")?;
+    let transfer: i64 = row.try_get("human_transfer_needed")?;
+    Ok(ConversationState {
+        conversation_id: row.try_get("id")?,
+        customer: CustomerInfo {
+            id: row.try_get("customer_id")?,
+            name: row.try_get("customer_name")?,
+            email: row.try_get("customer_email")?,
+            phone: row.try_get("customer_phone")?,
+            age: json::age(ENTITY, row.try_get("customer_age")?)?,
+            initial_message: row.try_get("initial_message")?,
+        },
+        messages,
+        context,
+        lead_score: row.try_get("lead_score")?,
+        intent: row.try_get("intent")?,
+        human_transfer_needed: transfer != 0,
+        program_type: ProgramType::parse(&program).map_err(corrupt)?,
+        tier_detected: tier
+            .as_deref()
+            .map(Tier::parse)
+            .transpose()
+            .map_err(corrupt)?,
+        tier_confidence: row.try_get("tier_confidence")?,
+        phase: ConversationPhase::parse(&phase).map_err(corrupt)?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}

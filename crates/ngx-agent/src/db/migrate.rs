@@ -1,0 +1,182 @@
+//! Portable, ordered, idempotent migrations.
+//!
+//! One list of statements serves both backends: only TEXT, BIGINT and
+//! DOUBLE PRECISION columns, `IF NOT EXISTS` everywhere. Applied versions are
+//! recorded in `schema_migrations`; each migration runs in one transaction.
+
+use sqlx::Row;
+
+use super::{Database, DbError, now_millis};
+
+/// One migration: a version, a name and its statements.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    statements: &'static [&'static str],
+}
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "core_tables",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS customers (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                email TEXT NOT NULL,
+                phone TEXT,
+                age BIGINT,
+                occupation TEXT,
+                income_band TEXT NOT NULL,
+                goals TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )",
+            "CREATE TABLE IF NOT EXISTS conversations (
+                id TEXT PRIMARY KEY,
+                customer_id TEXT NOT NULL,
+                customer_name TEXT NOT NULL,
+                customer_email TEXT NOT NULL,
+                customer_phone TEXT,
+                customer_age BIGINT,
+                initial_message TEXT,
+                context TEXT NOT NULL,
+                lead_score DOUBLE PRECISION NOT NULL,
+                intent TEXT,
+                human_transfer_needed BIGINT NOT NULL,
+                program_type TEXT NOT NULL,
+                tier_detected TEXT,
+                tier_confidence DOUBLE PRECISION,
+                phase TEXT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )",
+            "CREATE INDEX IF NOT EXISTS conversations_customer_idx
+                ON conversations (customer_id)",
+            "CREATE TABLE IF NOT EXISTS messages (
+                conversation_id TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                role TEXT NOT NULL,
+                content TEXT NOT NULL,
+                sent_at BIGINT NOT NULL,
+                PRIMARY KEY (conversation_id, seq)
+            )",
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "catalog_knowledge_config",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS programs (
+                program_type TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                description TEXT NOT NULL,
+                min_age BIGINT NOT NULL,
+                max_age BIGINT NOT NULL
+            )",
+            "CREATE TABLE IF NOT EXISTS program_tiers (
+                program_type TEXT NOT NULL,
+                tier TEXT NOT NULL,
+                position BIGINT NOT NULL,
+                name TEXT NOT NULL,
+                monthly_price_cents BIGINT NOT NULL,
+                features TEXT NOT NULL,
+                PRIMARY KEY (program_type, tier)
+            )",
+            "CREATE TABLE IF NOT EXISTS knowledge (
+                topic TEXT PRIMARY KEY,
+                title TEXT NOT NULL,
+                content TEXT NOT NULL,
+                tags TEXT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )",
+            "CREATE TABLE IF NOT EXISTS agent_configs (
+                name TEXT PRIMARY KEY,
+                system_prompt TEXT NOT NULL,
+                model TEXT NOT NULL,
+                temperature DOUBLE PRECISION NOT NULL,
+                max_tokens BIGINT NOT NULL,
+                voice TEXT NOT NULL,
+                greeting TEXT NOT NULL,
+                features TEXT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )",
+        ],
+    },
+];
+
+impl Database {
+    /// Applies every migration not yet recorded, in version order. Safe to
+    /// call at every start: applied versions are skipped and every statement
+    /// is idempotent. Returns how many migrations were applied.
+    pub async fn migrate(&self) -> Result<usize, DbError> {
+        self.tick();
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY,
+                name TEXT NOT NULL,
+                applied_at BIGINT NOT NULL
+            )",
+        )
+        .execute(self.pool())
+        .await?;
+        let applied = self.applied_migrations().await?;
+        let mut count = 0;
+        for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+            self.apply(migration)
+                .await
+                .map_err(|source| DbError::Migration {
+                    version: migration.version,
+                    name: migration.name,
+                    source,
+                })?;
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "migration applied"
+            );
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Versions recorded in `schema_migrations`, ascending.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>, DbError> {
+        self.tick();
+        let rows = sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>(0).map_err(DbError::from))
+            .collect()
+    }
+
+    async fn apply(&self, migration: &Migration) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        for statement in migration.statements {
+            self.tick();
+            sqlx::query(*statement).execute(&mut *tx).await?;
+        }
+        self.tick();
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)
+             ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_strictly_increase() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+        assert_eq!(MIGRATIONS.first().map(|m| m.version), Some(1));
+    }
+}

@@ -1,0 +1,177 @@
+//! The computed data types, each over the database plus a computation and
+//! cached with its TTL: tier detection, predictions, program
+//! recommendations and ROI.
+
+use std::sync::Arc;
+
+use crate::cache::NgxCacheManager;
+use crate::compute::{
+    TierInput, consultant_roi, detect_tier, extract_features, predict, recommend_program,
+};
+use crate::db::Database;
+use crate::domain::{
+    ModelKind, Prediction, Program, ProgramRecommendation, RoiCalculation, RoiInput,
+    TierDetectionResult,
+};
+
+use super::{ConversationService, CustomerService, ServiceError};
+
+/// Tier detection, cached by customer and a hash of the context (message,
+/// profile, history), tagged `customer:{id}`.
+#[derive(Debug, Clone)]
+pub struct TierDetectionService {
+    customers: CustomerService,
+    conversations: ConversationService,
+    cache: NgxCacheManager,
+}
+
+impl TierDetectionService {
+    /// A service reading profiles and histories through the other services.
+    pub fn new(
+        customers: CustomerService,
+        conversations: ConversationService,
+        cache: NgxCacheManager,
+    ) -> Self {
+        Self {
+            customers,
+            conversations,
+            cache,
+        }
+    }
+
+    /// Detects the tier for `message` from `customer_id`, using the
+    /// conversation's history when one is given.
+    pub async fn detect(
+        &self,
+        customer_id: &str,
+        message: &str,
+        conversation_id: Option<&str>,
+    ) -> Result<TierDetectionResult, ServiceError> {
+        let profile = self.customers.get(customer_id).await?;
+        let history = match conversation_id {
+            Some(id) => self.conversations.get(id).await?.messages,
+            None => Vec::new(),
+        };
+        // The key is the stable hash of exactly what the detector reads, so
+        // `get_tier_detection(customer, &stable_hash(&input))` finds it.
+        let owned = Arc::new((message.to_owned(), profile, history));
+        let data = Arc::clone(&owned);
+        let input = TierInput {
+            message: &owned.0,
+            profile: &owned.1,
+            history: &owned.2,
+        };
+        Ok(self
+            .cache
+            .get_or_load_tier_detection(customer_id, &input, move || async move {
+                // A few milliseconds of CPU on long histories: off the runtime.
+                tokio::task::spawn_blocking(move || {
+                    detect_tier(&TierInput {
+                        message: &data.0,
+                        profile: &data.1,
+                        history: &data.2,
+                    })
+                })
+                .await
+                .map_err(|_| ServiceError::Unavailable)?
+                .map_err(ServiceError::from)
+            })
+            .await?)
+    }
+}
+
+/// Objection, needs and conversion predictions over a conversation,
+/// cached for the prediction TTL by model and feature hash.
+#[derive(Debug, Clone)]
+pub struct PredictionService {
+    conversations: ConversationService,
+    cache: NgxCacheManager,
+}
+
+impl PredictionService {
+    /// A service reading conversations through `conversations`.
+    pub fn new(conversations: ConversationService, cache: NgxCacheManager) -> Self {
+        Self {
+            conversations,
+            cache,
+        }
+    }
+
+    /// The prediction of `model` for the conversation.
+    pub async fn predict(
+        &self,
+        model: ModelKind,
+        conversation_id: &str,
+    ) -> Result<Prediction, ServiceError> {
+        let state = self.conversations.get(conversation_id).await?;
+        let features = extract_features(&state);
+        let input = (model.as_str(), features.clone());
+        let customer = state.customer.id.clone();
+        Ok(self
+            .cache
+            .get_or_load_prediction(model, &input, Some(&customer), move || async move {
+                Ok::<_, ServiceError>(predict(model, &features))
+            })
+            .await?)
+    }
+}
+
+/// The program catalog (cached), program recommendations and ROI.
+#[derive(Debug, Clone)]
+pub struct ProgramService {
+    db: Database,
+    customers: CustomerService,
+    cache: NgxCacheManager,
+}
+
+impl ProgramService {
+    /// A service over `db`.
+    pub fn new(db: Database, customers: CustomerService, cache: NgxCacheManager) -> Self {
+        Self {
+            db,
+            customers,
+            cache,
+        }
+    }
+
+    /// The catalog: PRIME and LONGEVITY with their tiers and prices.
+    pub async fn catalog(&self) -> Result<Vec<Program>, ServiceError> {
+        let db = self.db.clone();
+        Ok(self
+            .cache
+            .get_or_load_catalog("all", move || async move {
+                Ok::<_, ServiceError>(db.programs().list().await?)
+            })
+            .await?)
+    }
+
+    /// The recommended program and tier for a customer, cached by a hash of
+    /// the profile and tagged `customer:{id}`.
+    pub async fn recommend(
+        &self,
+        customer_id: &str,
+    ) -> Result<ProgramRecommendation, ServiceError> {
+        let profile = self.customers.get(customer_id).await?;
+        let catalog = self.catalog().await?;
+        let key_input = profile.clone();
+        Ok(self
+            .cache
+            .get_or_load_recommendation(&key_input, Some(customer_id), move || async move {
+                Ok::<_, ServiceError>(recommend_program(&profile, &catalog)?)
+            })
+            .await?)
+    }
+
+    /// The consultant ROI for `input`, cached by a hash of the metrics.
+    pub async fn roi(&self, input: RoiInput) -> Result<RoiCalculation, ServiceError> {
+        input.validate()?;
+        let catalog = self.catalog().await?;
+        let key_input = input.clone();
+        Ok(self
+            .cache
+            .get_or_load_roi(&key_input, move || async move {
+                Ok::<_, ServiceError>(consultant_roi(&input, &catalog)?)
+            })
+            .await?)
+    }
+}

@@ -1,0 +1,99 @@
+//! Knowledge base and agent configuration, cache-aside, plus warming them
+//! (and the catalog) at start.
+
+use ngx_cache::{WarmEntry, WarmReport};
+
+use crate::cache::{KeySpace, NgxCacheManager};
+use crate::db::Database;
+use crate::domain::{AgentConfig, KnowledgeEntry};
+
+use super::{ProgramService, ServiceError};
+
+/// Knowledge base articles and agent configurations.
+#[derive(Debug, Clone)]
+pub struct ContentService {
+    db: Database,
+    cache: NgxCacheManager,
+}
+
+impl ContentService {
+    /// A service over `db`.
+    pub fn new(db: Database, cache: NgxCacheManager) -> Self {
+        Self { db, cache }
+    }
+
+    /// The knowledge base entry for `topic`.
+    pub async fn knowledge(&self, topic: &str) -> Result<KnowledgeEntry, ServiceError> {
+        crate::domain::validate_id("topic", topic)?;
+        let db = self.db.clone();
+        let owned = topic.to_owned();
+        Ok(self
+            .cache
+            .get_or_load_knowledge(topic, move || async move {
+                Ok::<_, ServiceError>(db.knowledge().get(&owned).await?)
+            })
+            .await?)
+    }
+
+    /// The agent configuration called `name`.
+    pub async fn agent_config(&self, name: &str) -> Result<AgentConfig, ServiceError> {
+        crate::domain::validate_id("name", name)?;
+        let db = self.db.clone();
+        let owned = name.to_owned();
+        Ok(self
+            .cache
+            .get_or_load_agent_config(name, move || async move {
+                Ok::<_, ServiceError>(db.agent_configs().get(&owned).await?)
+            })
+            .await?)
+    }
+
+    /// Loads every knowledge topic, the `default` agent configuration and
+    /// the program catalog into the cache, logging progress.
+    pub async fn warm(&self, programs: &ProgramService) -> Result<WarmReport, ServiceError> {
+        let topics = self.db.knowledge().list_topics().await?;
+        let opts = self.cache.options(KeySpace::Knowledge, Vec::new());
+        let entries: Vec<WarmEntry<KnowledgeEntry, ServiceError>> = topics
+            .into_iter()
+            .map(|topic| {
+                let db = self.db.clone();
+                let key = KeySpace::Knowledge.key(&[&topic]);
+                WarmEntry::new(key, opts.clone(), move || async move {
+                    Ok(db.knowledge().get(&topic).await?)
+                })
+            })
+            .collect();
+        let mut report = self
+            .cache
+            .cache()
+            .warm(entries, 4, |p| {
+                if p.done + p.failed == p.total || (p.done + p.failed) % 10 == 0 {
+                    tracing::info!(
+                        done = p.done,
+                        failed = p.failed,
+                        total = p.total,
+                        "warming knowledge base"
+                    );
+                }
+            })
+            .await;
+        for ok in [
+            self.agent_config("default").await.is_ok(),
+            programs.catalog().await.is_ok(),
+        ] {
+            report.total += 1;
+            if ok {
+                report.done += 1;
+            } else {
+                report.failed += 1;
+            }
+        }
+        tracing::info!(
+            done = report.done,
+            failed = report.failed,
+            total = report.total,
+            "cache warmed"
+        );
+        Ok(report)
+    }
+}

@@ -1,0 +1,64 @@
+//! Conversations, cache-aside: reads try the cache and fall back to the
+//! database; writes commit to the database first, then invalidate.
+
+use crate::cache::NgxCacheManager;
+use crate::db::Database;
+use crate::domain::{ConversationState, Message};
+
+use super::ServiceError;
+
+/// Reads and writes conversation state.
+#[derive(Debug, Clone)]
+pub struct ConversationService {
+    db: Database,
+    cache: NgxCacheManager,
+}
+
+impl ConversationService {
+    /// A service over `db`, caching through `cache`.
+    pub fn new(db: Database, cache: NgxCacheManager) -> Self {
+        Self { db, cache }
+    }
+
+    /// The conversation: from the cache, else from the database (then cached).
+    pub async fn get(&self, id: &str) -> Result<ConversationState, ServiceError> {
+        crate::domain::validate_id("conversation_id", id)?;
+        let db = self.db.clone();
+        let owned = id.to_owned();
+        Ok(self
+            .cache
+            .get_or_load_conversation(id, move || async move {
+                Ok::<_, ServiceError>(db.conversations().get(&owned).await?)
+            })
+            .await?)
+    }
+
+    /// Stores a new conversation.
+    pub async fn create(&self, state: &ConversationState) -> Result<(), ServiceError> {
+        state.validate()?;
+        self.db.conversations().create(state).await?;
+        self.cache.delete_conversation(&state.conversation_id).await;
+        Ok(())
+    }
+
+    /// Stores the whole state (insert or update).
+    pub async fn save(&self, state: &ConversationState) -> Result<(), ServiceError> {
+        state.validate()?;
+        self.db.conversations().save(state).await?;
+        self.cache.delete_conversation(&state.conversation_id).await;
+        Ok(())
+    }
+
+    /// Appends a message and returns the new state.
+    pub async fn append_message(
+        &self,
+        id: &str,
+        message: &Message,
+    ) -> Result<ConversationState, ServiceError> {
+        crate::domain::validate_id("conversation_id", id)?;
+        message.validate()?;
+        self.db.conversations().append_message(id, message).await?;
+        self.cache.delete_conversation(id).await;
+        self.get(id).await
+    }
+}

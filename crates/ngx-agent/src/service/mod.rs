@@ -1,0 +1,65 @@
+//! The services of the NGX agent: cache-aside over the database, as in the
+//! original design's integration examples.
+//!
+//! Reads go through [`NgxCacheManager`]'s get-or-load (L1, Redis, then the
+//! database or computation). Writes commit to the database first, then
+//! invalidate. With the cache disabled or Redis down every service still
+//! returns correct results, straight from the database.
+
+mod compute;
+mod content;
+mod conversation;
+mod customer;
+mod error;
+
+pub use compute::{PredictionService, ProgramService, TierDetectionService};
+pub use content::ContentService;
+pub use conversation::ConversationService;
+pub use customer::CustomerService;
+pub use error::ServiceError;
+
+use ngx_cache::Cache;
+
+use crate::cache::{DomainCacheSettings, NgxCacheManager};
+use crate::db::Database;
+
+/// Every service, built once and shared (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// Conversations.
+    pub conversations: ConversationService,
+    /// Customer profiles.
+    pub customers: CustomerService,
+    /// Tier detection.
+    pub tiers: TierDetectionService,
+    /// Predictions.
+    pub predictions: PredictionService,
+    /// Catalog, recommendations, ROI.
+    pub programs: ProgramService,
+    /// Knowledge base and agent configuration.
+    pub content: ContentService,
+}
+
+impl Services {
+    /// Builds the services over `db`. Without a cache manager they run
+    /// uncached (every read goes to the database).
+    pub fn new(db: Database, cache: Option<NgxCacheManager>) -> Self {
+        let cache = cache.unwrap_or_else(|| {
+            NgxCacheManager::new(Cache::disabled(), DomainCacheSettings::default())
+        });
+        let conversations = ConversationService::new(db.clone(), cache.clone());
+        let customers = CustomerService::new(db.clone(), cache.clone());
+        Self {
+            tiers: TierDetectionService::new(
+                customers.clone(),
+                conversations.clone(),
+                cache.clone(),
+            ),
+            predictions: PredictionService::new(conversations.clone(), cache.clone()),
+            programs: ProgramService::new(db.clone(), customers.clone(), cache.clone()),
+            content: ContentService::new(db, cache),
+            conversations,
+            customers,
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! L1 hit cost through `Cache::get`, against a bare `RwLock<HashMap>` (the
+//! floor) and a bare `moka::future::Cache`, on 100k keys and the same value
+//! type; the `get_or_load` hit and miss paths; a 1,000-way stampede.
+//!
+//! Needs `redis-server` on the PATH (a private one is started on a free port).
+//! Run: `cargo bench -p ngx-cache --bench l1`
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ngx_cache::{Cache, CacheConfig, EntryOptions};
+use parking_lot::RwLock;
+
+#[path = "../tests/support/server.rs"]
+#[allow(dead_code, unreachable_pub, missing_docs)]
+mod server;
+
+const KEYS: usize = 100_000;
+
+/// The value type of every contender: a 48-byte string, cloned on a hit.
+fn value(i: usize) -> String {
+    format!("{i:0>48}")
+}
+
+fn keys() -> Vec<String> {
+    (0..KEYS).map(|i| format!("bench:{i}")).collect()
+}
+
+/// Visits the keys in a scattered order (a stride coprime with `KEYS`), so
+/// no contender profits from sequential locality.
+struct Cursor(usize);
+impl Cursor {
+    fn next(&mut self) -> usize {
+        self.0 = (self.0 + 7_919) % KEYS;
+        self.0
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn connect(server: &server::RedisServer) -> Cache {
+    let config = CacheConfig::builder()
+        .url(server.url())
+        .namespace("bench")
+        .ttl_jitter(0.0)
+        .l1_capacity(2 * KEYS)
+        .l1_max_ttl(Duration::from_secs(3600))
+        .default_ttl(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    Cache::connect(config).await.unwrap()
+}
+
+/// Writes every key to Redis, then reads each once so L1 holds it.
+async fn fill(cache: &Cache, keys: &[String]) {
+    for chunk in keys.chunks(1_000).enumerate() {
+        let (n, chunk) = chunk;
+        let items: Vec<(&str, String)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), value(n * 1_000 + i)))
+            .collect();
+        cache.set_many(&items, None).await.unwrap();
+    }
+    let reads = futures::stream::iter(keys.iter())
+        .map(|k| async move { cache.get::<String>(k).await })
+        .buffer_unordered(256);
+    use futures::StreamExt;
+    let got: Vec<_> = reads.collect().await;
+    assert!(got.iter().all(Option::is_some));
+    // The fills above raced with our own set_many's invalidations; read again
+    // until every key is an L1 hit.
+    for k in keys {
+        for _ in 0..10 {
+            let before = cache.stats().l1_hits;
+            cache.get::<String>(k).await.unwrap();
+            if cache.stats().l1_hits > before {
+                break;
+            }
+        }
+    }
+}
+
+fn l1_hits(c: &mut Criterion) {
+    let rt = runtime();
+    let server = server::RedisServer::start();
+    let keys = keys();
+    let cache = rt.block_on(connect(&server));
+    rt.block_on(fill(&cache, &keys));
+    let before = cache.stats();
+
+    let floor: RwLock<HashMap<String, String>> = RwLock::new(
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), value(i)))
+            .collect(),
+    );
+    let moka: moka::future::Cache<String, String> = moka::future::Cache::new(2 * KEYS as u64);
+    rt.block_on(async {
+        for (i, k) in keys.iter().enumerate() {
+            moka.insert(k.clone(), value(i)).await;
+        }
+        moka.run_pending_tasks().await;
+    });
+
+    rt.block_on(paired(&cache, &floor, &moka, &keys));
+
+    let mut g = c.benchmark_group("l1_hit_100k");
+    g.bench_function("rwlock_hashmap_floor", |b| {
+        let mut cur = Cursor(0);
+        b.to_async(&rt).iter(|| {
+            let k = &keys[cur.next()];
+            let v = floor.read().get(k.as_str()).cloned();
+            async move { black_box(v) }
+        })
+    });
+    g.bench_function("moka_future_get", |b| {
+        let mut cur = Cursor(0);
+        b.to_async(&rt).iter(|| {
+            let k = &keys[cur.next()];
+            let moka = &moka;
+            async move { black_box(moka.get(k.as_str()).await) }
+        })
+    });
+    g.bench_function("cache_get", |b| {
+        let mut cur = Cursor(0);
+        b.to_async(&rt).iter(|| {
+            let k = &keys[cur.next()];
+            let cache = &cache;
+            async move { black_box(cache.get::<String>(k).await) }
+        })
+    });
+    let opts = EntryOptions::new().ttl(Duration::from_secs(3600));
+    g.bench_function("cache_get_or_load_hit", |b| {
+        let mut cur = Cursor(0);
+        b.to_async(&rt).iter(|| {
+            let k = &keys[cur.next()];
+            let (cache, opts) = (&cache, &opts);
+            async move {
+                black_box(
+                    cache
+                        .get_or_load(k, opts, || async {
+                            Err::<String, _>(std::io::Error::other("must hit"))
+                        })
+                        .await,
+                )
+            }
+        })
+    });
+    g.finish();
+    let after = cache.stats();
+    assert_eq!(
+        after.l2_hits, before.l2_hits,
+        "every measured read was an L1 hit"
+    );
+    assert_eq!(after.misses, before.misses);
+}
+
+/// On-CPU time of the current thread in nanoseconds (Linux schedstat):
+/// unlike wall time, it leaves out the time the shared machine gave to other
+/// processes.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The machine is shared, so criterion's back-to-back groups can see
+/// different loads. This runs the contenders interleaved, in rounds, on one
+/// thread, and reports the median on-CPU cost per lookup and the median
+/// per-round ratio to the floor.
+async fn paired(
+    cache: &Cache,
+    floor: &RwLock<HashMap<String, String>>,
+    moka: &moka::future::Cache<String, String>,
+    keys: &[String],
+) {
+    const OPS: usize = 100_000;
+    const ROUNDS: usize = 21;
+    const NAMES: [&str; 4] = [
+        "rwlock_hashmap_floor",
+        "moka_future_get",
+        "cache_get",
+        "cache_get_or_load_hit",
+    ];
+    let opts = EntryOptions::new().ttl(Duration::from_secs(3600));
+    let mut ns: [Vec<f64>; 4] = Default::default();
+    let mut cur = Cursor(0);
+    for _ in 0..ROUNDS {
+        for (i, slot) in ns.iter_mut().enumerate() {
+            let start = thread_cpu_ns();
+            for _ in 0..OPS {
+                let k = keys[cur.next()].as_str();
+                match i {
+                    0 => drop(black_box(floor.read().get(k).cloned())),
+                    1 => drop(black_box(moka.get(k).await)),
+                    2 => drop(black_box(cache.get::<String>(k).await)),
+                    _ => drop(black_box(
+                        cache
+                            .get_or_load(k, &opts, || async {
+                                Err::<String, _>(std::io::Error::other("must hit"))
+                            })
+                            .await
+                            .unwrap(),
+                    )),
+                }
+            }
+            slot.push((thread_cpu_ns() - start) as f64 / OPS as f64);
+        }
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "paired L1 hits: {ROUNDS} interleaved rounds of {OPS} lookups over {KEYS} keys, \
+         on-CPU time, medians:"
+    );
+    for (i, name) in NAMES.iter().enumerate() {
+        let ratios: Vec<f64> = ns[i].iter().zip(&ns[0]).map(|(x, f)| x / f).collect();
+        println!(
+            "  {name:<24} {:>7.1} ns/op  {:>5.2}x floor",
+            median(&ns[i]),
+            median(&ratios)
+        );
+    }
+}
+
+fn get_or_load_miss(c: &mut Criterion) {
+    let rt = runtime();
+    let server = server::RedisServer::start();
+    let cache = rt.block_on(connect(&server));
+    let opts = EntryOptions::new().ttl(Duration::from_secs(60));
+    let next = AtomicUsize::new(0);
+    let mut g = c.benchmark_group("get_or_load");
+    // A cold key each time: L1 miss, Redis miss, lease, loader, checked fill.
+    g.bench_function("miss_load_fill", |b| {
+        b.to_async(&rt).iter(|| {
+            let key = format!("miss:{}", next.fetch_add(1, Ordering::Relaxed));
+            let (cache, opts) = (&cache, &opts);
+            async move {
+                black_box(
+                    cache
+                        .get_or_load(&key, opts, || async { Ok::<_, std::io::Error>(value(1)) })
+                        .await
+                        .unwrap(),
+                )
+            }
+        })
+    });
+    g.finish();
+}
+
+fn stampede(c: &mut Criterion) {
+    let rt = runtime();
+    let server = server::RedisServer::start();
+    let cache = rt.block_on(connect(&server));
+    let opts = EntryOptions::new().ttl(Duration::from_secs(60));
+    let round = AtomicUsize::new(0);
+    let loads = Arc::new(AtomicUsize::new(0));
+    let callers = Arc::new(AtomicUsize::new(0));
+    let mut g = c.benchmark_group("stampede");
+    g.sample_size(20);
+    g.bench_function("1000_callers_cold_key_10ms_loader", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (cache, opts) = (cache.clone(), opts.clone());
+            let (round, loads, callers) = (&round, loads.clone(), callers.clone());
+            let start_round = round.fetch_add(iters as usize, Ordering::Relaxed);
+            async move {
+                let mut total = Duration::ZERO;
+                for r in 0..iters as usize {
+                    let key = format!("stampede:{}", start_round + r);
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..1_000)
+                        .map(|_| {
+                            let (cache, opts, key) = (cache.clone(), opts.clone(), key.clone());
+                            let loads = loads.clone();
+                            callers.fetch_add(1, Ordering::Relaxed);
+                            tokio::spawn(async move {
+                                cache
+                                    .get_or_load(&key, &opts, move || async move {
+                                        loads.fetch_add(1, Ordering::Relaxed);
+                                        tokio::time::sleep(Duration::from_millis(10)).await;
+                                        Ok::<_, std::io::Error>(value(2))
+                                    })
+                                    .await
+                                    .unwrap()
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        black_box(t.await.unwrap());
+                    }
+                    total += start.elapsed();
+                }
+                total
+            }
+        })
+    });
+    g.finish();
+    let (loads, callers) = (
+        loads.load(Ordering::Relaxed),
+        callers.load(Ordering::Relaxed),
+    );
+    let rounds = callers / 1_000;
+    println!(
+        "stampede: {rounds} rounds of 1,000 concurrent callers, {loads} loader calls \
+         ({:.3} per round)",
+        loads as f64 / rounds.max(1) as f64
+    );
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = l1_hits, get_or_load_miss, stampede
+}
+criterion_main!(benches);

@@ -1,0 +1,390 @@
+//! `get_or_load`: single-flight in one process and across instances,
+//! negative caching, the hard timeout, eager refresh, warming, and reading
+//! envelopes (tags, fail-safe metadata) and corrupt bytes.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ngx_cache::{Cache, EntryOptions, LoadError, Source, WarmEntry};
+use support::hybrid::{instance, instances};
+use support::server::RedisServer;
+use support::util::{eventually, pttl, raw_exists, raw_get, raw_set, timed};
+
+type Io<T> = Result<T, std::io::Error>;
+
+fn counter() -> Arc<AtomicUsize> {
+    Arc::new(AtomicUsize::new(0))
+}
+
+/// A loader that counts its calls and returns `value` after `delay`.
+fn counting<T: Send + 'static>(
+    calls: &Arc<AtomicUsize>,
+    delay: Duration,
+    value: T,
+) -> impl FnOnce() -> futures::future::BoxFuture<'static, Io<T>> + Send + 'static {
+    let calls = calls.clone();
+    move || {
+        Box::pin(async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Ok(value)
+        })
+    }
+}
+
+async fn stampede(cache: &Cache, key: &str, n: usize, delay: Duration) -> usize {
+    let calls = counter();
+    let opts = EntryOptions::new().ttl(Duration::from_secs(60));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (cache, opts, key) = (cache.clone(), opts.clone(), key.to_owned());
+            let loader = counting(&calls, delay, "value".to_owned());
+            tokio::spawn(async move { cache.get_or_load(&key, &opts, loader).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), "value");
+    }
+    calls.load(Ordering::SeqCst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_misses_run_the_loader_once() {
+    let server = RedisServer::start();
+    let cache = instance(&server).await;
+    assert_eq!(
+        stampede(&cache, "slow", 1000, Duration::from_millis(50)).await,
+        1
+    );
+    let s = cache.stats();
+    assert_eq!(s.loads, 1, "{s:?}");
+    assert_eq!(s.coalesced_waits, 999, "{s:?}");
+    // Everybody after the load is a hit.
+    assert_eq!(stampede(&cache, "slow", 10, Duration::ZERO).await, 0);
+}
+
+/// A loader that answers at once finishes (fills and leaves the flight map)
+/// while late callers are still on their way from their own Redis miss; they
+/// must not start a second load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_misses_with_an_instant_loader_run_it_once() {
+    let server = RedisServer::start();
+    let cache = instance(&server).await;
+    for round in 0..5 {
+        let key = format!("instant{round}");
+        let calls = stampede(&cache, &key, 1000, Duration::ZERO).await;
+        assert_eq!(calls, 1, "round {round}: {:?}", cache.stats());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_missing_together_load_about_once() {
+    let server = RedisServer::start();
+    let caches = instances(&server, 4).await;
+    let calls = counter();
+    let opts = EntryOptions::new().ttl(Duration::from_secs(60));
+    let barrier = Arc::new(tokio::sync::Barrier::new(caches.len()));
+    let tasks: Vec<_> = caches
+        .iter()
+        .map(|c| {
+            let (c, opts, barrier) = (c.clone(), opts.clone(), barrier.clone());
+            let loader = counting(&calls, Duration::from_millis(200), "shared".to_owned());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                c.get_or_load_entry("dist", &opts, loader).await.unwrap()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().value, "shared");
+    }
+    let loads = calls.load(Ordering::SeqCst);
+    let waits: u64 = caches.iter().map(|c| c.stats().distributed_waits).sum();
+    assert!(loads <= 2, "{loads} loads for {} instances", caches.len());
+    assert!(
+        waits as usize >= caches.len() - loads,
+        "distributed waits {waits}"
+    );
+    // The lease is gone after the fill.
+    assert!(!raw_exists(&server, "{t:dist}:lease"));
+}
+
+#[tokio::test]
+async fn none_is_not_cached_unless_negative_caching_is_asked_for() {
+    let server = RedisServer::start();
+    let [a, b] = <[Cache; 2]>::try_from(instances(&server, 2).await).unwrap();
+    let calls = counter();
+    let plain = EntryOptions::new().ttl(Duration::from_secs(60));
+    for _ in 0..2 {
+        let got: Option<String> = a
+            .get_or_load("absent", &plain, counting(&calls, Duration::ZERO, None))
+            .await
+            .unwrap();
+        assert_eq!(got, None);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "None was cached");
+    assert!(!raw_exists(&server, "t:absent"));
+
+    let negative = plain.clone().negative_ttl(Duration::from_secs(2));
+    let got: Option<String> = a
+        .get_or_load("gone", &negative, counting(&calls, Duration::ZERO, None))
+        .await
+        .unwrap();
+    assert_eq!(got, None);
+    let ms = pttl(&server, "t:gone");
+    assert!((1500..=2000).contains(&ms), "negative entry PTTL {ms}");
+    // Another instance gets the cached None without loading.
+    let got = b
+        .get_or_load_entry(
+            "gone",
+            &negative,
+            counting(&calls, Duration::ZERO, None::<String>),
+        )
+        .await
+        .unwrap();
+    assert_eq!((got.value, got.source), (None, Source::L2));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // A real value still gets the normal TTL.
+    let got: Option<String> = a
+        .get_or_load(
+            "present",
+            &negative,
+            counting(&calls, Duration::ZERO, Some("x".into())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.as_deref(), Some("x"));
+    assert!(pttl(&server, "t:present") > 50_000);
+}
+
+#[tokio::test]
+async fn the_hard_timeout_bounds_a_loader_without_stale_value() {
+    let server = RedisServer::start();
+    let cache = instance(&server).await;
+    let opts = EntryOptions::new().hard_timeout(Duration::from_millis(100));
+    let calls = counter();
+    let (res, took) = timed(cache.get_or_load::<String, _, _, _>(
+        "hung",
+        &opts,
+        counting(&calls, Duration::from_secs(2), "late".to_owned()),
+    ))
+    .await;
+    assert!(
+        matches!(res, Err(LoadError::Timeout(d)) if d == Duration::from_millis(100)),
+        "{res:?}"
+    );
+    assert!(took < Duration::from_millis(600), "took {took:?}");
+    assert_eq!(cache.stats().load_failures, 1);
+    assert!(!raw_exists(&server, "t:hung"));
+    // The lease was released: the next call loads at once.
+    assert!(!raw_exists(&server, "{t:hung}:lease"));
+    let v = cache
+        .get_or_load(
+            "hung",
+            &opts,
+            counting(&calls, Duration::ZERO, "ok".to_owned()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v, "ok");
+}
+
+#[tokio::test]
+async fn a_loader_error_reaches_every_waiter_and_is_not_cached() {
+    let server = RedisServer::start();
+    let cache = instance(&server).await;
+    let opts = EntryOptions::new();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (cache, opts) = (cache.clone(), opts.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_load::<String, _, _, _>("bad", &opts, || async {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Err(std::io::Error::other("db down"))
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        match t.await.unwrap() {
+            Err(LoadError::Loader(e)) => assert_eq!(e.to_string(), "db down"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(cache.stats().loads, 1);
+    assert!(!raw_exists(&server, "t:bad"));
+}
+
+#[tokio::test]
+async fn eager_refresh_reloads_a_hot_key_once_before_it_expires() {
+    let server = RedisServer::start();
+    let cache = instance(&server).await;
+    let ttl = Duration::from_millis(400);
+    let opts = EntryOptions::new().ttl(ttl).eager_refresh(0.5);
+    let calls = counter();
+    let loader = |calls: &Arc<AtomicUsize>| {
+        let calls = calls.clone();
+        move || async move {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok::<_, std::io::Error>(format!("v{n}"))
+        }
+    };
+    let first = cache
+        .get_or_load_entry("hot", &opts, loader(&calls))
+        .await
+        .unwrap();
+    assert_eq!((first.value.as_str(), first.source), ("v1", Source::Loader));
+    // Before the refresh point: plain L1 hits.
+    let early = cache
+        .get_or_load_entry("hot", &opts, loader(&calls))
+        .await
+        .unwrap();
+    assert_eq!((early.value.as_str(), early.source), ("v1", Source::L1));
+    assert_eq!(cache.stats().eager_refreshes, 0);
+
+    tokio::time::sleep(ttl.mul_f64(0.6)).await;
+    // Hits past 50% of the TTL are served at once and start one refresh.
+    for _ in 0..20 {
+        let hit = cache
+            .get_or_load_entry("hot", &opts, loader(&calls))
+            .await
+            .unwrap();
+        assert_eq!(hit.value, "v1", "{hit:?}");
+    }
+    let refreshed = eventually(Duration::from_secs(1), || async {
+        cache
+            .get_or_load("hot", &opts, loader(&calls))
+            .await
+            .unwrap()
+            == "v2"
+    })
+    .await;
+    assert!(refreshed.is_some(), "{:?}", cache.stats());
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "{:?}", cache.stats());
+    let s = cache.stats();
+    assert_eq!(s.eager_refreshes, 1, "{s:?}");
+    // Redis holds the refreshed value, so another instance sees it too.
+    let other = instance(&server).await;
+    assert_eq!(other.get::<String>("hot").await.as_deref(), Some("v2"));
+}
+
+#[tokio::test]
+async fn warm_loads_with_bounded_concurrency_and_reports_progress() {
+    let server = RedisServer::start();
+    let cache = instance(&server).await;
+    let running = counter();
+    let peak = counter();
+    let entries: Vec<WarmEntry<u32, std::io::Error>> = (0..50u32)
+        .map(|i| {
+            let (running, peak) = (running.clone(), peak.clone());
+            WarmEntry::new(format!("w:{i}"), EntryOptions::new(), move || async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                if i == 17 {
+                    Err(std::io::Error::other("no row"))
+                } else {
+                    Ok(i * 10)
+                }
+            })
+        })
+        .collect();
+    let calls = std::sync::Mutex::new(Vec::new());
+    let report = cache
+        .warm(entries, 4, |p| calls.lock().unwrap().push(*p))
+        .await;
+    assert_eq!((report.total, report.done, report.failed), (50, 49, 1));
+    let calls = calls.into_inner().unwrap();
+    assert_eq!(calls.len(), 50);
+    assert!(
+        calls
+            .windows(2)
+            .all(|w| w[1].done + w[1].failed == w[0].done + w[0].failed + 1)
+    );
+    assert_eq!(calls.last().copied(), Some(report));
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((1..=4).contains(&peak), "peak concurrency {peak}");
+    for i in 0..50u32 {
+        let stored = raw_get(&server, &format!("t:w:{i}"));
+        if i == 17 {
+            assert_eq!(stored, None);
+        } else {
+            assert_eq!(stored, Some((i * 10).to_string().into_bytes()), "w:{i}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn plain_get_reads_envelopes_written_by_get_or_load() {
+    let server = RedisServer::start();
+    let [a, b] = <[Cache; 2]>::try_from(instances(&server, 2).await).unwrap();
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_millis(300))
+        .tag("customer:1")
+        .fail_safe(Duration::from_secs(10))
+        .eager_refresh(0.9);
+    let v = a
+        .get_or_load("env", &opts, || async {
+            Ok::<_, std::io::Error>(vec![1u8, 2, 3])
+        })
+        .await
+        .unwrap();
+    assert_eq!(v, vec![1, 2, 3]);
+    let stored = raw_get(&server, "t:env").unwrap();
+    assert!(
+        stored.starts_with(br#"{"ngx":1,"#),
+        "stored as a JSON envelope: {}",
+        String::from_utf8_lossy(&stored)
+    );
+    assert_eq!(b.get::<Vec<u8>>("env").await, Some(vec![1, 2, 3]));
+    let many: Vec<Option<Vec<u8>>> = b.get_many(&["env", "nothing"]).await;
+    assert_eq!(many, vec![Some(vec![1, 2, 3]), None]);
+    // Past the logical TTL the value is only a fail-safe fallback: a plain
+    // read (no loader to fall back from) is a miss, on every instance.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let fresh = instance(&server).await;
+    assert_eq!(fresh.get::<Vec<u8>>("env").await, None);
+    assert_eq!(b.get::<Vec<u8>>("env").await, None);
+    assert_eq!(a.get::<Vec<u8>>("env").await, None);
+    assert!(raw_exists(&server, "t:env"), "kept for fail-safe");
+}
+
+#[tokio::test]
+async fn corrupt_envelopes_are_a_miss_and_evicted() {
+    let server = RedisServer::start();
+    let cache = instance(&server).await;
+    // Truncated header.
+    raw_set(&server, "t:trunc", &[0x03, 0x01, 0xff]);
+    assert_eq!(cache.get::<String>("trunc").await, None);
+    assert!(!raw_exists(&server, "t:trunc"));
+    // A well-formed header around an undecodable payload.
+    let opts = EntryOptions::new().tag("x");
+    cache.set_with("bad", &"value", &opts).await.unwrap();
+    let mut bytes = raw_get(&server, "t:bad").unwrap();
+    let n = bytes.len();
+    bytes[n - 3..].copy_from_slice(b"\xff\xfe{");
+    raw_set(&server, "t:bad", &bytes);
+    assert_eq!(cache.get::<String>("bad").await, None);
+    assert!(!raw_exists(&server, "t:bad"));
+    // get_or_load treats it as a miss and repairs it.
+    raw_set(&server, "t:bad", &bytes);
+    let v = cache
+        .get_or_load("bad", &opts, || async {
+            Ok::<_, std::io::Error>("fixed".to_owned())
+        })
+        .await
+        .unwrap();
+    assert_eq!(v, "fixed");
+    assert_eq!(cache.get::<String>("bad").await.as_deref(), Some("fixed"));
+    let s = cache.stats();
+    assert_eq!(s.corrupt_evicted, 3, "{s:?}");
+}
