@@ -11,7 +11,7 @@ mod server;
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ngx_cache::{Cache, CacheConfig, EntryOptions, cached, stable_hash};
@@ -118,7 +118,69 @@ fn hits(c: &mut Criterion) {
             .iter(|| async { black_box(by_macro_l2(black_box("42")).await.unwrap()) })
     });
     g.finish();
+
+    paired(&rt, &cache);
     drop(server);
+}
+
+/// Criterion measures the two sides seconds apart, and the load on a shared
+/// machine changes within seconds. So both sides also run back to back for
+/// 15 rounds, the order swapped every round, and the median of the
+/// per-round ratios macro/by-hand is printed (`PAIRED` lines).
+fn paired(rt: &tokio::runtime::Runtime, cache: &Cache) {
+    const ROUNDS: usize = 15;
+    for (name, prefix, l1, calls) in [
+        ("hit_l1", "user_data", true, 20_000u32),
+        ("hit_redis", "user_data_l2", false, 1_000),
+    ] {
+        let mut ratios = Vec::with_capacity(ROUNDS);
+        let (mut macro_ns, mut hand_ns) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let run_macro = || {
+                rt.block_on(async {
+                    let t = Instant::now();
+                    for _ in 0..calls {
+                        if l1 {
+                            black_box(by_macro(black_box("42")).await.unwrap());
+                        } else {
+                            black_box(by_macro_l2(black_box("42")).await.unwrap());
+                        }
+                    }
+                    t.elapsed().as_nanos() as f64 / f64::from(calls)
+                })
+            };
+            let run_hand = || {
+                rt.block_on(async {
+                    let t = Instant::now();
+                    for _ in 0..calls {
+                        black_box(by_hand(cache, prefix, l1, black_box("42")).await);
+                    }
+                    t.elapsed().as_nanos() as f64 / f64::from(calls)
+                })
+            };
+            let (m, h) = if round % 2 == 0 {
+                let m = run_macro();
+                (m, run_hand())
+            } else {
+                let h = run_hand();
+                (run_macro(), h)
+            };
+            macro_ns.push(m);
+            hand_ns.push(h);
+            ratios.push(m / h);
+        }
+        println!(
+            "PAIRED macros/{name}: macro/by-hand median ratio {:.3} (macro median {:.0} ns, by hand median {:.0} ns, {ROUNDS} rounds x {calls} calls)",
+            median(&mut ratios),
+            median(&mut macro_ns),
+            median(&mut hand_ns),
+        );
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 criterion_group! {
