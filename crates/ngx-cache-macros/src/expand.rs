@@ -148,6 +148,24 @@ impl Ctx<'_> {
     }
 }
 
+/// `tokens` with every span set to `span` (so an error on the whole
+/// expression points there).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = proc_macro2::TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
+}
+
 /// The signature's inputs with `mut` removed from argument patterns.
 fn plain_inputs(f: &ItemFn) -> TokenStream {
     let inputs = f.sig.inputs.iter().map(|input| match input {
@@ -253,7 +271,12 @@ pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream>
         None => quote!(#p::into_load::<#shape, #ret>(#loader_call.await)),
     };
 
-    let value_check = quote_spanned!(ret.span()=> let _ = #p::assert_cacheable::<<#shape as #p::Shape<#ret>>::Value>;);
+    // `load` carries the Cacheable bound; its span is the return type's, so
+    // a value that cannot be cached is reported there.
+    let p_at_ret = respan(p.clone(), ret.span());
+    let load = quote_spanned!(ret.span()=>
+        #p_at_ret::load(__ngx_cache, &__ngx_key, &__ngx_opts, __ngx_loader).await
+    );
     let condition = args.condition.as_ref().map(|c| {
         quote_spanned!(c.span()=>
             let __ngx_use_cache: bool = #c;
@@ -275,7 +298,6 @@ pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream>
     let wrapper = quote! {
         #(#attrs)*
         #vis #outer {
-            #value_check
             #receiver_check
             #condition
             #bind_cache
@@ -289,7 +311,7 @@ pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream>
                 move || async move { #into_load }
             };
             match #p::settle::<#shape, #ret>(
-                __ngx_cache.get_or_load(&__ngx_key, &__ngx_opts, __ngx_loader).await,
+                #load,
             ) {
                 ::core::option::Option::Some(__ngx_result) => __ngx_result,
                 ::core::option::Option::None => #direct.await,

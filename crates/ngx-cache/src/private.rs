@@ -94,18 +94,34 @@ impl<T, E> Outcome<Result<T, E>> for Fallible {
 
 // ----------------------------------------------------------- assertions ---
 
-/// A value a `#[cached]` function can store.
+/// A value a `#[cached]` function can store: the library's
+/// [`Cacheable`](crate::Cacheable), with an error message that says which
+/// part of the return type is meant.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be stored by #[cached]",
     label = "the cached value must be Serialize + DeserializeOwned + Clone + Send + Sync + 'static",
     note = "for `Result<T, E>` the cached value is `T`; for `T` and `Option<T>` it is the whole return type"
 )]
-pub trait Cacheable {}
+pub trait Cacheable: crate::Cacheable {}
 
-impl<T> Cacheable for T where T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
+impl<T: crate::Cacheable> Cacheable for T {}
 
-/// Compile-time check emitted with the span of the return type.
-pub const fn assert_cacheable<T: Cacheable>() {}
+/// `Cache::get_or_load` behind the bound above, so a value type that cannot
+/// be cached is reported once, with the span of the return type.
+pub async fn load<V, E, F, Fut>(
+    cache: &Cache,
+    key: &str,
+    opts: &EntryOptions,
+    loader: F,
+) -> Result<V, LoadError<E>>
+where
+    V: Cacheable,
+    E: Send + Sync + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<V, E>> + Send + 'static,
+{
+    cache.get_or_load(key, opts, loader).await
+}
 
 /// A `&self` receiver that can be moved into a detached loader.
 #[diagnostic::on_unimplemented(
