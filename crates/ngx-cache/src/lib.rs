@@ -22,6 +22,7 @@
 //! - `key`: key validation, namespacing, glob escaping and [`stable_hash`].
 //! - `options`: [`EntryOptions`] and the `get_or_load` result types.
 //! - `global`: the process-wide default cache for the macros.
+//! - `__private` (`private.rs`, hidden): support code the macros' generated code calls.
 //! - `stats`, `health`: the [`CacheStats`] and [`HealthReport`] shapes.
 //! - `error`: [`Error`] and its `is_transient()` classification.
 //! - `redact`: removal of credentials from URLs and messages.
@@ -55,6 +56,9 @@
 
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod backend;
 pub mod breaker;
 mod bus;
@@ -93,3 +97,6 @@ pub use ops::KeyTtl;
 pub use options::{EntryOptions, LoadError, Loaded, Source};
 pub use stats::CacheStats;
 pub use warm::{WarmEntry, WarmReport};
+
+#[cfg(feature = "macros")]
+pub use ngx_cache_macros::{cached, invalidate_cache};
