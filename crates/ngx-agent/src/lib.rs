@@ -17,7 +17,7 @@
 //!   program recommendation, ROI) and the stable hash used in cache keys.
 //! - [`config`]: [`config::AppConfig`], the service's settings from the environment.
 //! - [`http`]: the axum API ([`http::app`]), its state, errors, OpenAPI and metrics.
-//! - [`bench`]: the HTTP load tool behind `ngx-agent bench`.
+//! - [`bench`](mod@bench): the HTTP load tool behind `ngx-agent bench`.
 
 pub mod bench;
 pub mod cache;
