@@ -1,5 +1,8 @@
 //! The request mix: which endpoint, with which Zipf-chosen ids.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use rand::Rng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Zipf};
@@ -18,15 +21,17 @@ pub struct Call {
     pub kind: &'static str,
 }
 
-/// Share of each request kind, in percent (sums to 100).
+/// Default share of each request kind, in percent (sums to 100). The
+/// write share can be changed with [`Generator::write_percent`]; it moves
+/// to or from conversation reads.
 pub const MIX: &[(&str, u32)] = &[
-    ("conversation_read", 40),
+    ("conversation_read", 41),
     ("tier_detection", 25),
     ("customer_read", 8),
     ("prediction", 10),
     ("recommendation", 6),
     ("knowledge_read", 8),
-    ("message_append", 3),
+    ("message_append", 2),
 ];
 
 /// Topics of the seeded knowledge base, most asked first.
@@ -60,13 +65,22 @@ const TIER_MESSAGES: &[&str] = &[
 const MODELS: &[&str] = &["conversion", "objection", "needs"];
 
 /// Draws calls: ids follow Zipf(s) over the seeded customers and
-/// conversations (`cust-00001` is the most popular).
+/// conversations (`cust-00001` is the most popular). Appends also follow
+/// Zipf, up to 40 per conversation. Shared by every worker.
 #[derive(Debug, Clone)]
 pub struct Generator {
     customers: Zipf<f64>,
     conversations: Zipf<f64>,
     topics: Zipf<f64>,
+    mix: Vec<(&'static str, u32)>,
     total_weight: u32,
+    /// Messages appended so far, per conversation (index = number - 1).
+    appended: Arc<Vec<AtomicU32>>,
+    /// Most messages appended to one conversation: a sales call ends. Without
+    /// a cap, Zipf sends 13% of all appends to `conv-00001`, which grows to
+    /// thousands of messages in a long run and turns every read of it into
+    /// a megabyte-sized payload, unlike anything real.
+    max_appends: u32,
 }
 
 impl Generator {
@@ -77,8 +91,53 @@ impl Generator {
             customers: zipf(customers)?,
             conversations: zipf(conversations)?,
             topics: zipf(TOPICS.len())?,
+            mix: MIX.to_vec(),
             total_weight: MIX.iter().map(|(_, w)| w).sum(),
+            appended: Arc::new((0..conversations.max(1)).map(|_| AtomicU32::new(0)).collect()),
+            max_appends: 40,
         })
+    }
+
+    /// A Zipf-chosen conversation that has taken fewer than the maximum
+    /// appends (then counted), or `None` when the draws keep hitting full ones.
+    fn conversation_for_append(&self, rng: &mut StdRng) -> Option<String> {
+        for attempt in 0..16 {
+            let n = if attempt < 8 {
+                self.conversations.sample(rng) as usize
+            } else {
+                rng.random_range(1..=self.appended.len())
+            };
+            let slot = &self.appended[(n - 1).min(self.appended.len() - 1)];
+            if slot
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                    (c < self.max_appends).then_some(c + 1)
+                })
+                .is_ok()
+            {
+                return Some(format!("conv-{n:05}"));
+            }
+        }
+        None
+    }
+
+    /// Sets the share of message appends (0..=43 percent), taken from or
+    /// given back to conversation reads.
+    #[must_use]
+    pub fn write_percent(mut self, percent: u32) -> Self {
+        let percent = percent.min(43);
+        for (kind, w) in &mut self.mix {
+            match *kind {
+                "message_append" => *w = percent,
+                "conversation_read" => *w = 43 - percent,
+                _ => {}
+            }
+        }
+        self
+    }
+
+    /// The mix in use, percent by kind.
+    pub fn mix(&self) -> &[(&'static str, u32)] {
+        &self.mix
     }
 
     fn customer(&self, rng: &mut StdRng) -> String {
@@ -102,8 +161,8 @@ impl Generator {
     /// The next call of the mix.
     pub fn next(&self, rng: &mut StdRng) -> Call {
         let mut pick = rng.random_range(0..self.total_weight);
-        let mut kind = MIX[0].0;
-        for (k, w) in MIX {
+        let mut kind = self.mix[0].0;
+        for (k, w) in &self.mix {
             if pick < *w {
                 kind = k;
                 break;
@@ -144,10 +203,13 @@ impl Generator {
                 let topic = TOPICS[(self.topics.sample(rng) as usize - 1).min(TOPICS.len() - 1)];
                 get(format!("/knowledge/{topic}"))
             }
-            _ => post(
-                format!("/conversations/{}/messages", self.conversation(rng)),
-                json!({ "role": "user", "content": "Could you tell me more about the results?" }),
-            ),
+            _ => match self.conversation_for_append(rng) {
+                Some(id) => post(
+                    format!("/conversations/{id}/messages"),
+                    json!({ "role": "user", "content": "Could you tell me more about the results?" }),
+                ),
+                None => self.conversation_read(rng),
+            },
         }
     }
 }
@@ -161,7 +223,8 @@ mod tests {
     #[test]
     fn mix_sums_to_100_and_ids_are_in_range() {
         assert_eq!(MIX.iter().map(|(_, w)| w).sum::<u32>(), 100);
-        let g = Generator::new(3000, 1000, 1.0).unwrap();
+        let g = Generator::new(3000, 1000, 1.0).unwrap().write_percent(5);
+        assert_eq!(g.mix().iter().map(|(_, w)| w).sum::<u32>(), 100);
         let mut rng = StdRng::seed_from_u64(1);
         let mut first = 0;
         for _ in 0..5000 {

@@ -48,6 +48,7 @@ options:
   --customers N        seeded customers (default 3000)
   --conversations N    seeded conversations (default 1000)
   --seed N             RNG seed (default 7)
+  --write-percent N    share of message appends in the mix (default 2)
   --binary PATH        the ngx-agent to start (default: this executable)";
 
 /// Entry point of `ngx-agent bench`.
@@ -88,6 +89,7 @@ pub async fn main(args: &[String]) -> anyhow::Result<()> {
             "--customers" => opts.customers = num()?,
             "--conversations" => opts.conversations = num()?,
             "--seed" => opts.seed = num()? as u64,
+            "--write-percent" => opts.write_percent = num()?.min(43) as u32,
             "--zipf" => {
                 opts.zipf_s = value
                     .parse()
@@ -98,8 +100,8 @@ pub async fn main(args: &[String]) -> anyhow::Result<()> {
         }
     }
     eprintln!(
-        "bench: {} measured + {} warm-up requests, concurrency {}, Zipf s={}",
-        opts.requests, opts.warmup, opts.concurrency, opts.zipf_s
+        "bench: {} measured + {} warm-up requests, concurrency {}, Zipf s={}, {}% writes",
+        opts.requests, opts.warmup, opts.concurrency, opts.zipf_s, opts.write_percent
     );
     if let Some(url) = url {
         let target = Target::new(&url, opts.concurrency).map_err(anyhow::Error::msg)?;

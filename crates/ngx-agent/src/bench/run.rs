@@ -246,6 +246,8 @@ pub struct RunOptions {
     pub probe_requests: usize,
     /// RNG seed.
     pub seed: u64,
+    /// Share of message appends in the mix, percent.
+    pub write_percent: u32,
 }
 
 impl Default for RunOptions {
@@ -259,6 +261,7 @@ impl Default for RunOptions {
             conversations: 1_000,
             probe_requests: 20_000,
             seed: 7,
+            write_percent: 2,
         }
     }
 }
