@@ -93,7 +93,11 @@ impl Generator {
             topics: zipf(TOPICS.len())?,
             mix: MIX.to_vec(),
             total_weight: MIX.iter().map(|(_, w)| w).sum(),
-            appended: Arc::new((0..conversations.max(1)).map(|_| AtomicU32::new(0)).collect()),
+            appended: Arc::new(
+                (0..conversations.max(1))
+                    .map(|_| AtomicU32::new(0))
+                    .collect(),
+            ),
             max_appends: 40,
         })
     }
