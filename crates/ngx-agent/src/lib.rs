@@ -15,9 +15,15 @@
 //! - [`service`]: cache-aside services over the database ([`service::Services`]).
 //! - [`compute`]: pure computations (tier detection, logistic predictions,
 //!   program recommendation, ROI) and the stable hash used in cache keys.
+//! - [`config`]: [`config::AppConfig`], the service's settings from the environment.
+//! - [`http`]: the axum API ([`http::app`]), its state, errors, OpenAPI and metrics.
+//! - [`bench`](mod@bench): the HTTP load tool behind `ngx-agent bench`.
 
+pub mod bench;
 pub mod cache;
 pub mod compute;
+pub mod config;
 pub mod db;
 pub mod domain;
+pub mod http;
 pub mod service;

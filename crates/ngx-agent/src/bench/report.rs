@@ -1,0 +1,174 @@
+//! The side-by-side Markdown table and the targets check.
+
+use std::fmt::Write as _;
+
+use super::run::RunReport;
+
+/// The targets, checked against a cache-off and a cache-on run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Targets {
+    /// p50 without cache / p50 with cache (target: 10 or more).
+    pub p50_speedup: f64,
+    /// Database queries per request with cache (target: 0.2 or less).
+    pub db_queries_per_request: f64,
+    /// Hit rate with cache (target: 0.95 or more).
+    pub hit_rate: f64,
+    /// Cached conversation reads / health throughput (target: 0.6 or more).
+    pub read_to_health: f64,
+    /// Errors in both runs (target: 0).
+    pub errors: usize,
+}
+
+impl Targets {
+    /// Computes the figures the targets are about.
+    pub fn of(off: &RunReport, on: &RunReport) -> Self {
+        Self {
+            p50_speedup: off.mix.p50_ms / on.mix.p50_ms.max(1e-9),
+            db_queries_per_request: on.db_queries_per_request,
+            hit_rate: on.hit_rate.unwrap_or(0.0),
+            read_to_health: on.conversation_read.throughput / on.health.throughput.max(1e-9),
+            errors: [off, on]
+                .iter()
+                .map(|r| r.mix.errors + r.health.errors + r.conversation_read.errors)
+                .sum(),
+        }
+    }
+
+    /// One line per target: value, target, met or not.
+    pub fn markdown(&self) -> String {
+        let mark = |ok: bool| if ok { "met" } else { "**missed**" };
+        let mut out = String::from("| target | measured | result |\n|---|---:|---|\n");
+        let _ = writeln!(
+            out,
+            "| p50 with cache at least 10x lower | {:.1}x | {} |",
+            self.p50_speedup,
+            mark(self.p50_speedup >= 10.0)
+        );
+        let _ = writeln!(
+            out,
+            "| DB queries per request <= 0.2 | {:.3} | {} |",
+            self.db_queries_per_request,
+            mark(self.db_queries_per_request <= 0.2)
+        );
+        let _ = writeln!(
+            out,
+            "| hit rate >= 95% (Zipf s=1.0) | {:.1}% | {} |",
+            self.hit_rate * 100.0,
+            mark(self.hit_rate >= 0.95)
+        );
+        let _ = writeln!(
+            out,
+            "| cached GET /conversations/{{id}} >= 0.6x GET /health | {:.2}x | {} |",
+            self.read_to_health,
+            mark(self.read_to_health >= 0.6)
+        );
+        let _ = writeln!(
+            out,
+            "| errors = 0 | {} | {} |",
+            self.errors,
+            mark(self.errors == 0)
+        );
+        out
+    }
+}
+
+fn change(off: f64, on: f64) -> String {
+    if off <= 0.0 {
+        return String::new();
+    }
+    let pct = (on - off) / off * 100.0;
+    format!("{pct:+.0}%")
+}
+
+/// The side-by-side table of a cache-off and a cache-on run.
+pub fn markdown(off: &RunReport, on: &RunReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "| metric | {} | {} | change |", off.label, on.label);
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    let row = |out: &mut String, name: &str, a: f64, b: f64, digits: usize| {
+        let _ = writeln!(
+            out,
+            "| {name} | {a:.digits$} | {b:.digits$} | {} |",
+            change(a, b)
+        );
+    };
+    row(
+        &mut out,
+        "mix: throughput (req/s)",
+        off.mix.throughput,
+        on.mix.throughput,
+        0,
+    );
+    row(
+        &mut out,
+        "mix: p50 latency (ms)",
+        off.mix.p50_ms,
+        on.mix.p50_ms,
+        2,
+    );
+    row(
+        &mut out,
+        "mix: p95 latency (ms)",
+        off.mix.p95_ms,
+        on.mix.p95_ms,
+        2,
+    );
+    row(
+        &mut out,
+        "mix: p99 latency (ms)",
+        off.mix.p99_ms,
+        on.mix.p99_ms,
+        2,
+    );
+    let rate = |r: &RunReport| {
+        r.hit_rate
+            .map_or_else(|| "n/a".to_owned(), |h| format!("{:.1}%", h * 100.0))
+    };
+    let _ = writeln!(
+        out,
+        "| mix: cache hit rate | {} | {} | |",
+        rate(off),
+        rate(on)
+    );
+    row(
+        &mut out,
+        "mix: DB queries per request",
+        off.db_queries_per_request,
+        on.db_queries_per_request,
+        3,
+    );
+    let _ = writeln!(
+        out,
+        "| mix: errors | {} | {} | |",
+        off.mix.errors, on.mix.errors
+    );
+    row(
+        &mut out,
+        "GET /health (req/s)",
+        off.health.throughput,
+        on.health.throughput,
+        0,
+    );
+    row(
+        &mut out,
+        "GET /conversations/{id} (req/s)",
+        off.conversation_read.throughput,
+        on.conversation_read.throughput,
+        0,
+    );
+    let ratio = |r: &RunReport| r.conversation_read.throughput / r.health.throughput.max(1e-9);
+    let _ = writeln!(
+        out,
+        "| GET /conversations/{{id}} / GET /health | {:.2}x | {:.2}x | |",
+        ratio(off),
+        ratio(on)
+    );
+    row(
+        &mut out,
+        "GET /conversations/{id} p50 (ms)",
+        off.conversation_read.p50_ms,
+        on.conversation_read.p50_ms,
+        2,
+    );
+    out
+}

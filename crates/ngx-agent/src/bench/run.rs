@@ -1,0 +1,334 @@
+//! Driving the service: a fixed number of requests at a fixed concurrency,
+//! latencies per request, cache and database counters before and after.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+
+use super::mix::{Call, Generator};
+
+/// Latency percentiles and throughput of one phase.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PhaseResult {
+    /// Requests sent.
+    pub requests: usize,
+    /// Non-2xx answers and transport failures.
+    pub errors: usize,
+    /// Wall time of the phase, seconds.
+    pub elapsed_secs: f64,
+    /// Requests per second.
+    pub throughput: f64,
+    /// Median latency, milliseconds.
+    pub p50_ms: f64,
+    /// 95th percentile, milliseconds.
+    pub p95_ms: f64,
+    /// 99th percentile, milliseconds.
+    pub p99_ms: f64,
+    /// The first few error descriptions, for diagnosis.
+    pub error_samples: Vec<String>,
+}
+
+/// Counters read from `GET /cache/stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Counters {
+    /// Cache enabled.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Cache hits.
+    #[serde(default)]
+    pub hits: u64,
+    /// Cache misses.
+    #[serde(default)]
+    pub misses: u64,
+    /// SQL statements.
+    #[serde(default)]
+    pub db_queries: u64,
+}
+
+/// A client bound to one service.
+#[derive(Debug, Clone)]
+pub struct Target {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Target {
+    /// A client for `base` (`http://127.0.0.1:port`). Refuses anything but
+    /// a loopback address: this tool must never load someone else's server.
+    pub fn new(base: &str, concurrency: usize) -> Result<Self, String> {
+        let url = reqwest::Url::parse(base).map_err(|e| format!("bad URL {base:?}: {e}"))?;
+        let host = url.host_str().unwrap_or("");
+        let loopback = host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if url.scheme() != "http" || !loopback {
+            return Err(format!(
+                "refusing {base:?}: the load tool only targets http://127.0.0.1, [::1] or localhost"
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(concurrency)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("http client: {e}"))?;
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// Sends one call; `Ok` for a 2xx answer with its body read.
+    pub async fn send(&self, call: &Call) -> Result<(), String> {
+        let url = format!("{}{}", self.base, call.path);
+        let req = match &call.body {
+            Some(body) => self.client.post(url).json(body),
+            None => self.client.get(url),
+        };
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("{}: {e}", call.path))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("{}: {e}", call.path))?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} {} -> {status}: {}",
+                call.method,
+                call.path,
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ))
+        }
+    }
+
+    /// `GET /cache/stats`.
+    pub async fn counters(&self) -> Result<Counters, String> {
+        self.client
+            .get(format!("{}/cache/stats", self.base))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("/cache/stats: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("/cache/stats: {e}"))
+    }
+
+    /// Polls `GET /health/ready` until it answers 200 or `limit` passes.
+    pub async fn wait_ready(&self, limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let ok = self
+                .client
+                .get(format!("{}/health/ready", self.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{} did not become ready in {limit:?}", self.base));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends `requests` calls from `make` with `concurrency` workers and
+    /// measures them.
+    pub async fn phase(
+        &self,
+        requests: usize,
+        concurrency: usize,
+        seed: u64,
+        make: impl Fn(&mut StdRng) -> Call + Send + Sync + 'static,
+    ) -> PhaseResult {
+        let make = Arc::new(make);
+        let next = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let mut workers = Vec::with_capacity(concurrency);
+        for w in 0..concurrency.max(1) {
+            let (target, make, next) = (self.clone(), make.clone(), next.clone());
+            workers.push(tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1_000_003) + w as u64);
+                let mut lat = Vec::new();
+                let mut errors = Vec::new();
+                while next.fetch_add(1, Ordering::Relaxed) < requests {
+                    let call = make(&mut rng);
+                    let t = Instant::now();
+                    let result = target.send(&call).await;
+                    lat.push(t.elapsed().as_micros() as u64);
+                    if let Err(e) = result {
+                        errors.push(e);
+                    }
+                }
+                (lat, errors)
+            }));
+        }
+        let mut lat = Vec::with_capacity(requests);
+        let mut errors = Vec::new();
+        for w in workers {
+            match w.await {
+                Ok((l, e)) => {
+                    lat.extend(l);
+                    errors.extend(e);
+                }
+                Err(e) => errors.push(format!("worker failed: {e}")),
+            }
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        lat.sort_unstable();
+        let pct = |p: f64| {
+            if lat.is_empty() {
+                return 0.0;
+            }
+            let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
+            lat[i] as f64 / 1000.0
+        };
+        PhaseResult {
+            requests: lat.len(),
+            errors: errors.len(),
+            elapsed_secs: elapsed,
+            throughput: lat.len() as f64 / elapsed.max(1e-9),
+            p50_ms: pct(0.50),
+            p95_ms: pct(0.95),
+            p99_ms: pct(0.99),
+            error_samples: errors.into_iter().take(5).collect(),
+        }
+    }
+}
+
+/// Everything measured against one configuration of the service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunReport {
+    /// `cache off` or `cache on`.
+    pub label: String,
+    /// The mixed workload, measured after the warm-up.
+    pub mix: PhaseResult,
+    /// Cache hit rate over the measured phase (`None` without a cache).
+    pub hit_rate: Option<f64>,
+    /// SQL statements per request over the measured phase.
+    pub db_queries_per_request: f64,
+    /// `GET /health` alone: the ceiling of the HTTP stack.
+    pub health: PhaseResult,
+    /// `GET /conversations/{id}` alone, Zipf ids.
+    pub conversation_read: PhaseResult,
+}
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Measured requests of the mix.
+    pub requests: usize,
+    /// Unmeasured requests sent first (fills the cache: steady state).
+    pub warmup: usize,
+    /// Concurrent workers.
+    pub concurrency: usize,
+    /// Zipf exponent.
+    pub zipf_s: f64,
+    /// Seeded customers (`cust-00001`..).
+    pub customers: usize,
+    /// Seeded conversations (`conv-00001`..).
+    pub conversations: usize,
+    /// Requests of each single-endpoint phase (`/health`, conversation reads).
+    pub probe_requests: usize,
+    /// RNG seed.
+    pub seed: u64,
+    /// Share of message appends in the mix, percent.
+    pub write_percent: u32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            requests: 20_000,
+            warmup: 20_000,
+            concurrency: 32,
+            zipf_s: 1.0,
+            customers: 3_000,
+            conversations: 1_000,
+            probe_requests: 20_000,
+            seed: 7,
+            write_percent: 2,
+        }
+    }
+}
+
+/// Runs warm-up, the measured mix, then the two probe phases.
+pub async fn run(target: &Target, label: &str, opts: &RunOptions) -> Result<RunReport, String> {
+    let generator = Arc::new(Generator::new(
+        opts.customers,
+        opts.conversations,
+        opts.zipf_s,
+    )?);
+    if opts.warmup > 0 {
+        let g = generator.clone();
+        let warm = target
+            .phase(
+                opts.warmup,
+                opts.concurrency,
+                opts.seed ^ 0xABCD,
+                move |r| g.next(r),
+            )
+            .await;
+        if warm.errors > 0 {
+            return Err(format!(
+                "{label}: {} errors during warm-up, e.g. {:?}",
+                warm.errors, warm.error_samples
+            ));
+        }
+    }
+    let before = target.counters().await?;
+    let g = generator.clone();
+    let mix = target
+        .phase(opts.requests, opts.concurrency, opts.seed, move |r| {
+            g.next(r)
+        })
+        .await;
+    let after = target.counters().await?;
+    let hits = after.hits.saturating_sub(before.hits);
+    let misses = after.misses.saturating_sub(before.misses);
+    let hit_rate =
+        (after.enabled && hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64);
+    let db_queries_per_request =
+        after.db_queries.saturating_sub(before.db_queries) as f64 / mix.requests.max(1) as f64;
+    let health = target
+        .phase(opts.probe_requests, opts.concurrency, opts.seed + 1, |_| {
+            Call {
+                method: "GET",
+                path: "/health".into(),
+                body: None,
+                kind: "health",
+            }
+        })
+        .await;
+    let g = generator.clone();
+    let conversation_read = target
+        .phase(
+            opts.probe_requests,
+            opts.concurrency,
+            opts.seed + 2,
+            move |r| g.conversation_read(r),
+        )
+        .await;
+    Ok(RunReport {
+        label: label.to_owned(),
+        mix,
+        hit_rate,
+        db_queries_per_request,
+        health,
+        conversation_read,
+    })
+}

@@ -1,0 +1,339 @@
+//! The service's configuration, read once at start from the environment.
+//!
+//! [`AppConfig::from_env`] reads the HTTP, database and admin settings below
+//! plus [`CacheConfig::from_env`] and [`DomainCacheSettings::from_env`]. A
+//! malformed value stops start-up with a [`ConfigError`] naming the variable.
+//! `Debug` never shows the admin token or a database password.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `HTTP_ADDR` | `127.0.0.1:8000` | listen address |
+//! | `DATABASE_URL` | `sqlite://data/ngx.db` | `sqlite://path` or `postgres://...` |
+//! | `DATABASE_SCHEMA` | unset | PostgreSQL only: confine the service to this schema (created if missing) |
+//! | `DATABASE_MAX_CONNECTIONS` | 8 | pool size |
+//! | `DATABASE_SEED` | true | seed demo data into empty tables at start |
+//! | `CACHE_WARM` | true | warm knowledge, agent config and catalog at start |
+//! | `ADMIN_TOKEN` | unset | bearer token of the admin endpoints; unset disables them |
+//! | `LOG_FORMAT` | `text` | `text` or `json` |
+//! | `HTTP_REQUEST_TIMEOUT_MS` | 10000 | per-request deadline (503 after it) |
+//! | `HTTP_BODY_LIMIT_BYTES` | 262144 | largest request body (413 above it) |
+//! | `HTTP_SHUTDOWN_TIMEOUT_MS` | 10000 | how long shutdown waits for in-flight requests |
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ngx_cache::{CacheConfig, ConfigError};
+
+use crate::cache::DomainCacheSettings;
+use crate::db::Database;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Limits applied by the HTTP layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Deadline of one request; past it the client gets 503.
+    pub request_timeout: Duration,
+    /// Largest accepted request body, in bytes; above it the client gets 413.
+    pub body_limit: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            body_limit: 256 * 1024,
+        }
+    }
+}
+
+/// Everything `ngx-agent` needs to start.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct AppConfig {
+    /// Listen address (`HTTP_ADDR`).
+    pub http_addr: SocketAddr,
+    /// System of record (`DATABASE_URL`). May hold a password: never log it
+    /// raw, use [`AppConfig::redacted_database_url`].
+    pub database_url: String,
+    /// PostgreSQL schema to use, created if missing (`DATABASE_SCHEMA`).
+    pub database_schema: Option<String>,
+    /// Pool size (`DATABASE_MAX_CONNECTIONS`).
+    pub database_max_connections: u32,
+    /// Seed demo data at start (`DATABASE_SEED`).
+    pub seed: bool,
+    /// Warm the cache at start (`CACHE_WARM`).
+    pub warm: bool,
+    /// Bearer token of the admin endpoints (`ADMIN_TOKEN`); `None` disables them.
+    pub admin_token: Option<String>,
+    /// Log format (`LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// Request timeout and body limit.
+    pub limits: HttpLimits,
+    /// How long shutdown waits for in-flight requests (`HTTP_SHUTDOWN_TIMEOUT_MS`).
+    pub shutdown_timeout: Duration,
+    /// The cache library's settings (`REDIS_URL`, `CACHE_*`).
+    pub cache: CacheConfig,
+    /// Per-type TTLs and fail-safe (`CACHE_TTL_*`, `CACHE_FAIL_SAFE`).
+    pub domain: DomainCacheSettings,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            database_url: Database::DEFAULT_URL.to_owned(),
+            database_schema: None,
+            database_max_connections: 8,
+            seed: true,
+            warm: true,
+            admin_token: None,
+            log_format: LogFormat::Text,
+            limits: HttpLimits::default(),
+            shutdown_timeout: Duration::from_secs(10),
+            cache: CacheConfig::default(),
+            domain: DomainCacheSettings::default(),
+        }
+    }
+}
+
+impl fmt::Debug for AppConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppConfig")
+            .field("http_addr", &self.http_addr)
+            .field("database_url", &self.redacted_database_url())
+            .field("database_schema", &self.database_schema)
+            .field("database_max_connections", &self.database_max_connections)
+            .field("seed", &self.seed)
+            .field("warm", &self.warm)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("log_format", &self.log_format)
+            .field("limits", &self.limits)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("cache", &self.cache)
+            .field("domain", &self.domain)
+            .finish()
+    }
+}
+
+impl AppConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads every variable through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut c = Self::default();
+        if let Some(v) = get("HTTP_ADDR") {
+            c.http_addr = v.trim().parse().map_err(|_| {
+                ConfigError::invalid(
+                    "HTTP_ADDR",
+                    format!("`{v}` is not an address like 127.0.0.1:8000"),
+                )
+            })?;
+        }
+        if let Some(v) = get("DATABASE_URL") {
+            let v = v.trim();
+            if !(v.starts_with("sqlite:")
+                || v.starts_with("postgres://")
+                || v.starts_with("postgresql://"))
+            {
+                return Err(ConfigError::invalid(
+                    "DATABASE_URL",
+                    "must start with sqlite: or postgres://",
+                ));
+            }
+            c.database_url = v.to_owned();
+        }
+        if let Some(schema) = get("DATABASE_SCHEMA") {
+            let schema = schema.trim();
+            let ok = schema.len() <= 63
+                && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && schema
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                return Err(ConfigError::invalid(
+                    "DATABASE_SCHEMA",
+                    "must match [a-z_][a-z0-9_]{0,62}",
+                ));
+            }
+            if c.database_url.starts_with("sqlite:") {
+                return Err(ConfigError::invalid(
+                    "DATABASE_SCHEMA",
+                    "schemas need a postgres:// DATABASE_URL",
+                ));
+            }
+            c.database_schema = Some(schema.to_owned());
+        }
+        if let Some(n) = number::<u32>(&get, "DATABASE_MAX_CONNECTIONS")? {
+            if n == 0 {
+                return Err(ConfigError::invalid(
+                    "DATABASE_MAX_CONNECTIONS",
+                    "must be at least 1",
+                ));
+            }
+            c.database_max_connections = n;
+        }
+        if let Some(b) = boolean(&get, "DATABASE_SEED")? {
+            c.seed = b;
+        }
+        if let Some(b) = boolean(&get, "CACHE_WARM")? {
+            c.warm = b;
+        }
+        c.admin_token = get("ADMIN_TOKEN").map(|t| t.trim().to_owned());
+        if let Some(v) = get("LOG_FORMAT") {
+            c.log_format = match v.trim().to_ascii_lowercase().as_str() {
+                "text" | "pretty" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "LOG_FORMAT",
+                        format!("`{v}` is neither `text` nor `json`"),
+                    ));
+                }
+            };
+        }
+        if let Some(ms) = number::<u64>(&get, "HTTP_REQUEST_TIMEOUT_MS")? {
+            if ms == 0 {
+                return Err(ConfigError::invalid(
+                    "HTTP_REQUEST_TIMEOUT_MS",
+                    "must be at least 1",
+                ));
+            }
+            c.limits.request_timeout = Duration::from_millis(ms);
+        }
+        if let Some(bytes) = number::<usize>(&get, "HTTP_BODY_LIMIT_BYTES")? {
+            if bytes < 1024 {
+                return Err(ConfigError::invalid(
+                    "HTTP_BODY_LIMIT_BYTES",
+                    "must be at least 1024",
+                ));
+            }
+            c.limits.body_limit = bytes;
+        }
+        if let Some(ms) = number::<u64>(&get, "HTTP_SHUTDOWN_TIMEOUT_MS")? {
+            c.shutdown_timeout = Duration::from_millis(ms);
+        }
+        c.cache = CacheConfig::from_lookup(&lookup)?;
+        c.domain = DomainCacheSettings::from_lookup(&lookup)?;
+        Ok(c)
+    }
+
+    /// The database URL with any password replaced by `***`.
+    pub fn redacted_database_url(&self) -> String {
+        redact_url(&self.database_url)
+    }
+}
+
+/// Replaces the user-info part of `scheme://user:pass@host/...` with `***`.
+pub(crate) fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &str,
+) -> Result<Option<T>, ConfigError> {
+    get(var)
+        .map(|raw| {
+            raw.trim()
+                .parse()
+                .map_err(|_| ConfigError::invalid(var, format!("`{raw}` is not a whole number")))
+        })
+        .transpose()
+}
+
+fn boolean(get: &impl Fn(&str) -> Option<String>, var: &str) -> Result<Option<bool>, ConfigError> {
+    get(var)
+        .map(|raw| match raw.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError::invalid(
+                var,
+                format!("`{raw}` is not a boolean (true/false)"),
+            )),
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<AppConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        AppConfig::from_lookup(|n| map.get(n).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.http_addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.database_url, "sqlite://data/ngx.db");
+        assert_eq!(c.admin_token, None);
+        assert!(c.seed && c.warm && c.cache.enabled);
+        assert_eq!(c.limits, HttpLimits::default());
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        for (var, value) in [
+            ("HTTP_ADDR", "localhost"),
+            ("DATABASE_URL", "mysql://x"),
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("DATABASE_SEED", "maybe"),
+            ("LOG_FORMAT", "xml"),
+            ("HTTP_REQUEST_TIMEOUT_MS", "soon"),
+            ("HTTP_BODY_LIMIT_BYTES", "10"),
+            ("CACHE_ENABLED", "perhaps"),
+            ("CACHE_TTL_CONVERSATION", "-1"),
+        ] {
+            let err = from(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_credentials() {
+        let c = from(&[
+            ("DATABASE_URL", "postgres://app:s3cret@db/ngx"),
+            ("ADMIN_TOKEN", "tok-very-secret"),
+            ("CACHE_ENABLED", "false"),
+            ("LOG_FORMAT", "json"),
+        ])
+        .unwrap();
+        let text = format!("{c:?}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("tok-very-secret"),
+            "{text}"
+        );
+        assert_eq!(c.admin_token.as_deref(), Some("tok-very-secret"));
+        assert!(!c.cache.enabled);
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+}
