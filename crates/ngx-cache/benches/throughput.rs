@@ -18,8 +18,8 @@
 //!   sends `GET` with a pre-built key and keeps the raw `Vec<u8>`;
 //! - our `set` JSON-encodes and sends `SET key value PX ttl` (default TTL,
 //!   10% jitter on, as a user gets by default) plus whatever the library adds
-//!   (the lease `UNLINK` in the same pipeline, an invalidation `PUBLISH` when
-//!   enabled); the bare side sends `SET key value PX 3600000`;
+//!   (an invalidation `PUBLISH` when enabled); the bare side sends
+//!   `SET key value PX 3600000`;
 //! - `BENCH_CACHE=redis` (the default here) keeps every `CacheConfig`
 //!   default except the in-process L1 tier and invalidation messages, which
 //!   are turned off so that every `get` goes to Redis; `BENCH_CACHE=defaults`
