@@ -8,6 +8,12 @@ use anyhow::Context;
 use ngx_agent::config::{AppConfig, LogFormat};
 use ngx_agent::http::{self, AppState};
 
+/// mimalloc instead of glibc malloc: the request path allocates a lot of
+/// small, short-lived objects, and malloc/free were the largest user-space
+/// item in a profile of the cached mix (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

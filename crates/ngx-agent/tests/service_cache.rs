@@ -417,3 +417,46 @@ async fn warming_caches_knowledge_config_and_catalog() {
     assert_eq!(m.cache().stats().loads, loads);
     t.finish().await;
 }
+
+/// Predictions are keyed by the conversation state (not by the features,
+/// which are the expensive part): an append must give a prediction over
+/// the new state, equal to what an uncached service computes.
+#[tokio::test]
+async fn a_message_append_gives_a_prediction_over_the_new_state() {
+    let redis = RedisServer::start();
+    let t = seeded_db().await;
+    let (s, m) = services(
+        &t.db,
+        cache_with(config(&redis)).await,
+        support::no_fail_safe(),
+    );
+    let uncached = ngx_agent::service::Services::new(t.db.clone(), None);
+    let model = ModelKind::Objection;
+    let before = s.predictions.predict(model, CONV).await.unwrap();
+    let loads = m.cache().stats().loads;
+    assert_eq!(s.predictions.predict(model, CONV).await.unwrap(), before);
+    assert_eq!(m.cache().stats().loads, loads, "the second call is a hit");
+
+    let state = s.conversations.get(CONV).await.unwrap();
+    let msg = Message::new(
+        Role::User,
+        "That is too expensive, I need to think about it and ask my wife",
+        state.updated_at + 1,
+    )
+    .unwrap();
+    s.conversations.append_message(CONV, &msg).await.unwrap();
+    let after = s.predictions.predict(model, CONV).await.unwrap();
+    assert_ne!(
+        after, before,
+        "an objection changes the objection prediction"
+    );
+    assert_eq!(
+        after,
+        uncached.predictions.predict(model, CONV).await.unwrap()
+    );
+    assert!(
+        m.cache().stats().loads > loads,
+        "the new state was predicted, not served from the old key"
+    );
+    t.finish().await;
+}

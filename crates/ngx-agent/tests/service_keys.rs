@@ -7,9 +7,9 @@ mod support;
 use std::time::Duration;
 
 use ngx_agent::cache::{DomainCacheSettings, KeySpace, NgxCacheManager};
-use ngx_agent::compute::{TierInput, extract_features};
+use ngx_agent::compute::TierInput;
 use ngx_agent::domain::{ModelKind, ProgramType, RoiInput, Tier};
-use ngx_agent::service::Services;
+use ngx_agent::service::{Services, prediction_input_hash};
 use ngx_cache::stable_hash;
 use serde_json::Value;
 use support::{RedisServer, cache_with, config, exists, get_text, pttl, scan, seeded_db, services};
@@ -50,7 +50,7 @@ async fn populate(s: &Services, db: &ngx_agent::db::Database) -> Vec<(KeySpace, 
         profile: &profile,
         history: &state.messages,
     });
-    let pred_hash = stable_hash(&("objection", extract_features(&state)));
+    let pred_hash = prediction_input_hash(&serde_json::to_vec(&state).unwrap());
     vec![
         (KeySpace::Conversation, format!("ngx:conv:v1:{CONV}")),
         (KeySpace::Customer, format!("ngx:cust:v1:{cust}")),
@@ -133,7 +133,7 @@ async fn key_layout_is_literal_and_values_are_plain_json() {
         serde_json::to_value(&tier).unwrap(),
         stored_json(&redis, &expected[2].1)
     );
-    let pred_hash = stable_hash(&("objection", extract_features(&state)));
+    let pred_hash = prediction_input_hash(&serde_json::to_vec(&state).unwrap());
     let pred = m
         .get_prediction(ModelKind::Objection, &pred_hash)
         .await

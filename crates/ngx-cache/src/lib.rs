@@ -21,6 +21,7 @@
 //! - `codec`: JSON, marked MessagePack and LZ4 compression ([`Codec`]).
 //! - `key`: key validation, namespacing, glob escaping and [`stable_hash`].
 //! - `options`: [`EntryOptions`] and the `get_or_load` result types.
+//! - `shared`: [`Shared`], a value cached by reference with memoized JSON.
 //! - `global`: the process-wide default cache for the macros.
 //! - `__private` (`private.rs`, hidden): support code the macros' generated code calls.
 //! - `stats`, `health`: the [`CacheStats`] and [`HealthReport`] shapes.
@@ -79,6 +80,7 @@ mod ops;
 pub mod options;
 mod read;
 mod redact;
+mod shared;
 mod stats;
 mod tag;
 mod warm;
@@ -95,6 +97,7 @@ pub use key::{escape_glob, stable_hash, try_stable_hash};
 pub use load::Cacheable;
 pub use ops::KeyTtl;
 pub use options::{EntryOptions, LoadError, Loaded, Source};
+pub use shared::Shared;
 pub use stats::CacheStats;
 pub use warm::{WarmEntry, WarmReport};
 

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -50,11 +52,22 @@ pub struct Counters {
 }
 
 /// A client bound to one service.
+///
+/// The measured phases send over raw HTTP/1.1 keep-alive connections, one
+/// per worker (hyper's connection API): the load generator shares the two
+/// cores with the service, so every microsecond it spends per request is
+/// taken from the service under test. The counters and readiness calls use
+/// `reqwest`.
 #[derive(Debug, Clone)]
 pub struct Target {
     client: reqwest::Client,
     base: String,
+    /// `host:port` to connect to.
+    authority: String,
 }
+
+/// One worker's connection; opened on first use and again after a failure.
+type Conn = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 impl Target {
     /// A client for `base` (`http://127.0.0.1:port`). Refuses anything but
@@ -73,6 +86,7 @@ impl Target {
                 "refusing {base:?}: the load tool only targets http://127.0.0.1, [::1] or localhost"
             ));
         }
+        let port = url.port_or_known_default().unwrap_or(80);
         let client = reqwest::Client::builder()
             .no_proxy()
             .pool_max_idle_per_host(concurrency)
@@ -82,25 +96,63 @@ impl Target {
         Ok(Self {
             client,
             base: base.trim_end_matches('/').to_owned(),
+            authority: format!("{host}:{port}"),
         })
     }
 
-    /// Sends one call; `Ok` for a 2xx answer with its body read.
-    pub async fn send(&self, call: &Call) -> Result<(), String> {
-        let url = format!("{}{}", self.base, call.path);
-        let req = match &call.body {
-            Some(body) => self.client.post(url).json(body),
-            None => self.client.get(url),
+    async fn connect(&self) -> Result<Conn, String> {
+        let stream = tokio::net::TcpStream::connect(&self.authority)
+            .await
+            .map_err(|e| format!("connect {}: {e}", self.authority))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("set_nodelay: {e}"))?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    /// Sends one call over `conn` (connecting first when it is closed);
+    /// `Ok` for a 2xx answer with its body read. A transport failure drops
+    /// the connection, so the next call opens a new one.
+    async fn send_on(&self, conn: &mut Option<Conn>, call: &Call) -> Result<(), String> {
+        let sender = match conn {
+            Some(sender) if !sender.is_closed() => sender,
+            _ => conn.insert(self.connect().await?),
         };
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("{}: {e}", call.path))?;
-        let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| format!("{}: {e}", call.path))?;
+        let failed = |e: hyper::Error| format!("{} {}: {e}", call.method, call.path);
+        sender.ready().await.map_err(failed)?;
+        let mut req = hyper::Request::builder()
+            .method(call.method)
+            .uri(&call.path)
+            .header(hyper::header::HOST, &self.authority);
+        let body = match &call.body {
+            Some(body) => {
+                req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+                Bytes::from(serde_json::to_vec(body).map_err(|e| e.to_string())?)
+            }
+            None => Bytes::new(),
+        };
+        let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
+        let result = async {
+            let resp = sender.send_request(req).await?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await?.to_bytes();
+            Ok::<_, hyper::Error>((status, body))
+        }
+        .await;
+        let (status, body) = match result {
+            Ok(answer) => answer,
+            Err(e) => {
+                *conn = None;
+                return Err(failed(e));
+            }
+        };
         if status.is_success() {
             Ok(())
         } else {
@@ -165,10 +217,11 @@ impl Target {
                 let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1_000_003) + w as u64);
                 let mut lat = Vec::new();
                 let mut errors = Vec::new();
+                let mut conn = None;
                 while next.fetch_add(1, Ordering::Relaxed) < requests {
                     let call = make(&mut rng);
                     let t = Instant::now();
-                    let result = target.send(&call).await;
+                    let result = target.send_on(&mut conn, &call).await;
                     lat.push(t.elapsed().as_micros() as u64);
                     if let Err(e) = result {
                         errors.push(e);

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use ngx_cache::{Cache, Cacheable, EntryOptions, Error, LoadError};
+use ngx_cache::{Cache, Cacheable, EntryOptions, Error, LoadError, Shared};
 use serde::Serialize;
 
 use super::keyspace::customer_tag;
@@ -55,14 +55,72 @@ macro_rules! typed {
     };
 }
 
-typed!(
-    Conversation,
-    ConversationState,
-    get_conversation,
-    set_conversation,
-    delete_conversation,
-    get_or_load_conversation
-);
+/// Conversations are cached as [`Shared`]: the largest values of the
+/// service (every message), read on most requests. An L1 hit clones an
+/// `Arc`, and the HTTP handler sends the JSON rendered once per cached value
+/// ([`Shared::json`]). In Redis the entry is the plain `ConversationState`.
+impl NgxCacheManager {
+    /// Reads the cached conversation; a miss when absent or Redis is down.
+    pub async fn get_conversation(&self, id: &str) -> Option<ConversationState> {
+        self.get_conversation_shared(id)
+            .await
+            .map(Shared::into_inner)
+    }
+
+    /// [`get_conversation`](Self::get_conversation) without the copy.
+    pub async fn get_conversation_shared(&self, id: &str) -> Option<Shared<ConversationState>> {
+        self.cache.get(&KeySpace::Conversation.key(&[id])).await
+    }
+
+    /// Caches `value` under `id` with the conversation TTL.
+    pub async fn set_conversation(&self, id: &str, value: &ConversationState) -> Result<(), Error> {
+        self.store(KeySpace::Conversation, &[id], value, Vec::new())
+            .await
+    }
+
+    /// Removes the cached conversation everywhere (Redis and every L1).
+    pub async fn delete_conversation(&self, id: &str) -> bool {
+        self.cache.delete(&KeySpace::Conversation.key(&[id])).await
+    }
+
+    /// Returns the cached conversation, or loads, caches and returns it.
+    pub async fn get_or_load_conversation<E, F, Fut>(
+        &self,
+        id: &str,
+        loader: F,
+    ) -> Result<ConversationState, LoadError<E>>
+    where
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<ConversationState, E>> + Send + 'static,
+    {
+        self.get_or_load_conversation_shared(id, loader)
+            .await
+            .map(Shared::into_inner)
+    }
+
+    /// [`get_or_load_conversation`](Self::get_or_load_conversation) without
+    /// the copy.
+    pub async fn get_or_load_conversation_shared<E, F, Fut>(
+        &self,
+        id: &str,
+        loader: F,
+    ) -> Result<Shared<ConversationState>, LoadError<E>>
+    where
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<ConversationState, E>> + Send + 'static,
+    {
+        self.load(
+            KeySpace::Conversation,
+            &[id],
+            Vec::new(),
+            move || async move { loader().await.map(Shared::new) },
+        )
+        .await
+    }
+}
+
 typed!(
     Customer,
     CustomerProfile,
@@ -179,25 +237,28 @@ impl NgxCacheManager {
         .await
     }
 
-    /// The prediction of `model` for `input` (keyed by its stable hash),
+    /// The prediction of `model` for the input hashed as `input_hash`,
     /// cached for the prediction TTL and tagged with the customer.
-    pub async fn get_or_load_prediction<I, E, F, Fut>(
+    pub async fn get_or_load_prediction<E, F, Fut>(
         &self,
         model: ModelKind,
-        input: &I,
+        input_hash: &str,
         customer_id: Option<&str>,
         loader: F,
     ) -> Result<Prediction, LoadError<E>>
     where
-        I: Serialize + ?Sized,
         E: Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Prediction, E>> + Send + 'static,
     {
-        let hash = ngx_cache::stable_hash(input);
         let tags = customer_id.map(customer_tag).into_iter().collect();
-        self.load(KeySpace::Prediction, &[model.as_str(), &hash], tags, loader)
-            .await
+        self.load(
+            KeySpace::Prediction,
+            &[model.as_str(), input_hash],
+            tags,
+            loader,
+        )
+        .await
     }
 
     /// Reads a cached tier detection.

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ngx_cache::Shared;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -103,8 +104,24 @@ pub(crate) async fn create(
 pub(crate) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ConversationState>, AppError> {
-    Ok(Json(state.services().conversations.get(&id).await?))
+) -> Result<Response, AppError> {
+    shared_json(&state.services().conversations.get_shared(&id).await?)
+}
+
+/// A 200 with the value's memoized JSON: on a cache hit, no copy and no
+/// serialization.
+fn shared_json<T: serde::Serialize>(value: &Shared<T>) -> Result<Response, AppError> {
+    let body = value
+        .json()
+        .map_err(|e| AppError::Internal(format!("rendering JSON: {e}")))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 /// Appends a message and returns the new state.

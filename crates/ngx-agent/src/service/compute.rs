@@ -49,7 +49,7 @@ impl TierDetectionService {
     ) -> Result<TierDetectionResult, ServiceError> {
         let profile = self.customers.get(customer_id).await?;
         let history = match conversation_id {
-            Some(id) => self.conversations.get(id).await?.messages,
+            Some(id) => self.conversations.get_shared(id).await?.messages.clone(),
             None => Vec::new(),
         };
         // The key is the stable hash of exactly what the detector reads, so
@@ -97,23 +97,39 @@ impl PredictionService {
         }
     }
 
-    /// The prediction of `model` for the conversation.
+    /// The prediction of `model` for the conversation, cached under
+    /// [`prediction_input_hash`] of its state.
     pub async fn predict(
         &self,
         model: ModelKind,
         conversation_id: &str,
     ) -> Result<Prediction, ServiceError> {
-        let state = self.conversations.get(conversation_id).await?;
-        let features = extract_features(&state);
-        let input = (model.as_str(), features.clone());
+        let state = self.conversations.get_shared(conversation_id).await?;
+        // Cannot fail for a ConversationState (string map keys only).
+        let json = state.json().map_err(|e| {
+            tracing::error!(error = %e, "a conversation state could not be rendered as JSON");
+            ServiceError::Unavailable
+        })?;
+        let hash = prediction_input_hash(&json);
         let customer = state.customer.id.clone();
         Ok(self
             .cache
-            .get_or_load_prediction(model, &input, Some(&customer), move || async move {
-                Ok::<_, ServiceError>(predict(model, &features))
+            .get_or_load_prediction(model, &hash, Some(&customer), move || async move {
+                Ok::<_, ServiceError>(predict(model, &extract_features(&state)))
             })
             .await?)
     }
+}
+
+/// The input hash a prediction is cached under: XXH3 of the conversation
+/// state's JSON text, as 16 hex digits. The features are a function of that
+/// state, so equal states give equal predictions; any change (a message, a
+/// context fact) gives a new key. The key is not the features' hash because
+/// extracting them (fuzzy keyword matching over every message) is the
+/// expensive part of a prediction, while the JSON text comes memoized with
+/// the cached conversation ([`ngx_cache::Shared::json`]).
+pub fn prediction_input_hash(state_json: &[u8]) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(state_json))
 }
 
 /// The program catalog (cached), program recommendations and ROI.

@@ -1,6 +1,8 @@
 //! Conversations, cache-aside: reads try the cache and fall back to the
 //! database; writes commit to the database first, then invalidate.
 
+use ngx_cache::Shared;
+
 use crate::cache::NgxCacheManager;
 use crate::db::Database;
 use crate::domain::{ConversationState, Message};
@@ -22,12 +24,18 @@ impl ConversationService {
 
     /// The conversation: from the cache, else from the database (then cached).
     pub async fn get(&self, id: &str) -> Result<ConversationState, ServiceError> {
+        self.get_shared(id).await.map(Shared::into_inner)
+    }
+
+    /// [`get`](Self::get) without the copy: the cached value itself, with
+    /// its JSON rendered at most once ([`Shared::json`]).
+    pub async fn get_shared(&self, id: &str) -> Result<Shared<ConversationState>, ServiceError> {
         crate::domain::validate_id("conversation_id", id)?;
         let db = self.db.clone();
         let owned = id.to_owned();
         Ok(self
             .cache
-            .get_or_load_conversation(id, move || async move {
+            .get_or_load_conversation_shared(id, move || async move {
                 Ok::<_, ServiceError>(db.conversations().get(&owned).await?)
             })
             .await?)

@@ -12,7 +12,7 @@ mod conversation;
 mod customer;
 mod error;
 
-pub use compute::{PredictionService, ProgramService, TierDetectionService};
+pub use compute::{PredictionService, ProgramService, TierDetectionService, prediction_input_hash};
 pub use content::ContentService;
 pub use conversation::ConversationService;
 pub use customer::CustomerService;
