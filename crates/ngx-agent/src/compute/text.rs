@@ -47,11 +47,37 @@ pub(crate) fn fuzzy_eq(word: &str, keyword: &str) -> bool {
 }
 
 /// Levenshtein distance over bytes, giving up (returning `limit + 1`) as
-/// soon as every cell of a row exceeds `limit`.
+/// soon as every cell of a row exceeds `limit`. Keywords are short, so the
+/// two rows live on the stack: this runs for every word of every message
+/// when features are extracted.
 pub(crate) fn levenshtein(a: &str, b: &str, limit: usize) -> usize {
+    const STACK: usize = 32;
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
+    if b.len() < STACK {
+        let (mut prev, mut cur) = ([0; STACK], [0; STACK]);
+        return rows(a, b, limit, &mut prev[..=b.len()], &mut cur[..=b.len()]);
+    }
+    rows(
+        a,
+        b,
+        limit,
+        &mut vec![0; b.len() + 1],
+        &mut vec![0; b.len() + 1],
+    )
+}
+
+/// The dynamic-programming rows of [`levenshtein`]; both rows hold
+/// `b.len() + 1` cells.
+fn rows<'r>(
+    a: &[u8],
+    b: &[u8],
+    limit: usize,
+    mut prev: &'r mut [usize],
+    mut cur: &'r mut [usize],
+) -> usize {
+    for (j, cell) in prev.iter_mut().enumerate() {
+        *cell = j;
+    }
     for (i, &ca) in a.iter().enumerate() {
         cur[0] = i + 1;
         let mut row_min = cur[0];
@@ -92,6 +118,11 @@ mod tests {
         assert_eq!(levenshtein("", "abc", 5), 3);
         assert_eq!(levenshtein("same", "same", 0), 0);
         assert_eq!(levenshtein("abcdef", "zzzzzz", 1), 2);
+        // Past the stack rows: the heap path gives the same answers.
+        let long = "a".repeat(40);
+        assert_eq!(levenshtein(&long, &format!("{long}bc"), 5), 2);
+        assert_eq!(levenshtein("", &long, 50), 40);
+        assert!(levenshtein("b", &long, 1) > 1);
     }
 
     #[test]
