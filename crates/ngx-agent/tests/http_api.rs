@@ -236,12 +236,14 @@ async fn customers_read_and_update() {
 #[tokio::test]
 async fn computed_endpoints() {
     let t = TestApp::new().await;
+    let (_, conv) = t.call("GET", "/conversations/conv-00001", None).await;
+    let owner = conv["customer"]["id"].as_str().unwrap().to_owned();
     let (status, tier) = t
         .call(
             "POST",
             "/tier-detection",
             Some(json!({
-                "customer_id": "cust-00001",
+                "customer_id": owner,
                 "message": "I want a dedicated coach, money is not the issue",
                 "conversation_id": "conv-00001"
             })),
@@ -254,13 +256,33 @@ async fn computed_endpoints() {
             "POST",
             "/tier-detection",
             Some(json!({
-                "customer_id": "cust-00001",
+                "customer_id": owner,
                 "message": "I want a dedicated coach, money is not the issue",
                 "conversation_id": "conv-00001"
             })),
         )
         .await;
     assert_eq!(again, tier, "cached answer equals the computed one");
+    // Another customer cannot borrow this conversation's history.
+    let stranger = if owner == "cust-00002" {
+        "cust-00003"
+    } else {
+        "cust-00002"
+    };
+    assert_error(
+        &t.call(
+            "POST",
+            "/tier-detection",
+            Some(json!({
+                "customer_id": stranger,
+                "message": "I want a dedicated coach, money is not the issue",
+                "conversation_id": "conv-00001"
+            })),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     assert_error(
         &t.call(
             "POST",

@@ -17,7 +17,9 @@ use ngx_agent::http::{self, AppState};
 use serde_json::{Value, json};
 
 /// Every read endpoint with its request, for before/after comparisons.
-fn reads() -> Vec<(&'static str, &'static str, Option<Value>)> {
+/// `owner` is the customer of `conv-00002` (tier detection with history
+/// must name the conversation's own customer).
+fn reads(owner: &str) -> Vec<(&'static str, &'static str, Option<Value>)> {
     vec![
         ("GET", "/conversations/conv-00001", None),
         ("GET", "/customers/cust-00001", None),
@@ -25,7 +27,7 @@ fn reads() -> Vec<(&'static str, &'static str, Option<Value>)> {
             "POST",
             "/tier-detection",
             Some(
-                json!({"customer_id": "cust-00001", "message": "I need a coach", "conversation_id": "conv-00002"}),
+                json!({"customer_id": owner, "message": "I need a coach", "conversation_id": "conv-00002"}),
             ),
         ),
         (
@@ -59,7 +61,13 @@ fn reads() -> Vec<(&'static str, &'static str, Option<Value>)> {
 
 async fn snapshot(t: &TestApp) -> Vec<Value> {
     let mut out = Vec::new();
-    for (method, uri, body) in reads() {
+    let (status, conv) = t.call("GET", "/conversations/conv-00002", None).await;
+    assert_eq!(status, StatusCode::OK, "{conv}");
+    let owner = conv["customer"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for (method, uri, body) in reads(&owner) {
         let (status, v) = t.call(method, uri, body).await;
         assert_eq!(status, StatusCode::OK, "{method} {uri}: {v}");
         out.push(v);

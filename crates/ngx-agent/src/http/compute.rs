@@ -22,7 +22,8 @@ pub struct DetectTier {
     /// What the customer just said, 1 to 16,384 bytes.
     #[schema(example = "I run a clinic and need my energy back, price is not the issue")]
     pub message: String,
-    /// The conversation whose history to take into account.
+    /// The conversation whose history to take into account; it must be
+    /// this customer's (another customer's conversation is a 404).
     #[schema(example = "conv-00001")]
     pub conversation_id: Option<String>,
 }
@@ -76,7 +77,7 @@ pub struct RoiRequest {
     request_body = DetectTier,
     responses(
         (status = 200, description = "Tier, confidence, scores and reasons", body = serde_json::Value),
-        (status = 404, description = "Unknown customer or conversation", body = super::ErrorBody),
+        (status = 404, description = "Unknown customer, or a conversation that is not this customer's", body = super::ErrorBody),
         (status = 422, description = "Invalid input", body = super::ErrorBody),
     )
 )]

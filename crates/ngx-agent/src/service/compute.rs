@@ -40,7 +40,8 @@ impl TierDetectionService {
     }
 
     /// Detects the tier for `message` from `customer_id`, using the
-    /// conversation's history when one is given.
+    /// conversation's history when one is given. A conversation of another
+    /// customer is [`ServiceError::NotFound`].
     pub async fn detect(
         &self,
         customer_id: &str,
@@ -49,7 +50,19 @@ impl TierDetectionService {
     ) -> Result<TierDetectionResult, ServiceError> {
         let profile = self.customers.get(customer_id).await?;
         let history = match conversation_id {
-            Some(id) => self.conversations.get_shared(id).await?.messages.clone(),
+            Some(id) => {
+                let conversation = self.conversations.get_shared(id).await?;
+                // Another customer's conversation is reported as absent: its
+                // history must not leak into this customer's detection, and
+                // its existence is not this caller's business.
+                if conversation.customer.id != customer_id {
+                    return Err(ServiceError::NotFound {
+                        entity: "conversation",
+                        id: id.to_owned(),
+                    });
+                }
+                conversation.messages.clone()
+            }
             None => Vec::new(),
         };
         // The key is the stable hash of exactly what the detector reads, so
