@@ -49,12 +49,16 @@ pub struct WarmReport {
     pub done: usize,
     /// Entries whose loader failed.
     pub failed: usize,
+    /// Entries not loaded because the cache is disabled (`CACHE_ENABLED=false`):
+    /// there is nowhere to put them.
+    pub skipped: usize,
 }
 
 impl Cache {
     /// Loads `entries` through [`get_or_load`](Self::get_or_load), at most
     /// `concurrency` at a time, calling `progress` after each one. Entries
-    /// already cached are not loaded again.
+    /// already cached are not loaded again. A disabled cache runs no loader
+    /// and reports every entry as `skipped`.
     ///
     /// ```no_run
     /// # async fn demo(cache: ngx_cache::Cache) {
@@ -88,6 +92,11 @@ impl Cache {
             total: entries.len(),
             ..WarmReport::default()
         };
+        if !self.is_enabled() {
+            report.skipped = report.total;
+            progress(&report);
+            return report;
+        }
         let mut results = futures::stream::iter(entries)
             .map(|entry| async move {
                 self.get_or_load(&entry.key, &entry.options, entry.loader)

@@ -342,6 +342,27 @@ async fn disabled_cache_misses_everything_without_network() {
             cache.clear_namespace().await,
             Err(Error::Disabled)
         ));
+        let loaded = std::sync::atomic::AtomicUsize::new(0);
+        let entries = (0..3)
+            .map(|i| {
+                ngx_cache::WarmEntry::new(
+                    format!("w{i}"),
+                    ngx_cache::EntryOptions::new(),
+                    || async { Ok::<_, std::io::Error>(1) },
+                )
+            })
+            .collect();
+        let report = cache
+            .warm(entries, 2, |_| {
+                loaded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+            .await;
+        assert_eq!(
+            (report.total, report.done, report.skipped),
+            (3, 0, 3),
+            "nothing is cached, so nothing is warmed"
+        );
+        assert_eq!(loaded.into_inner(), 1, "one progress call, no loads");
         let health = cache.health_check().await;
         assert_eq!(health.status, "disabled");
         assert!(!health.healthy);

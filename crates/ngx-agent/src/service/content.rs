@@ -49,7 +49,8 @@ impl ContentService {
     }
 
     /// Loads every knowledge topic, the `default` agent configuration and
-    /// the program catalog into the cache, logging progress.
+    /// the program catalog into the cache, logging progress. With the cache
+    /// disabled nothing is loaded and every entry is `skipped`.
     pub async fn warm(&self, programs: &ProgramService) -> Result<WarmReport, ServiceError> {
         let topics = self.db.knowledge().list_topics().await?;
         let opts = self.cache.options(KeySpace::Knowledge, Vec::new());
@@ -63,6 +64,14 @@ impl ContentService {
                 })
             })
             .collect();
+        if !self.cache.cache().is_enabled() {
+            let total = entries.len() + 2;
+            return Ok(WarmReport {
+                total,
+                skipped: total,
+                ..WarmReport::default()
+            });
+        }
         let mut report = self
             .cache
             .cache()
