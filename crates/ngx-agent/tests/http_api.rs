@@ -486,6 +486,30 @@ async fn operations_endpoints() {
         );
     }
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+    // Response bodies are typed: the schema names the fields a client gets.
+    let ok = &doc["paths"]["/conversations/{id}"]["get"]["responses"]["200"];
+    assert_eq!(
+        ok["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ConversationState",
+        "{ok}"
+    );
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("ConversationState", "messages"),
+        ("Message", "role"),
+        ("CustomerProfile", "email"),
+        ("TierDetectionResult", "confidence"),
+        ("Prediction", "features"),
+        ("ProgramRecommendation", "tier"),
+        ("RoiCalculation", "roi_percent"),
+        ("KnowledgeEntry", "topic"),
+        ("AgentConfig", "features"),
+    ] {
+        assert!(
+            schemas[schema]["properties"][field].is_object(),
+            "{schema}.{field} missing from the OpenAPI components"
+        );
+    }
     let (status, html) = t.call("GET", "/docs/", None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(

@@ -8,7 +8,7 @@ use super::error::{check_millis, check_range, check_text};
 use super::{ValidationError, validate_id};
 
 /// A named agent configuration, cached under `ngx:conf:agent:v1:{name}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentConfig {
     /// The configuration's name, an id ("default").
     pub name: String,

@@ -14,7 +14,7 @@ pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
 pub const MAX_CONTEXT_ENTRIES: usize = 256;
 
 /// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The prospect.
@@ -50,7 +50,7 @@ impl Role {
 }
 
 /// One message of a conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
@@ -85,7 +85,7 @@ impl Message {
 
 /// The customer as seen from inside a conversation: a snapshot taken when
 /// the conversation started.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerInfo {
     /// The customer's id (see [`validate_id`]).
     pub id: String,
@@ -121,7 +121,7 @@ impl CustomerInfo {
 }
 
 /// Where the conversation stands in the sales funnel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationPhase {
     /// Opening and rapport.
@@ -171,7 +171,7 @@ impl ConversationPhase {
 }
 
 /// The full state of a conversation, as cached under `ngx:conv:v1:{id}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConversationState {
     /// The conversation's id (see [`validate_id`]).
     pub conversation_id: String,

@@ -10,7 +10,19 @@ use super::{CustomerInfo, ValidationError, validate_id};
 pub const MAX_GOALS: usize = 32;
 
 /// Declared yearly household income, in coarse bands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum IncomeBand {
     /// Not disclosed.
@@ -58,7 +70,7 @@ impl IncomeBand {
 }
 
 /// A customer as stored in the database, cached under `ngx:cust:v1:{id}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerProfile {
     /// The customer's id (see [`validate_id`]).
     pub id: String,

@@ -7,7 +7,7 @@ use super::{ValidationError, validate_id};
 
 /// A knowledge-base article, keyed by topic and cached under
 /// `ngx:know:v1:{topic}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KnowledgeEntry {
     /// The topic, an id ("pricing", "objection.price", ...).
     pub topic: String,

@@ -8,7 +8,19 @@ use super::ValidationError;
 use super::error::{check_range, check_text};
 
 /// Which model produced a prediction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     /// Will the customer raise an objection (price, time, trust)?
@@ -42,7 +54,7 @@ impl ModelKind {
 }
 
 /// A model's score for one input.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Prediction {
     /// The model.
     pub model: ModelKind,

@@ -6,7 +6,19 @@ use super::ValidationError;
 use super::error::{check_range, check_text};
 
 /// The two NGX programs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ProgramType {
     /// Performance program for professionals, roughly 25 to 50 years old.
@@ -39,7 +51,19 @@ impl ProgramType {
 }
 
 /// A service tier, cheapest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Tier {
     /// AI agents only.
@@ -81,7 +105,7 @@ impl Tier {
 }
 
 /// One tier of a program with its price.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProgramTier {
     /// Which tier.
     pub tier: Tier,
@@ -94,7 +118,7 @@ pub struct ProgramTier {
 }
 
 /// A program with its tiers, cheapest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Program {
     /// PRIME or LONGEVITY.
     pub program_type: ProgramType,
@@ -141,7 +165,7 @@ impl Program {
 
 /// The output of the program recommender, cached under
 /// `ngx:prog:rec:v1:{profile_hash}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProgramRecommendation {
     /// The program chosen.
     pub program_type: ProgramType,

@@ -7,7 +7,7 @@ use super::{ProgramType, Tier, ValidationError};
 
 /// What a consultant tells the agent about their work. The stable hash of
 /// this struct is the `{metrics_hash}` of `ngx:roi:consultant:{metrics_hash}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoiInput {
     /// Profession in free text ("lawyer", "consultant", ...).
     pub profession: String,
@@ -39,7 +39,7 @@ impl RoiInput {
 }
 
 /// The return on the program's price, see `compute::roi` for the formula.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoiCalculation {
     /// The program priced.
     pub program_type: ProgramType,

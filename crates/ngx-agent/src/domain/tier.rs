@@ -7,7 +7,7 @@ use super::{ProgramType, Tier, ValidationError};
 
 /// Which tier fits a customer, how sure the detector is, and why.
 /// Cached under `ngx:tier:v1:{customer_id}:{context_hash}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TierDetectionResult {
     /// The chosen tier.
     pub tier: Tier,

@@ -76,7 +76,7 @@ pub struct RoiRequest {
     post, path = "/tier-detection", tag = "sales",
     request_body = DetectTier,
     responses(
-        (status = 200, description = "Tier, confidence, scores and reasons", body = serde_json::Value),
+        (status = 200, description = "Tier, confidence, scores and reasons", body = crate::domain::TierDetectionResult),
         (status = 404, description = "Unknown customer, or a conversation that is not this customer's", body = super::ErrorBody),
         (status = 422, description = "Invalid input", body = super::ErrorBody),
     )
@@ -112,7 +112,7 @@ pub(crate) async fn detect_tier(
     params(("model" = String, Path, description = "`objection`, `needs` or `conversion`", example = "conversion")),
     request_body = PredictRequest,
     responses(
-        (status = 200, description = "Score, label and features", body = serde_json::Value),
+        (status = 200, description = "Score, label and features", body = crate::domain::Prediction),
         (status = 404, description = "Unknown model or conversation", body = super::ErrorBody),
         (status = 422, description = "Invalid input", body = super::ErrorBody),
     )
@@ -142,7 +142,7 @@ pub(crate) async fn predict(
     post, path = "/programs/recommendations", tag = "sales",
     request_body = RecommendRequest,
     responses(
-        (status = 200, description = "Program, tier, price, score and reasons", body = serde_json::Value),
+        (status = 200, description = "Program, tier, price, score and reasons", body = crate::domain::ProgramRecommendation),
         (status = 404, description = "Unknown customer", body = super::ErrorBody),
         (status = 422, description = "Invalid input", body = super::ErrorBody),
     )
@@ -165,7 +165,7 @@ pub(crate) async fn recommend(
     post, path = "/roi", tag = "sales",
     request_body = RoiRequest,
     responses(
-        (status = 200, description = "Value, cost, net benefit, ROI and payback", body = serde_json::Value),
+        (status = 200, description = "Value, cost, net benefit, ROI and payback", body = crate::domain::RoiCalculation),
         (status = 422, description = "Out-of-range metrics", body = super::ErrorBody),
     )
 )]

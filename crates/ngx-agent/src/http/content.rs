@@ -20,7 +20,7 @@ pub struct AgentConfigQuery {
     get, path = "/config/agent", tag = "content",
     params(AgentConfigQuery),
     responses(
-        (status = 200, description = "The configuration", body = serde_json::Value),
+        (status = 200, description = "The configuration", body = crate::domain::AgentConfig),
         (status = 404, description = "Unknown configuration", body = super::ErrorBody),
         (status = 422, description = "Invalid name", body = super::ErrorBody),
     )
@@ -38,7 +38,7 @@ pub(crate) async fn agent_config(
     get, path = "/knowledge/{topic}", tag = "content",
     params(("topic" = String, Path, description = "Topic id", example = "pricing")),
     responses(
-        (status = 200, description = "The article", body = serde_json::Value),
+        (status = 200, description = "The article", body = crate::domain::KnowledgeEntry),
         (status = 404, description = "Unknown topic", body = super::ErrorBody),
         (status = 422, description = "Invalid topic", body = super::ErrorBody),
     )

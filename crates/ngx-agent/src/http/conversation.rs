@@ -48,7 +48,7 @@ pub struct AppendMessage {
     post, path = "/conversations", tag = "conversations",
     request_body = CreateConversation,
     responses(
-        (status = 201, description = "The new conversation state", body = serde_json::Value),
+        (status = 201, description = "The new conversation state", body = crate::domain::ConversationState),
         (status = 404, description = "Unknown customer", body = super::ErrorBody),
         (status = 409, description = "The id is taken", body = super::ErrorBody),
         (status = 422, description = "Invalid input", body = super::ErrorBody),
@@ -96,7 +96,7 @@ pub(crate) async fn create(
     get, path = "/conversations/{id}", tag = "conversations",
     params(("id" = String, Path, description = "Conversation id", example = "conv-00001")),
     responses(
-        (status = 200, description = "The conversation state", body = serde_json::Value),
+        (status = 200, description = "The conversation state", body = crate::domain::ConversationState),
         (status = 404, description = "Unknown conversation", body = super::ErrorBody),
         (status = 422, description = "Invalid id", body = super::ErrorBody),
     )
@@ -130,7 +130,7 @@ fn shared_json<T: serde::Serialize>(value: &Shared<T>) -> Result<Response, AppEr
     params(("id" = String, Path, description = "Conversation id", example = "conv-00001")),
     request_body = AppendMessage,
     responses(
-        (status = 200, description = "The conversation state with the new message", body = serde_json::Value),
+        (status = 200, description = "The conversation state with the new message", body = crate::domain::ConversationState),
         (status = 404, description = "Unknown conversation", body = super::ErrorBody),
         (status = 422, description = "Invalid input", body = super::ErrorBody),
     )

@@ -41,7 +41,7 @@ pub struct UpdateCustomer {
     get, path = "/customers/{id}", tag = "customers",
     params(("id" = String, Path, description = "Customer id", example = "cust-00001")),
     responses(
-        (status = 200, description = "The profile", body = serde_json::Value),
+        (status = 200, description = "The profile", body = crate::domain::CustomerProfile),
         (status = 404, description = "Unknown customer", body = super::ErrorBody),
         (status = 422, description = "Invalid id", body = super::ErrorBody),
     )
@@ -60,7 +60,7 @@ pub(crate) async fn get(
     params(("id" = String, Path, description = "Customer id", example = "cust-00001")),
     request_body = UpdateCustomer,
     responses(
-        (status = 200, description = "The updated profile", body = serde_json::Value),
+        (status = 200, description = "The updated profile", body = crate::domain::CustomerProfile),
         (status = 404, description = "Unknown customer", body = super::ErrorBody),
         (status = 422, description = "Invalid input", body = super::ErrorBody),
     )
