@@ -524,6 +524,7 @@ mod tests {
             ("CACHE_ENABLED", "maybe"),
             ("CACHE_DEFAULT_TTL", "-1"),
             ("CACHE_NAMESPACE", "a\nb"),
+            ("CACHE_NAMESPACE", "ngx:staging"),
             ("CACHE_CODEC", "pickle"),
             ("REDIS_URL", "http://x"),
             ("CACHE_TTL_JITTER", "2"),

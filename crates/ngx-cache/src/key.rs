@@ -14,6 +14,10 @@ pub(crate) fn validate_namespace(ns: &str) -> Result<(), String> {
     if ns.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err("must not contain control characters or whitespace".to_owned());
     }
+    if ns.contains(':') {
+        // `a` would otherwise clear `a:b`'s keys too: they all match `a:*`.
+        return Err("must not contain ':', which separates the namespace from the key".to_owned());
+    }
     Ok(())
 }
 
