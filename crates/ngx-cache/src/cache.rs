@@ -175,6 +175,12 @@ impl Cache {
             Counters::bump(&self.inner.counters.circuit_rejections);
             return Err(Error::CircuitOpen);
         };
+        if permit.is_probe() {
+            // The probe decides whether the breaker closes: give it a
+            // connection if Redis is back, rather than failing on a
+            // reconnect task still in back-off.
+            backend.await_connection().await;
+        }
         match op(backend).await {
             Ok(v) => {
                 permit.success();

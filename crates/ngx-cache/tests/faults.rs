@@ -93,6 +93,37 @@ async fn sigkill_opens_the_breaker_and_one_probe_closes_it_after_restart() {
     assert!(cache.stats().reconnects > 0);
 }
 
+/// After an outage long enough for the reconnect back-off to reach its 2 s
+/// cap, the first half-open probe after a restart must close the breaker
+/// instead of failing on a reconnect task that is still asleep (which would
+/// reopen the breaker for another period).
+#[tokio::test]
+async fn the_first_probe_after_a_long_outage_closes_the_breaker() {
+    let mut server = RedisServer::start();
+    let cache = Cache::connect(
+        config(&server)
+            .pool_size(1)
+            .breaker(BreakerConfig::new(1, Duration::from_millis(200)))
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    cache.set("k", &"v", None).await.unwrap();
+    server.kill();
+    assert!(cache.try_get::<String>("k").await.is_err());
+    assert_eq!(cache.breaker().state(), BreakerState::Open);
+    // Failed reconnects back off 50, 100, ... 1600 ms, then 2 s: after 3.3 s
+    // the task sleeps until about 5.1 s.
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    assert!(!cache.stats().connected);
+    server.restart();
+    let (probe, took) = timed(cache.try_get::<String>("k")).await;
+    assert!(matches!(probe, Ok(None)), "the probe failed: {probe:?}");
+    assert_eq!(cache.breaker().state(), BreakerState::Closed);
+    assert!(took < Duration::from_secs(1), "probe took {took:?}");
+}
+
 #[tokio::test]
 async fn server_errors_do_not_open_the_breaker() {
     let server = RedisServer::start();

@@ -42,6 +42,12 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
     fn reconnects(&self) -> u64;
     /// Whether at least one connection is currently established.
     fn connected(&self) -> bool;
+    /// When no connection is established, cuts reconnect back-off short
+    /// and waits for one, up to the connect timeout. The breaker's
+    /// half-open probe calls this first, so a probe right after Redis comes
+    /// back finds a connection instead of failing on a reconnect task that
+    /// is still sleeping.
+    fn await_connection(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
 /// Converts a `GET`-style reply into bytes.

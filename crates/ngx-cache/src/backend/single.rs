@@ -13,6 +13,8 @@
 //! never wait for a reconnect: they use another live connection or fail fast.
 //! `tests/faults.rs` shows both cases against real processes.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -20,6 +22,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
+use tokio::sync::Notify;
 
 use super::{Backend, BoxFut, Entry, set_cmd, value_to_bytes};
 use crate::error::Error;
@@ -55,6 +58,8 @@ struct Shared {
     /// The password, removed from every error message.
     secret: Option<String>,
     reconnects: AtomicU64,
+    /// Signalled whenever a reconnect task installs a connection.
+    connected: Notify,
 }
 
 #[derive(Default)]
@@ -66,6 +71,8 @@ struct Slot {
     timeouts: AtomicU32,
     /// Set while a reconnect task runs, so only one runs per slot.
     reconnecting: AtomicBool,
+    /// Ends the reconnect task's back-off sleep early.
+    wake: Notify,
 }
 
 impl std::fmt::Debug for SingleBackend {
@@ -102,6 +109,7 @@ impl SingleBackend {
             settings: settings.clone(),
             secret,
             reconnects: AtomicU64::new(0),
+            connected: Notify::new(),
         });
         let slots: Box<[Arc<Slot>]> = (0..settings.size.max(1))
             .map(|_| Arc::new(Slot::default()))
@@ -233,6 +241,7 @@ fn spawn_reconnect(shared: &Arc<Shared>, slot: &Arc<Slot>, drop_current: bool) {
             match shared.open().await {
                 Ok(conn) => {
                     *slot.conn.write() = Some(conn);
+                    shared.connected.notify_waiters();
                     if drop_current {
                         shared.reconnects.fetch_add(1, Ordering::Relaxed);
                         tracing::info!("redis connection re-established");
@@ -242,7 +251,10 @@ fn spawn_reconnect(shared: &Arc<Shared>, slot: &Arc<Slot>, drop_current: bool) {
                 Err(e) => tracing::debug!(error = %e, ?backoff, "redis reconnect failed"),
             }
             drop(shared);
-            tokio::time::sleep(backoff).await;
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = slot.wake.notified() => {}
+            }
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }
         slot.reconnecting.store(false, Ordering::Release);
@@ -335,5 +347,24 @@ impl Backend for SingleBackend {
 
     fn connected(&self) -> bool {
         self.slots.iter().any(|s| s.conn.read().is_some())
+    }
+
+    fn await_connection(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            if self.connected() {
+                return;
+            }
+            let connected = self.shared.connected.notified();
+            tokio::pin!(connected);
+            // Registered before the wake-ups, so a connection installed in
+            // between is not missed.
+            connected.as_mut().enable();
+            for slot in self.slots.iter() {
+                slot.wake.notify_one();
+                spawn_reconnect(&self.shared, slot, false);
+            }
+            let limit = self.shared.settings.connect_timeout + Duration::from_millis(50);
+            let _ = tokio::time::timeout(limit, connected).await;
+        })
     }
 }
