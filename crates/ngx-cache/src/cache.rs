@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     /// Bumped on every invalidation applied here (local or remote), so a
     /// fill that raced with one is not put into L1.
     pub(crate) inval: crate::coherence::InvalSeq,
+    /// Deletes that did not reach Redis, being retried.
+    pub(crate) pending: crate::pending::PendingDeletes,
     /// Dropped with the cache, which stops the subscriber task.
     pub(crate) _shutdown: tokio::sync::watch::Sender<()>,
 }
@@ -140,6 +142,7 @@ impl Cache {
                 tags: TagVersions::default(),
                 flights: Flights::default(),
                 inval: crate::coherence::InvalSeq::default(),
+                pending: crate::pending::PendingDeletes::default(),
                 _shutdown: shutdown,
             }),
         };
@@ -223,7 +226,7 @@ impl Cache {
             Some(b) => (b.connected(), b.reconnects()),
             None => (false, 0),
         };
-        CacheStats::build(
+        let mut stats = CacheStats::build(
             &self.inner.counters,
             connected,
             &self.inner.breaker,
@@ -234,7 +237,9 @@ impl Cache {
                 .as_ref()
                 .map(Bus::lag_percentiles)
                 .unwrap_or_default(),
-        )
+        );
+        stats.deletes_pending = self.inner.pending.len();
+        stats
     }
 
     /// PINGs Redis (bypassing the breaker, bounded by the operation timeout)

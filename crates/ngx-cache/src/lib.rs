@@ -22,6 +22,7 @@
 //! - `key`: key validation, namespacing, glob escaping and [`stable_hash`].
 //! - `options`: [`EntryOptions`] and the `get_or_load` result types.
 //! - `shared`: [`Shared`], a value cached by reference with memoized JSON.
+//! - `pending`: deletes that could not reach Redis, retried in the background.
 //! - `global`: the process-wide default cache for the macros.
 //! - `__private` (`private.rs`, hidden): support code the macros' generated code calls.
 //! - `stats`, `health`: the [`CacheStats`] and [`HealthReport`] shapes.
@@ -78,6 +79,7 @@ mod l1;
 mod load;
 mod ops;
 pub mod options;
+mod pending;
 mod read;
 mod redact;
 mod shared;

@@ -198,6 +198,8 @@ impl Cache {
         // A load in flight for the key will see the key changed and not fill.
         let cmd = crate::backend::set_cmd(&full, &bytes, Some(physical));
         self.call(|b| b.query(&cmd)).await?;
+        // The new value replaced whatever a deferred delete was after.
+        self.inner.pending.remove(&full);
         Counters::bump(&self.inner.counters.sets);
         self.l1_evict(key);
         self.publish(Invalidation::Key(key.to_owned())).await;
@@ -235,6 +237,7 @@ impl Cache {
         };
         let mut out = Vec::with_capacity(raw.len());
         for (k, bytes) in full.iter().zip(raw) {
+            let bytes = bytes.filter(|_| !self.inner.pending.contains(k));
             let v = match bytes {
                 Some(bytes) => match self.interpret(k, &bytes, None).await? {
                     L2Read::Fresh(v, _) => Some(v),
@@ -287,6 +290,9 @@ impl Cache {
             })
             .collect::<Result<_, Error>>()?;
         self.call(|b| b.mset(&entries)).await?;
+        for (full, _, _) in &entries {
+            self.inner.pending.remove(full);
+        }
         Counters::add(&self.inner.counters.sets, entries.len() as u64);
         for (key, _) in items {
             self.l1_evict(key.as_ref());
@@ -374,7 +380,17 @@ impl Cache {
         let removed = self.int(&cmd).await;
         self.l1_evict(key);
         self.publish(Invalidation::Key(key.to_owned())).await;
-        Ok(removed? > 0)
+        match removed {
+            Ok(n) => Ok(n > 0),
+            Err(e) => {
+                // Redis may still hold the old entry: keep this instance
+                // from reading it, and retry until Redis takes the delete.
+                if !e.is_caller_error() && !matches!(e, Error::Disabled) {
+                    self.defer_delete(&full);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Invalidates `key` in Redis, in this instance's L1 and in every other

@@ -81,6 +81,11 @@ impl Cache {
         &self,
         full: &str,
     ) -> Result<L2Read<T>, Error> {
+        if self.inner.pending.contains(full) {
+            // A delete of this key has not reached Redis yet: what Redis
+            // holds is older than a committed write.
+            return Ok(L2Read::Missing);
+        }
         let (bytes, pttl) = if self.inner.l1.is_some() {
             let mut pipe = redis::pipe();
             pipe.cmd("GET").arg(full).cmd("PTTL").arg(full);

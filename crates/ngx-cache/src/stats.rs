@@ -106,6 +106,9 @@ pub struct CacheStats {
     pub resubscribes: u64,
     /// Entries currently held in L1.
     pub l1_entries: usize,
+    /// Deletes that could not reach Redis and are being retried; reads of
+    /// those keys skip Redis until then.
+    pub deletes_pending: usize,
     /// Invalidation lag, publish to eviction here.
     pub invalidation_lag_ms: crate::bus::LagPercentiles,
 }
@@ -157,6 +160,7 @@ impl CacheStats {
             l1_flushes: load(&c.l1_flushes),
             resubscribes: load(&c.resubscribes),
             l1_entries,
+            deletes_pending: 0,
             invalidation_lag_ms,
         }
     }

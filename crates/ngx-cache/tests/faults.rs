@@ -8,9 +8,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use ngx_cache::{BreakerConfig, BreakerState, Cache, Error};
-use support::proxy::StallingProxy;
+use support::proxy::{CutProxy, StallingProxy};
 use support::server::RedisServer;
-use support::util::{config, eventually, timed};
+use support::util::{config, eventually, raw_get, timed};
 
 const OP_TIMEOUT: Duration = Duration::from_millis(100);
 /// Slack for a loaded 2-core machine: a call may overrun its timeout by
@@ -122,6 +122,88 @@ async fn the_first_probe_after_a_long_outage_closes_the_breaker() {
     assert!(matches!(probe, Ok(None)), "the probe failed: {probe:?}");
     assert_eq!(cache.breaker().state(), BreakerState::Closed);
     assert!(took < Duration::from_secs(1), "probe took {took:?}");
+}
+
+/// A delete that cannot reach Redis (the network is cut, Redis keeps its
+/// data) must not let the old entry come back with the connection: this
+/// instance treats the key as missing meanwhile, and the delete is retried
+/// until Redis takes it, so a second instance stops seeing the old entry
+/// too.
+#[tokio::test]
+async fn a_delete_during_a_network_cut_lands_when_the_network_returns() {
+    let server = RedisServer::start();
+    let proxy = CutProxy::start(server.port()).await;
+    let through_proxy = || {
+        config(&server)
+            .url(proxy.url())
+            .pool_size(1)
+            .op_timeout(OP_TIMEOUT)
+            .breaker(BreakerConfig::new(2, Duration::from_millis(200)))
+            .build()
+            .unwrap()
+    };
+    let writer = Cache::connect(through_proxy()).await.unwrap();
+    // A second instance with a direct path to Redis, L1 off: it reads what
+    // Redis holds.
+    let other = Cache::connect(config(&server).l1(false).build().unwrap())
+        .await
+        .unwrap();
+    writer.set("k", &"old", None).await.unwrap();
+    assert_eq!(other.get::<String>("k").await.as_deref(), Some("old"));
+
+    proxy.cut();
+    // The database write committed; the cache delete cannot get through.
+    assert!(!writer.delete("k").await);
+    assert_eq!(raw_get(&server, "t:k").as_deref(), Some(&b"\"old\""[..]));
+    assert_eq!(writer.stats().deletes_pending, 1);
+
+    proxy.restore();
+    // Never the old value again in this instance, even before the retry
+    // lands, and the retry removes it from Redis for everyone.
+    let gone = eventually(Duration::from_secs(5), || async {
+        assert_eq!(writer.get::<String>("k").await, None);
+        raw_get(&server, "t:k").is_none()
+    })
+    .await;
+    assert!(gone.is_some(), "the deferred delete never reached Redis");
+    assert_eq!(other.get::<String>("k").await, None);
+    assert_eq!(writer.stats().deletes_pending, 0);
+    // A later set is served normally.
+    writer.set("k", &"new", None).await.unwrap();
+    assert_eq!(writer.get::<String>("k").await.as_deref(), Some("new"));
+}
+
+/// A `set` after a delete that could not reach Redis replaces the pending
+/// delete: the new value is served, not skipped or deleted later.
+#[tokio::test]
+async fn a_set_supersedes_a_pending_delete() {
+    let server = RedisServer::start();
+    let proxy = CutProxy::start(server.port()).await;
+    let cache = Cache::connect(
+        config(&server)
+            .url(proxy.url())
+            .pool_size(1)
+            .op_timeout(OP_TIMEOUT)
+            .breaker(BreakerConfig::disabled())
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    cache.set("k", &1, None).await.unwrap();
+    proxy.cut();
+    assert!(cache.try_delete("k").await.is_err());
+    assert_eq!(cache.stats().deletes_pending, 1);
+    proxy.restore();
+    let stored = eventually(Duration::from_secs(5), || async {
+        cache.try_set("k", &2, None).await.is_ok()
+    })
+    .await;
+    assert!(stored.is_some(), "set never got through");
+    assert_eq!(cache.stats().deletes_pending, 0);
+    assert_eq!(cache.get::<i32>("k").await, Some(2));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(raw_get(&server, "t:k").as_deref(), Some(&b"2"[..]));
 }
 
 #[tokio::test]

@@ -261,6 +261,13 @@ fn render_app(out: &mut String, db_queries: u64, stats: Option<&CacheStats>, upt
         "Entries held in L1.",
         s.l1_entries,
     );
+    metric(
+        out,
+        "ngx_cache_deletes_pending",
+        "gauge",
+        "Deletes that could not reach Redis, being retried.",
+        s.deletes_pending,
+    );
     let _ = writeln!(
         out,
         "# HELP ngx_cache_invalidation_lag_ms Invalidation lag, publish to eviction, over recent messages.\n# TYPE ngx_cache_invalidation_lag_ms gauge"

@@ -61,3 +61,62 @@ impl Drop for StallingProxy {
         self.task.abort();
     }
 }
+
+/// A loopback TCP proxy that can cut the network: [`cut`](Self::cut)
+/// closes every connection it carries and closes new ones at once, so
+/// nothing sent during the cut reaches Redis, which keeps its data (unlike
+/// a restart); [`restore`](Self::restore) forwards new connections again.
+pub struct CutProxy {
+    addr: SocketAddr,
+    cut: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl CutProxy {
+    /// Forwards `127.0.0.1:{port of the proxy}` to `127.0.0.1:upstream`.
+    pub async fn start(upstream: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let (cut, rx) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if *rx.borrow() {
+                    continue; // dropped: closed at once
+                }
+                let mut rx = rx.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = rx.wait_for(|cut| *cut) => {}
+                    }
+                    // Both sockets close here.
+                });
+            }
+        });
+        Self { addr, cut, task }
+    }
+
+    /// Closes every connection and refuses new ones until `restore`.
+    pub fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    /// Forwards new connections again.
+    pub fn restore(&self) {
+        self.cut.send_replace(false);
+    }
+
+    /// `redis://127.0.0.1:{proxy port}`.
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
