@@ -238,7 +238,7 @@ impl Cache {
                 .map(Bus::lag_percentiles)
                 .unwrap_or_default(),
         );
-        stats.deletes_pending = self.inner.pending.len();
+        stats.deletes_pending = self.owed();
         stats
     }
 

@@ -1,4 +1,5 @@
-//! Deletes that could not reach Redis, retried until they do.
+//! Deletes and tag invalidations that could not reach Redis, retried until
+//! they do.
 //!
 //! A write commits to the database, then deletes the cached entry. When
 //! Redis is unreachable at that moment but keeps its data (a network cut, a
@@ -11,6 +12,9 @@
 //!
 //! A later successful `set` of the key supersedes its pending delete. The
 //! set is bounded ([`MAX_PENDING`]); past it, further keys are only logged.
+//! A tag invalidation that fails is handled the same way: entries carrying
+//! the tag stop being served here at once (`TagVersions::defer`), and the
+//! version bump is retried.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -84,14 +88,19 @@ impl Cache {
     /// Records that the delete of `full` did not reach Redis and makes sure
     /// a retry task runs.
     pub(crate) fn defer_delete(&self, full: &str) {
-        let pending = &self.inner.pending;
-        if !pending.add(full) {
+        if !self.inner.pending.add(full) {
             tracing::warn!(
                 limit = MAX_PENDING,
                 "too many deletes waiting for Redis; this one is not retried"
             );
             return;
         }
+        self.ensure_retry();
+    }
+
+    /// Starts the retry task unless it runs.
+    pub(crate) fn ensure_retry(&self) {
+        let pending = &self.inner.pending;
         if pending.running.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -101,9 +110,49 @@ impl Cache {
         };
         handle.spawn(retry(Arc::downgrade(&self.inner)));
     }
+
+    /// Deletes and tag invalidations still owed to Redis.
+    pub(crate) fn owed(&self) -> usize {
+        self.inner.pending.len() + self.inner.tags.pending_len()
+    }
+
+    /// One pass over what is owed; true when all of it landed.
+    async fn retry_once(&self) -> bool {
+        let pending = &self.inner.pending;
+        let keys = pending.batch(BATCH);
+        if !keys.is_empty() {
+            let mut targets = Vec::with_capacity(keys.len() * 2);
+            for full in &keys {
+                targets.push(lease_key(full));
+                targets.push(full.clone());
+            }
+            if let Err(e) = self.call(|b| b.unlink(&targets)).await {
+                tracing::debug!(error = %e, owed = self.owed(), "deferred deletes still failing");
+                return false;
+            }
+            let prefix = format!("{}:", self.inner.config.namespace);
+            for full in &keys {
+                pending.remove(full);
+                if let Some(key) = full.strip_prefix(&prefix) {
+                    // Another instance may have re-read the old entry while
+                    // this one could not reach Redis.
+                    self.publish(Invalidation::Key(key.to_owned())).await;
+                }
+            }
+            tracing::info!(count = keys.len(), "deferred cache deletes applied");
+        }
+        for tag in self.inner.tags.pending() {
+            if let Err(e) = self.retry_tag_invalidation(&tag).await {
+                tracing::debug!(error = %e, tag, "deferred tag invalidation still failing");
+                return false;
+            }
+            tracing::info!(tag, "deferred tag invalidation applied");
+        }
+        true
+    }
 }
 
-/// Retries pending deletes with back-off until none is left or the cache
+/// Retries what is owed with back-off until nothing is left or the cache
 /// is dropped.
 async fn retry(weak: Weak<Inner>) {
     let mut backoff = FIRST_RETRY;
@@ -111,40 +160,20 @@ async fn retry(weak: Weak<Inner>) {
         tokio::time::sleep(backoff).await;
         let Some(inner) = weak.upgrade() else { return };
         let cache = Cache { inner };
-        let pending = &cache.inner.pending;
-        let keys = pending.batch(BATCH);
-        if keys.is_empty() {
-            pending.running.store(false, Ordering::Release);
-            // A key added after the batch was read but before `running`
-            // was cleared would have found the flag set: look again.
-            if pending.len() == 0 || pending.running.swap(true, Ordering::AcqRel) {
+        if cache.owed() == 0 {
+            let running = &cache.inner.pending.running;
+            running.store(false, Ordering::Release);
+            // Something deferred after the check but before the flag was
+            // cleared found the flag set and started no task: look again.
+            if cache.owed() == 0 || running.swap(true, Ordering::AcqRel) {
                 return;
             }
             continue;
         }
-        let mut targets = Vec::with_capacity(keys.len() * 2);
-        for full in &keys {
-            targets.push(lease_key(full));
-            targets.push(full.clone());
-        }
-        match cache.call(|b| b.unlink(&targets)).await {
-            Ok(_) => {
-                let prefix = format!("{}:", cache.inner.config.namespace);
-                for full in &keys {
-                    pending.remove(full);
-                    if let Some(key) = full.strip_prefix(&prefix) {
-                        // Another instance may have re-read the old entry
-                        // while this one could not reach Redis.
-                        cache.publish(Invalidation::Key(key.to_owned())).await;
-                    }
-                }
-                tracing::info!(count = keys.len(), "deferred cache deletes applied");
-                backoff = FIRST_RETRY;
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, pending = pending.len(), "deferred deletes still failing");
-                backoff = (backoff * 2).min(MAX_RETRY);
-            }
-        }
+        backoff = if cache.retry_once().await {
+            FIRST_RETRY
+        } else {
+            (backoff * 2).min(MAX_RETRY)
+        };
     }
 }

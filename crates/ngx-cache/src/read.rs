@@ -149,6 +149,15 @@ impl Cache {
             return Ok(L2Read::Missing);
         };
         if !env.tags.is_empty() {
+            if self
+                .inner
+                .tags
+                .any_pending(env.tags.iter().map(|(t, _)| t.as_str()))
+            {
+                // Invalidated by a write whose tag bump has not reached
+                // Redis yet.
+                return Ok(L2Read::Missing);
+            }
             let names: Vec<String> = env.tags.iter().map(|(t, _)| t.clone()).collect();
             let current = self.tag_versions(&names).await?;
             if current != env.tags {

@@ -106,8 +106,9 @@ pub struct CacheStats {
     pub resubscribes: u64,
     /// Entries currently held in L1.
     pub l1_entries: usize,
-    /// Deletes that could not reach Redis and are being retried; reads of
-    /// those keys skip Redis until then.
+    /// Key deletes and tag invalidations that could not reach Redis and are
+    /// being retried; this instance treats what they cover as misses until
+    /// then.
     pub deletes_pending: usize,
     /// Invalidation lag, publish to eviction here.
     pub invalidation_lag_ms: crate::bus::LagPercentiles,

@@ -11,7 +11,8 @@
 //! subscribed (it delivers every new version); otherwise they are read from
 //! Redis on every check.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
 
@@ -24,6 +25,11 @@ use crate::error::Error;
 #[derive(Debug, Default)]
 pub(crate) struct TagVersions {
     map: RwLock<HashMap<String, u64>>,
+    /// Tags whose invalidation has not reached Redis yet: entries carrying
+    /// them are neither current nor usable as stale fallbacks here until
+    /// the retry lands (see `pending.rs`).
+    pending: RwLock<HashSet<String>>,
+    pending_count: AtomicUsize,
 }
 
 /// Past this many known tags the map is cleared (versions are re-read from
@@ -49,12 +55,51 @@ impl TagVersions {
         self.map.write().clear();
     }
 
+    /// Remembers that the invalidation of `tag` did not reach Redis.
+    pub(crate) fn defer(&self, tag: &str) {
+        let mut pending = self.pending.write();
+        pending.insert(tag.to_owned());
+        self.pending_count.store(pending.len(), Ordering::Release);
+    }
+
+    /// The invalidation of `tag` reached Redis.
+    pub(crate) fn settle(&self, tag: &str) {
+        let mut pending = self.pending.write();
+        pending.remove(tag);
+        self.pending_count.store(pending.len(), Ordering::Release);
+    }
+
+    /// Tags whose invalidation is still owed to Redis.
+    pub(crate) fn pending(&self) -> Vec<String> {
+        if self.pending_len() == 0 {
+            return Vec::new();
+        }
+        self.pending.read().iter().cloned().collect()
+    }
+
+    pub(crate) fn pending_len(&self) -> usize {
+        self.pending_count.load(Ordering::Acquire)
+    }
+
+    /// Whether any of `tags` has an invalidation still owed to Redis.
+    pub(crate) fn any_pending<'a>(&self, mut tags: impl Iterator<Item = &'a str>) -> bool {
+        if self.pending_len() == 0 {
+            return false;
+        }
+        let pending = self.pending.read();
+        tags.any(|t| pending.contains(t))
+    }
+
     /// Whether no recorded `(tag, version)` is known to be invalidated. An
     /// unknown tag passes: this is the test for fail-safe fallbacks, which
-    /// must stay usable when tag versions cannot be read (Redis down).
+    /// must stay usable when tag versions cannot be read (Redis down). A tag
+    /// whose invalidation is still owed to Redis fails.
     pub(crate) fn none_invalidated(&self, tags: &[(String, u64)]) -> bool {
         if tags.is_empty() {
             return true;
+        }
+        if self.any_pending(tags.iter().map(|(t, _)| t.as_str())) {
+            return false;
         }
         let map = self.map.read();
         tags.iter()
@@ -66,6 +111,9 @@ impl TagVersions {
     pub(crate) fn all_current(&self, tags: &[(String, u64)]) -> bool {
         if tags.is_empty() {
             return true;
+        }
+        if self.any_pending(tags.iter().map(|(t, _)| t.as_str())) {
+            return false;
         }
         let map = self.map.read();
         tags.iter().all(|(t, v)| map.get(t) == Some(v))
@@ -127,10 +175,37 @@ impl Cache {
 
     /// Like [`invalidate_tag`](Self::invalidate_tag), returning the failure;
     /// on success returns the tag's new version.
+    ///
+    /// When Redis cannot be reached, entries carrying the tag stop being
+    /// served by this instance at once, and the invalidation is retried in
+    /// the background until Redis takes it.
     pub async fn try_invalidate_tag(&self, tag: &str) -> Result<u64, Error> {
         let key = self.tag_key(tag)?;
+        match self.apply_tag_invalidation(tag, &key).await {
+            Ok(version) => Ok(version),
+            Err(e) => {
+                if !e.is_caller_error() && !matches!(e, Error::Disabled) {
+                    self.inner.tags.defer(tag);
+                    self.note_invalidation();
+                    self.ensure_retry();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Retries the invalidation of a deferred tag; settles it on success.
+    pub(crate) async fn retry_tag_invalidation(&self, tag: &str) -> Result<(), Error> {
+        let key = self.tag_key(tag)?;
+        self.apply_tag_invalidation(tag, &key).await?;
+        self.inner.tags.settle(tag);
+        Ok(())
+    }
+
+    /// `INCR` of the tag's version, then the local and remote bookkeeping.
+    async fn apply_tag_invalidation(&self, tag: &str, key: &str) -> Result<u64, Error> {
         let mut cmd = redis::cmd("INCR");
-        cmd.arg(&key);
+        cmd.arg(key);
         let version = match self.call(|b| b.query(&cmd)).await? {
             redis::Value::Int(n) => n as u64,
             other => {

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use ngx_cache::{BreakerConfig, BreakerState, Cache, Error};
+use ngx_cache::{BreakerConfig, BreakerState, Cache, EntryOptions, Error};
 use support::proxy::{CutProxy, StallingProxy};
 use support::server::RedisServer;
 use support::util::{config, eventually, raw_get, timed};
@@ -171,6 +171,51 @@ async fn a_delete_during_a_network_cut_lands_when_the_network_returns() {
     // A later set is served normally.
     writer.set("k", &"new", None).await.unwrap();
     assert_eq!(writer.get::<String>("k").await.as_deref(), Some("new"));
+}
+
+/// The same for a tag invalidation: entries carrying the tag stop being
+/// served at once by the instance that invalidated it (its L1 copy
+/// included), and the version bump lands when the network returns, so
+/// other instances stop serving them too.
+#[tokio::test]
+async fn a_tag_invalidation_during_a_network_cut_lands_when_the_network_returns() {
+    let server = RedisServer::start();
+    let proxy = CutProxy::start(server.port()).await;
+    let writer = Cache::connect(
+        config(&server)
+            .url(proxy.url())
+            .pool_size(1)
+            .op_timeout(OP_TIMEOUT)
+            .breaker(BreakerConfig::new(2, Duration::from_millis(200)))
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let other = Cache::connect(config(&server).l1(false).build().unwrap())
+        .await
+        .unwrap();
+    let opts = EntryOptions::new().tags(vec!["customer:1".to_owned()]);
+    writer.set_with("a", &"old", &opts).await.unwrap();
+    assert_eq!(writer.get::<String>("a").await.as_deref(), Some("old"));
+    assert_eq!(writer.get::<String>("a").await.as_deref(), Some("old"));
+    assert!(writer.stats().l1_hits > 0, "the value sits in L1");
+    assert_eq!(other.get::<String>("a").await.as_deref(), Some("old"));
+
+    proxy.cut();
+    assert!(!writer.invalidate_tag("customer:1").await);
+    assert_eq!(writer.get::<String>("a").await, None, "L1 kept serving it");
+    assert_eq!(writer.stats().deletes_pending, 1);
+
+    proxy.restore();
+    let landed = eventually(Duration::from_secs(5), || async {
+        assert_eq!(writer.get::<String>("a").await, None);
+        writer.stats().deletes_pending == 0
+    })
+    .await;
+    assert!(landed.is_some(), "the tag invalidation never reached Redis");
+    assert_eq!(other.get::<String>("a").await, None);
+    assert_eq!(writer.get::<String>("a").await, None);
 }
 
 /// A `set` after a delete that could not reach Redis replaces the pending
