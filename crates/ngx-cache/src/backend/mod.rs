@@ -43,7 +43,8 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Whether at least one connection is currently established.
     fn connected(&self) -> bool;
     /// When no connection is established, cuts reconnect back-off short
-    /// and waits for one, up to the connect timeout. The breaker's
+    /// and waits for the next reconnect attempt's outcome, up to the connect
+    /// timeout. The breaker's
     /// half-open probe calls this first, so a probe right after Redis comes
     /// back finds a connection instead of failing on a reconnect task that
     /// is still sleeping.

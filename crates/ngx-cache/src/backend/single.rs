@@ -60,6 +60,8 @@ struct Shared {
     reconnects: AtomicU64,
     /// Signalled whenever a reconnect task installs a connection.
     connected: Notify,
+    /// Signalled whenever a reconnect attempt fails.
+    attempt_failed: Notify,
 }
 
 #[derive(Default)]
@@ -110,6 +112,7 @@ impl SingleBackend {
             secret,
             reconnects: AtomicU64::new(0),
             connected: Notify::new(),
+            attempt_failed: Notify::new(),
         });
         let slots: Box<[Arc<Slot>]> = (0..settings.size.max(1))
             .map(|_| Arc::new(Slot::default()))
@@ -248,7 +251,10 @@ fn spawn_reconnect(shared: &Arc<Shared>, slot: &Arc<Slot>, drop_current: bool) {
                     }
                     break;
                 }
-                Err(e) => tracing::debug!(error = %e, ?backoff, "redis reconnect failed"),
+                Err(e) => {
+                    tracing::debug!(error = %e, ?backoff, "redis reconnect failed");
+                    shared.attempt_failed.notify_waiters();
+                }
             }
             drop(shared);
             tokio::select! {
@@ -355,16 +361,25 @@ impl Backend for SingleBackend {
                 return;
             }
             let connected = self.shared.connected.notified();
-            tokio::pin!(connected);
-            // Registered before the wake-ups, so a connection installed in
-            // between is not missed.
+            let failed = self.shared.attempt_failed.notified();
+            tokio::pin!(connected, failed);
+            // Registered before the wake-ups, so an outcome in between is
+            // not missed.
             connected.as_mut().enable();
+            failed.as_mut().enable();
             for slot in self.slots.iter() {
                 slot.wake.notify_one();
                 spawn_reconnect(&self.shared, slot, false);
             }
+            // The first outcome decides: a refused connection fails the
+            // probe at once, as before; an unanswered one waits for the
+            // connect timeout.
             let limit = self.shared.settings.connect_timeout + Duration::from_millis(50);
-            let _ = tokio::time::timeout(limit, connected).await;
+            tokio::select! {
+                () = connected => {}
+                () = failed => {}
+                () = tokio::time::sleep(limit) => {}
+            }
         })
     }
 }
