@@ -385,7 +385,7 @@ impl Cache {
             Err(e) => {
                 // Redis may still hold the old entry: keep this instance
                 // from reading it, and retry until Redis takes the delete.
-                if !e.is_caller_error() && !matches!(e, Error::Disabled) {
+                if crate::pending::is_owed_after(&e) {
                     self.defer_delete(&full);
                 }
                 Err(e)

@@ -26,6 +26,7 @@ use parking_lot::Mutex;
 use crate::Cache;
 use crate::bus::Invalidation;
 use crate::cache::Inner;
+use crate::error::Error;
 use crate::fill::lease_key;
 
 /// Most deletes remembered at once.
@@ -34,6 +35,12 @@ pub(crate) const MAX_PENDING: usize = 10_000;
 const BATCH: usize = 200;
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const MAX_RETRY: Duration = Duration::from_secs(1);
+
+/// Whether an invalidation that failed with `e` may still be owed to Redis:
+/// anything but a caller mistake or a disabled cache, which never reach it.
+pub(crate) fn is_owed_after(e: &Error) -> bool {
+    !e.is_caller_error() && !matches!(e, Error::Disabled)
+}
 
 /// Full keys whose delete has not reached Redis yet.
 #[derive(Debug, Default)]

@@ -184,7 +184,7 @@ impl Cache {
         match self.apply_tag_invalidation(tag, &key).await {
             Ok(version) => Ok(version),
             Err(e) => {
-                if !e.is_caller_error() && !matches!(e, Error::Disabled) {
+                if crate::pending::is_owed_after(&e) {
                     self.inner.tags.defer(tag);
                     self.note_invalidation();
                     self.ensure_retry();
