@@ -16,6 +16,7 @@
 //! - `bus`: invalidation messages, sequence gaps and lag.
 //! - `tag`: tag versions and [`Cache::invalidate_tag`].
 //! - `warm`: [`Cache::warm`].
+//! - [`inspect`]: decoding a stored value of unknown type, for operator tools.
 //! - `backend`: the internal `Backend` trait and the pooled, self-healing single-node backend.
 //! - `breaker`: the three-state [`CircuitBreaker`].
 //! - `codec`: JSON, marked MessagePack and LZ4 compression ([`Codec`]).
@@ -74,6 +75,7 @@ mod fill;
 mod flight;
 mod global;
 mod health;
+pub mod inspect;
 mod key;
 mod l1;
 mod load;
