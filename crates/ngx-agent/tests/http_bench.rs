@@ -8,8 +8,8 @@ mod server;
 
 mod http_support;
 
-use ngx_bench::{Goals, RunOptions, Target, markdown, run};
 use ngx_agent::http::{self, AppState};
+use ngx_bench::{Goals, RunOptions, Target, markdown, run};
 
 async fn serve(state: AppState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

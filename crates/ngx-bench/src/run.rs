@@ -215,8 +215,7 @@ impl Target {
         let start = Instant::now();
         let mut workers = Vec::with_capacity(concurrency);
         for w in 0..concurrency.max(1) {
-            let (target, make, next, bar) =
-                (self.clone(), make.clone(), next.clone(), bar.clone());
+            let (target, make, next, bar) = (self.clone(), make.clone(), next.clone(), bar.clone());
             workers.push(tokio::spawn(async move {
                 let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1_000_003) + w as u64);
                 let mut lat = Vec::new();

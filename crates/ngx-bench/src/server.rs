@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-
 /// Where the spawned service keeps its data.
 #[derive(Debug, Clone)]
 pub enum DataStore {

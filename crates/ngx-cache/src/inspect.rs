@@ -130,7 +130,11 @@ mod tests {
         let v = serde_json::json!({"name": "Ana", "visits": [1, 2, 3], "note": "x".repeat(64)});
         for (codec, plain, compressed) in [
             (Codec::Json, Format::Json, Format::Lz4Json),
-            (Codec::MessagePack, Format::MessagePack, Format::Lz4MessagePack),
+            (
+                Codec::MessagePack,
+                Format::MessagePack,
+                Format::Lz4MessagePack,
+            ),
         ] {
             let small = Limits {
                 compression_threshold: None,
@@ -159,9 +163,7 @@ mod tests {
         assert!(inspect(b"{not json", 1 << 20).is_err());
         assert!(inspect(b"\x01\xc1", 1 << 20).is_err());
         assert!(inspect(b"\x03\x01\x00", 1 << 20).is_err());
-        let big = Codec::Json
-            .encode(&"y".repeat(4096), limits())
-            .unwrap();
+        let big = Codec::Json.encode(&"y".repeat(4096), limits()).unwrap();
         assert!(inspect(&big, 100).is_err(), "declared size over the limit");
     }
 }

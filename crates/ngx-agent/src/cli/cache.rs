@@ -121,15 +121,18 @@ pub(crate) async fn raw(config: &CacheConfig) -> anyhow::Result<MultiplexedConne
     let clean = |e: redis::RedisError| e.to_string().replace(&config.url, &url);
     let client = redis::Client::open(config.url.as_str())
         .map_err(|e| anyhow::anyhow!("REDIS_URL {url}: {}", clean(e)))?;
-    tokio::time::timeout(config.connect_timeout, client.get_multiplexed_async_connection())
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "Redis at {url} did not answer within {:?}",
-                config.connect_timeout
-            )
-        })?
-        .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {url}: {}", clean(e)))
+    tokio::time::timeout(
+        config.connect_timeout,
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "Redis at {url} did not answer within {:?}",
+            config.connect_timeout
+        )
+    })?
+    .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {url}: {}", clean(e)))
 }
 
 /// The library handle for writes: no L1 (this process serves nothing), and
@@ -203,17 +206,26 @@ async fn stats(config: &CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|k| (format!("{ns}:{}:", k.prefix()), k.name()))
         .collect();
-    scan(&mut conn, &format!("{}:*", escape_glob(ns)), usize::MAX, |key| {
-        if key.starts_with(&tag_prefix) {
-            tags += 1;
-        } else if let Some((_, name)) = spaces.iter().find(|(p, _)| key.starts_with(p.as_str())) {
-            *by_type.entry(name).or_default() += 1;
-        } else {
-            other += 1;
-        }
-    })
+    scan(
+        &mut conn,
+        &format!("{}:*", escape_glob(ns)),
+        usize::MAX,
+        |key| {
+            if key.starts_with(&tag_prefix) {
+                tags += 1;
+            } else if let Some((_, name)) = spaces.iter().find(|(p, _)| key.starts_with(p.as_str()))
+            {
+                *by_type.entry(name).or_default() += 1;
+            } else {
+                other += 1;
+            }
+        },
+    )
     .await?;
-    let info: String = redis::cmd("INFO").query_async(&mut conn).await.context("INFO")?;
+    let info: String = redis::cmd("INFO")
+        .query_async(&mut conn)
+        .await
+        .context("INFO")?;
     let field = |name: &str| {
         info.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
@@ -242,7 +254,12 @@ async fn stats(config: &CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
     out.print(&s, || {
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
         let n = |v: Option<u64>| v.map_or_else(|| "?".into(), |v| v.to_string());
-        println!("namespace {} on {} (Redis {})", s.namespace, s.redis, opt(&s.redis_version));
+        println!(
+            "namespace {} on {} (Redis {})",
+            s.namespace,
+            s.redis,
+            opt(&s.redis_version)
+        );
         println!();
         println!("{:<14} {:>10}", "type", "keys");
         for (name, count) in &s.keys_by_type {
@@ -259,7 +276,11 @@ async fn stats(config: &CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
             s.keyspace_hit_rate
                 .map_or_else(|| "n/a".into(), |r| format!("{:.1}%", r * 100.0))
         );
-        println!("  hits/misses   {} / {}", n(s.keyspace_hits), n(s.keyspace_misses));
+        println!(
+            "  hits/misses   {} / {}",
+            n(s.keyspace_hits),
+            n(s.keyspace_misses)
+        );
         println!("  memory        {}", opt(&s.used_memory));
         println!("  expired       {}", n(s.expired_keys));
         println!("  evicted       {}", n(s.evicted_keys));
@@ -282,7 +303,9 @@ async fn health(config: CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
                 report.version.as_deref().unwrap_or("?"),
                 report.latency_ms,
                 report.used_memory.as_deref().unwrap_or("?"),
-                report.connected_clients.map_or_else(|| "?".into(), |c| c.to_string()),
+                report
+                    .connected_clients
+                    .map_or_else(|| "?".into(), |c| c.to_string()),
             );
         } else {
             println!(
@@ -314,9 +337,12 @@ async fn keys(
     let mut conn = raw(config).await?;
     let prefix = format!("{}:{}:", config.namespace, space.prefix());
     let mut keys = Vec::new();
-    let truncated = scan(&mut conn, &format!("{}*", escape_glob(&prefix)), limit, |k| {
-        keys.push(k)
-    })
+    let truncated = scan(
+        &mut conn,
+        &format!("{}*", escape_glob(&prefix)),
+        limit,
+        |k| keys.push(k),
+    )
     .await?;
     keys.sort_unstable();
     let list = KeyList { keys, truncated };
@@ -397,11 +423,19 @@ async fn clear(config: CacheConfig, yes: bool, out: Output) -> anyhow::Result<Ex
     let where_ = config.redacted_url();
     if !yes {
         if !std::io::stdin().is_terminal() {
-            bail!("refusing to clear namespace `{ns}` without --yes: standard input is not a terminal");
+            bail!(
+                "refusing to clear namespace `{ns}` without --yes: standard input is not a terminal"
+            );
         }
         let mut conn = raw(&config).await?;
         let mut count = 0u64;
-        scan(&mut conn, &format!("{}:*", escape_glob(&ns)), usize::MAX, |_| count += 1).await?;
+        scan(
+            &mut conn,
+            &format!("{}:*", escape_glob(&ns)),
+            usize::MAX,
+            |_| count += 1,
+        )
+        .await?;
         eprint!("Remove all {count} keys of namespace `{ns}` on {where_}? Type `yes` to confirm: ");
         std::io::stderr().flush()?;
         let mut answer = String::new();
@@ -460,4 +494,3 @@ async fn warm(env: &EnvArgs, out: Output) -> anyhow::Result<ExitCode> {
         ExitCode::FAILURE
     })
 }
-

@@ -169,7 +169,11 @@ fn print_human(s: &Shown) {
     } else {
         ""
     };
-    println!("{}{format}{envelope}, {} bytes", label("format"), s.stored_bytes);
+    println!(
+        "{}{format}{envelope}, {} bytes",
+        label("format"),
+        s.stored_bytes
+    );
     println!(
         "{}{}",
         label("ttl"),

@@ -38,26 +38,86 @@ pub(crate) const VARS: &[Var] = &[
         help: "redis:// or rediss:// (TLS) URL, with optional user and password",
     },
     var("REDIS_POOL_SIZE", "10", "Multiplexed Redis connections"),
-    var("REDIS_CLUSTER", "false", "Redis Cluster (not implemented: true is refused)"),
-    var("REDIS_DECODE_RESPONSES", "true", "Accepted; values are always decoded into typed values"),
+    var(
+        "REDIS_CLUSTER",
+        "false",
+        "Redis Cluster (not implemented: true is refused)",
+    ),
+    var(
+        "REDIS_DECODE_RESPONSES",
+        "true",
+        "Accepted; values are always decoded into typed values",
+    ),
     var("CACHE_ENABLED", "true", "false runs with no cache at all"),
     var("CACHE_DEFAULT_TTL", "3600", "Seconds"),
     var("CACHE_NAMESPACE", "ngx", "Prefix of every key"),
-    var("CACHE_CIRCUIT_BREAKER_ENABLED", "true", "Circuit breaker in front of Redis"),
-    var("CACHE_CIRCUIT_BREAKER_FAILURES", "5", "Consecutive transient failures that open the breaker"),
-    var("CACHE_CIRCUIT_BREAKER_TIMEOUT", "30", "Seconds the breaker stays open before one probe"),
-    var("CACHE_CODEC", "json", "Codec for writes: json or msgpack; reads accept both"),
-    var("CACHE_OP_TIMEOUT_MS", "250", "Timeout of one Redis operation"),
-    var("CACHE_CONNECT_TIMEOUT_MS", "1000", "Timeout of opening a connection"),
-    var("CACHE_MAX_VALUE_BYTES", "1048576", "Larger encoded values are refused"),
+    var(
+        "CACHE_CIRCUIT_BREAKER_ENABLED",
+        "true",
+        "Circuit breaker in front of Redis",
+    ),
+    var(
+        "CACHE_CIRCUIT_BREAKER_FAILURES",
+        "5",
+        "Consecutive transient failures that open the breaker",
+    ),
+    var(
+        "CACHE_CIRCUIT_BREAKER_TIMEOUT",
+        "30",
+        "Seconds the breaker stays open before one probe",
+    ),
+    var(
+        "CACHE_CODEC",
+        "json",
+        "Codec for writes: json or msgpack; reads accept both",
+    ),
+    var(
+        "CACHE_OP_TIMEOUT_MS",
+        "250",
+        "Timeout of one Redis operation",
+    ),
+    var(
+        "CACHE_CONNECT_TIMEOUT_MS",
+        "1000",
+        "Timeout of opening a connection",
+    ),
+    var(
+        "CACHE_MAX_VALUE_BYTES",
+        "1048576",
+        "Larger encoded values are refused",
+    ),
     var("CACHE_MAX_KEY_BYTES", "1024", "Longer keys are refused"),
-    var("CACHE_TTL_JITTER", "0.1", "Fraction of a TTL removed at random (0 = off)"),
-    var("CACHE_COMPRESSION_THRESHOLD", "0", "LZ4-compress values above this many bytes (0 = off)"),
-    var("CACHE_HEAL_AFTER_TIMEOUTS", "2", "Consecutive timeouts after which a connection is rebuilt"),
-    var("CACHE_L1_ENABLED", "true", "In-process L1 tier in front of Redis"),
+    var(
+        "CACHE_TTL_JITTER",
+        "0.1",
+        "Fraction of a TTL removed at random (0 = off)",
+    ),
+    var(
+        "CACHE_COMPRESSION_THRESHOLD",
+        "0",
+        "LZ4-compress values above this many bytes (0 = off)",
+    ),
+    var(
+        "CACHE_HEAL_AFTER_TIMEOUTS",
+        "2",
+        "Consecutive timeouts after which a connection is rebuilt",
+    ),
+    var(
+        "CACHE_L1_ENABLED",
+        "true",
+        "In-process L1 tier in front of Redis",
+    ),
     var("CACHE_L1_CAPACITY", "10000", "L1 entries"),
-    var("CACHE_L1_MAX_TTL", "60", "Seconds; upper bound of any L1 lifetime"),
-    var("CACHE_INVALIDATION_ENABLED", "true", "Keep every instance's L1 coherent over pub/sub"),
+    var(
+        "CACHE_L1_MAX_TTL",
+        "60",
+        "Seconds; upper bound of any L1 lifetime",
+    ),
+    var(
+        "CACHE_INVALIDATION_ENABLED",
+        "true",
+        "Keep every instance's L1 coherent over pub/sub",
+    ),
     var("CACHE_TTL_CONVERSATION", "1800", "Seconds"),
     var("CACHE_TTL_CUSTOMER", "3600", "Seconds"),
     var("CACHE_TTL_PREDICTION", "300", "Seconds"),
@@ -67,8 +127,16 @@ pub(crate) const VARS: &[Var] = &[
     var("CACHE_TTL_CONFIG", "7200", "Seconds"),
     var("CACHE_TTL_KNOWLEDGE", "86400", "Seconds"),
     var("CACHE_TTL_CATALOG", "3600", "Seconds"),
-    var("CACHE_FAIL_SAFE", "3600", "Seconds a domain entry outlives its TTL as a fallback (0 = off)"),
-    var("HTTP_ADDR", "127.0.0.1:8000", "Listen address of the service"),
+    var(
+        "CACHE_FAIL_SAFE",
+        "3600",
+        "Seconds a domain entry outlives its TTL as a fallback (0 = off)",
+    ),
+    var(
+        "HTTP_ADDR",
+        "127.0.0.1:8000",
+        "Listen address of the service",
+    ),
     Var {
         name: "DATABASE_URL",
         default: Some("sqlite://data/ngx.db"),
@@ -82,8 +150,16 @@ pub(crate) const VARS: &[Var] = &[
         help: "PostgreSQL only: use (and create) this schema",
     },
     var("DATABASE_MAX_CONNECTIONS", "8", "Database pool size"),
-    var("DATABASE_SEED", "true", "Seed demo data into empty tables at start"),
-    var("CACHE_WARM", "true", "Warm knowledge base, agent configuration and catalog at start"),
+    var(
+        "DATABASE_SEED",
+        "true",
+        "Seed demo data into empty tables at start",
+    ),
+    var(
+        "CACHE_WARM",
+        "true",
+        "Warm knowledge base, agent configuration and catalog at start",
+    ),
     Var {
         name: "ADMIN_TOKEN",
         default: None,
@@ -92,9 +168,21 @@ pub(crate) const VARS: &[Var] = &[
     },
     var("LOG_FORMAT", "text", "text or json"),
     var("RUST_LOG", "info,sqlx=warn", "Log filter"),
-    var("HTTP_REQUEST_TIMEOUT_MS", "10000", "Request deadline; past it the answer is 503"),
-    var("HTTP_BODY_LIMIT_BYTES", "262144", "Larger request bodies get 413"),
-    var("HTTP_SHUTDOWN_TIMEOUT_MS", "10000", "How long shutdown waits for in-flight requests"),
+    var(
+        "HTTP_REQUEST_TIMEOUT_MS",
+        "10000",
+        "Request deadline; past it the answer is 503",
+    ),
+    var(
+        "HTTP_BODY_LIMIT_BYTES",
+        "262144",
+        "Larger request bodies get 413",
+    ),
+    var(
+        "HTTP_SHUTDOWN_TIMEOUT_MS",
+        "10000",
+        "How long shutdown waits for in-flight requests",
+    ),
 ];
 
 /// `REDIS_URL` -> `redis-url`.
@@ -150,7 +238,8 @@ impl FromArgMatches for EnvArgs {
 
 impl Args for EnvArgs {
     fn augment_args(cmd: Command) -> Command {
-        let mut cmd = cmd.next_help_heading("Environment (each variable is also a flag; the flag wins)");
+        let mut cmd =
+            cmd.next_help_heading("Environment (each variable is also a flag; the flag wins)");
         for v in VARS {
             let mut arg = Arg::new(v.name)
                 .long(flag(v.name))
@@ -197,7 +286,10 @@ mod tests {
             .lines()
             .filter_map(|l| l.strip_prefix("| `"))
             .filter_map(|l| l.split('`').next())
-            .filter(|n| n.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()))
+            .filter(|n| {
+                n.chars()
+                    .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+            })
             .collect();
         documented.sort_unstable();
         let mut ours: Vec<&str> = VARS.iter().map(|v| v.name).collect();

@@ -37,13 +37,19 @@ pub(crate) fn run(args: &HealthcheckArgs, env: &EnvArgs, out: Output) -> ExitCod
     let addr = match args.addr {
         Some(a) => Ok(a),
         None => {
-            let raw = env.get("HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:8000".into());
+            let raw = env
+                .get("HTTP_ADDR")
+                .unwrap_or_else(|| "127.0.0.1:8000".into());
             raw.trim()
                 .parse::<SocketAddr>()
                 .map_err(|_| format!("HTTP_ADDR: `{raw}` is not an address like 127.0.0.1:8000"))
         }
     };
-    let path = if args.ready { "/health/ready" } else { "/health" };
+    let path = if args.ready {
+        "/health/ready"
+    } else {
+        "/health"
+    };
     let verdict = match addr {
         Err(e) => Verdict {
             healthy: false,
@@ -73,7 +79,11 @@ pub(crate) fn run(args: &HealthcheckArgs, env: &EnvArgs, out: Output) -> ExitCod
     out.print(&verdict, || match (&verdict.status, &verdict.error) {
         (Some(code), _) => println!(
             "{} {} -> {code}",
-            if verdict.healthy { "healthy:" } else { "unhealthy:" },
+            if verdict.healthy {
+                "healthy:"
+            } else {
+                "unhealthy:"
+            },
             verdict.url
         ),
         (None, Some(e)) => println!("unhealthy: {} ({e})", verdict.url),

@@ -103,7 +103,9 @@ mod tests {
     fn unknown_flags_are_errors() {
         assert!(Cli::try_parse_from(["ngx-agent", "serve", "--bogus"]).is_err());
         assert!(Cli::try_parse_from(["ngx-agent", "--bogus"]).is_err());
-        assert!(Cli::try_parse_from(["ngx-agent", "cache", "keys", "conv", "--lmit", "3"]).is_err());
+        assert!(
+            Cli::try_parse_from(["ngx-agent", "cache", "keys", "conv", "--lmit", "3"]).is_err()
+        );
         assert!(Cli::try_parse_from(["ngx-agent", "serve", "--port", "9000"]).is_ok());
     }
 }

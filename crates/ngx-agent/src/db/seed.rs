@@ -116,9 +116,13 @@ impl Database {
                 .seed_customers(&mut tx, &mut rng, spec.customers, &|n| progress(n, total))
                 .await?;
             let (c, m) = self
-                .seed_conversations(&mut tx, &mut rng, spec.conversations, spec.customers, &|n| {
-                    progress(spec.customers + n, total)
-                })
+                .seed_conversations(
+                    &mut tx,
+                    &mut rng,
+                    spec.conversations,
+                    spec.customers,
+                    &|n| progress(spec.customers + n, total),
+                )
                 .await?;
             report.conversations = c;
             report.messages = m;
