@@ -17,11 +17,6 @@ use serde_json::Value;
 
 pub use crate::{Cache, Codec, EntryOptions, LoadError};
 
-/// The README's Rust snippets compile (the "Caching decorators" section
-/// among them).
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
 pub use std::time::Duration;
 
 // ---------------------------------------------------------------- shapes ---
