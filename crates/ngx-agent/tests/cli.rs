@@ -477,6 +477,37 @@ async fn serve_port_healthcheck_and_invalidation_reaching_the_service() {
         "the running service applied the CLI's invalidation"
     );
 
+    // `bench --url`: JSON report on stdout, no progress bar off a terminal,
+    // a bar on one.
+    let bench_args = [
+        "bench",
+        "--url",
+        service.base.as_str(),
+        "--requests",
+        "200",
+        "--warmup",
+        "50",
+        "--probe-requests",
+        "50",
+        "--concurrency",
+        "2",
+        "--customers",
+        "3000",
+        "--conversations",
+        "1000",
+    ];
+    let out = run(&redis, ns, &bench_args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["mix"]["requests"], 200);
+    assert_eq!(report["mix"]["errors"], 0);
+    assert!(!stderr(&out).contains("service: mix"), "{}", stderr(&out));
+    let mut cmd = command(&redis, ns);
+    cmd.args(bench_args);
+    let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
+    p.exp_string("service: mix [").unwrap();
+    p.exp_eof().unwrap();
+
     service.stop();
     let out = check(&["--timeout-ms", "500"]);
     assert_eq!(out.status.code(), Some(1));
