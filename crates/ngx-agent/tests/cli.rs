@@ -526,3 +526,24 @@ async fn serve_port_healthcheck_and_invalidation_reaching_the_service() {
 fn binary_path_is_the_one_under_test() {
     assert!(std::path::Path::new(BIN).exists());
 }
+
+#[test]
+fn serve_shows_seeding_progress_on_a_terminal() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = server::free_port();
+    let mut cmd = command(&redis, "cliseed");
+    cmd.args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/ngx.db", dir.path().display()),
+        )
+        .env("CACHE_WARM", "false");
+    let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
+    p.exp_string("seeding the database [").unwrap();
+    p.exp_string(&format!("ngx-agent listening on http://127.0.0.1:{port}"))
+        .unwrap();
+    p.exp_string("status:    http://").unwrap();
+    p.process.signal(rexpect::process::signal::SIGTERM).unwrap();
+    p.exp_eof().unwrap();
+}
