@@ -1,5 +1,5 @@
 //! `ngx-agent cache get <type> <id>`: one entry, decoded whatever codec
-//! wrote it ([`ngx_cache::inspect`]), with its Redis TTL, logical expiry and
+//! wrote it ([`ngx_cache::value::inspect`]), with its Redis TTL, logical expiry and
 //! tags, and a verdict: fresh, stale, invalidated by a tag, or corrupt.
 
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ngx_agent::cache::KeySpace;
 use ngx_cache::CacheConfig;
-use ngx_cache::inspect::{self, Format, Inspection};
+use ngx_cache::value::inspect::{self, Format, Inspection};
 use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use crate::codec::{self, Limits};
-use crate::envelope;
+use super::codec::{self, Limits};
+use super::envelope;
 use crate::error::Error;
 
 /// The encoding of a stored value, as told by its first bytes.
@@ -67,11 +67,11 @@ impl Inspection {
 /// corrupt: the cache itself would treat them as a miss and delete them.
 ///
 /// ```
-/// let inspected = ngx_cache::inspect::inspect(br#"{"name":"Ana"}"#, 1 << 20).unwrap();
-/// assert_eq!(inspected.format, ngx_cache::inspect::Format::Json);
+/// let inspected = ngx_cache::value::inspect::inspect(br#"{"name":"Ana"}"#, 1 << 20).unwrap();
+/// assert_eq!(inspected.format, ngx_cache::value::inspect::Format::Json);
 /// assert_eq!(inspected.value["name"], "Ana");
 /// assert!(inspected.envelope.is_none());
-/// assert!(ngx_cache::inspect::inspect(b"\x02\xff", 1 << 20).is_err());
+/// assert!(ngx_cache::value::inspect::inspect(b"\x02\xff", 1 << 20).is_err());
 /// ```
 pub fn inspect(bytes: &[u8], max_value_bytes: usize) -> Result<Inspection, Error> {
     let (envelope, payload) = if envelope::is_envelope(bytes) {
@@ -116,7 +116,7 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::Codec;
+    use crate::value::codec::Codec;
 
     fn limits() -> Limits {
         Limits {
