@@ -335,7 +335,7 @@ setters! {
     l1_capacity: usize => |c, v| c.l1_capacity = v;
     /// Upper bound of L1 lifetimes.
     l1_max_ttl: std::time::Duration => |c, v| c.l1_max_ttl = v;
-    /// Turns the invalidation bus on or off.
+    /// Turns the invalidation channel on or off.
     invalidation: bool => |c, v| c.invalidation = v;
 }
 
