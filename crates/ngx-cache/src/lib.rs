@@ -19,7 +19,8 @@
 //!    - `stats`: the counters and the [`CacheStats`] snapshot.
 //!    - `health`: the [`HealthReport`] shape and `INFO` parsing.
 //! 2. `value/`: [`Codec`]s, the metadata envelope, whole entries encoded
-//!    and judged (pure, no I/O), [`Shared`] values, [`Cacheable`].
+//!    and judged (pure, no I/O), [`Shared`] values, [`Cacheable`], and
+//!    [`value::inspect`], which decodes a stored value of unknown type.
 //! 3. Settings: `config/` ([`CacheConfig`], its builder, `from_env()`) and
 //!    `options` ([`EntryOptions`] and the `get_or_load` result types).
 //! 4. `backend/`: the backend in cache terms (`get_with_pttl`, `set`,
