@@ -4,9 +4,13 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test redis lint bench bench-http
+.PHONY: run test redis toolchain lint bench bench-http
 
-redis:
+# The Rust toolchain pinned in rust-toolchain.toml.
+toolchain:
+	@scripts/ensure-toolchain.sh
+
+redis: toolchain
 	@scripts/ensure-redis.sh
 
 ADDR = $${HTTP_ADDR:-127.0.0.1:8000}

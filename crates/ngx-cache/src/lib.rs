@@ -11,7 +11,8 @@
 //!
 //! 1. Leaves, which import nothing but each other's types:
 //!    - `error`: [`Error`] with `is_transient()`, and [`ConfigError`].
-//!    - `redact`: removal of credentials from URLs and messages.
+//!    - `redact`: removal of credentials from URLs ([`redact::redact_url`])
+//!      and messages.
 //!    - `key`: key validation and namespacing, lease and tag keys, glob
 //!      escaping, [`stable_hash`], [`KeyTtl`].
 //!    - `breaker`: the three-state [`CircuitBreaker`].
@@ -80,7 +81,7 @@ pub mod breaker;
 pub mod error;
 pub mod health;
 pub mod key;
-mod redact;
+pub mod redact;
 pub mod stats;
 // 2. Values.
 pub mod value;
