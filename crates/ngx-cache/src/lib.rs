@@ -85,6 +85,7 @@ mod redact;
 mod shared;
 mod stats;
 mod tag;
+pub mod telemetry;
 mod warm;
 
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};

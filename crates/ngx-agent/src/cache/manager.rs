@@ -207,9 +207,12 @@ impl NgxCacheManager {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        self.cache
-            .get_or_load(&space.key(parts), &self.options(space, tags), loader)
-            .await
+        let loaded = self
+            .cache
+            .get_or_load_entry(&space.key(parts), &self.options(space, tags), loader)
+            .await?;
+        super::status::record(loaded.source);
+        Ok(loaded.value)
     }
 
     /// Reads a cached prediction of `model` for an input hash.

@@ -30,6 +30,7 @@
 //! ```
 
 mod admin;
+mod cache_header;
 mod compute;
 mod content;
 mod conversation;
@@ -59,6 +60,7 @@ use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use self::metrics::install as install_metrics;
 pub use admin::{InvalidateRequest, InvalidateResponse, StatsResponse};
 pub use compute::{DetectTier, PredictRequest, RecommendRequest, RoiRequest};
 pub use content::AgentConfigQuery;
