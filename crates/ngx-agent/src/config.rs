@@ -85,6 +85,9 @@ pub struct AppConfig {
     pub cache: CacheConfig,
     /// Per-type TTLs and fail-safe (`CACHE_TTL_*`, `CACHE_FAIL_SAFE`).
     pub domain: DomainCacheSettings,
+    /// OpenTelemetry trace export (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+    /// `OTEL_SERVICE_NAME`); `None`: off.
+    pub otel: Option<crate::otel::OtelConfig>,
 }
 
 impl Default for AppConfig {
@@ -102,6 +105,7 @@ impl Default for AppConfig {
             shutdown_timeout: Duration::from_secs(10),
             cache: CacheConfig::default(),
             domain: DomainCacheSettings::default(),
+            otel: None,
         }
     }
 }
@@ -231,6 +235,7 @@ impl AppConfig {
         }
         c.cache = CacheConfig::from_lookup(&lookup)?;
         c.domain = DomainCacheSettings::from_lookup(&lookup)?;
+        c.otel = crate::otel::OtelConfig::from_lookup(&lookup)?;
         Ok(c)
     }
 

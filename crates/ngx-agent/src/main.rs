@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve() -> anyhow::Result<()> {
     let config = AppConfig::from_env().context("reading configuration")?;
-    init_tracing(config.log_format);
+    let _otel = init_tracing(&config)?;
     tracing::info!(?config, "starting ngx-agent");
     let state = AppState::start(&config)
         .await
@@ -55,12 +55,26 @@ async fn serve() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_tracing(format: LogFormat) {
+/// Logs to stdout and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, exports
+/// spans over OTLP; the guard flushes them at exit.
+fn init_tracing(config: &AppConfig) -> anyhow::Result<Option<ngx_agent::otel::OtelGuard>> {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+    let (otel, guard) = match &config.otel {
+        Some(c) => {
+            let (layer, guard) =
+                ngx_agent::otel::layer(c).context("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+            (Some(layer), Some(guard))
+        }
+        None => (None, None),
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    match config.log_format {
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json())
+            .init(),
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
     }
+    Ok(guard)
 }

@@ -447,7 +447,13 @@ impl Telemetry {
 /// The `key_type` label of a key (namespace already stripped): its first
 /// segment, when that is a short word starting with a letter. Segments that
 /// look like ids (digits first, long, odd characters) give `None`.
-pub(crate) fn key_type(key: &str) -> Option<&str> {
+///
+/// ```
+/// use ngx_cache::telemetry::key_type;
+/// assert_eq!(key_type("conv:v1:42"), Some("conv"));
+/// assert_eq!(key_type("42:conv"), None);
+/// ```
+pub fn key_type(key: &str) -> Option<&str> {
     let (first, _) = key.split_once(':')?;
     let ok = !first.is_empty()
         && first.len() <= MAX_KEY_TYPE_LEN

@@ -113,11 +113,18 @@ pub fn app(state: AppState) -> Router {
                                 .get("x-request-id")
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or("-");
+                            let route = req
+                                .extensions()
+                                .get::<axum::extract::MatchedPath>()
+                                .map_or("unmatched", |p| p.as_str());
                             tracing::info_span!(
                                 "request",
                                 method = %req.method(),
                                 path = %req.uri().path(),
                                 request_id = %id,
+                                otel.name = %format_args!("{} {route}", req.method()),
+                                otel.kind = "server",
+                                http.route = route,
                             )
                         })
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
