@@ -18,6 +18,8 @@
 //! | `HTTP_REQUEST_TIMEOUT_MS` | 10000 | per-request deadline (503 after it) |
 //! | `HTTP_BODY_LIMIT_BYTES` | 262144 | largest request body (413 above it) |
 //! | `HTTP_SHUTDOWN_TIMEOUT_MS` | 10000 | how long shutdown waits for in-flight requests |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset | OTLP/HTTP receiver for trace export (off when unset) |
+//! | `OTEL_SERVICE_NAME` | `ngx-agent` | `service.name` of exported spans |
 
 use std::fmt;
 use std::net::SocketAddr;
