@@ -14,17 +14,23 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use http_support::{CONVERSATIONS, TestApp};
+use ngx_agent::cache::{DomainCacheSettings, NgxCacheManager};
+use ngx_agent::db::Database;
+use ngx_agent::http::{self, AppState};
+use ngx_cache::{Cache, CacheConfig};
 use serde_json::json;
+use server::RedisServer;
 use tower::ServiceExt;
 
 /// A service on a real TCP port; returns its base URL.
-async fn serve(t: &TestApp) -> String {
+async fn serve(app: &Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = t.app.clone();
+    let app = app.clone();
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
 }
@@ -139,12 +145,48 @@ fn deploy_file(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-#[tokio::test]
+/// One instance over `redis` and `namespace`, sharing `db`.
+async fn instance(db: &Database, redis: &RedisServer, namespace: &str) -> Router {
+    http::install_metrics();
+    let config = CacheConfig::builder()
+        .url(redis.url())
+        .namespace(namespace)
+        .build()
+        .unwrap();
+    let cache = Cache::connect(config).await.unwrap();
+    let manager = NgxCacheManager::new(cache, DomainCacheSettings::default());
+    http::app(AppState::new(db.clone(), Some(manager)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_scrape_passes_promtool_and_has_every_queried_metric() {
-    let t = TestApp::with_admin().await;
-    let base = serve(&t).await;
-    exercise(&base).await;
-    let text = scrape(&base).await;
+    let (db, _dir) = http_support::seeded_db().await;
+    let redis = RedisServer::start();
+    let ns = format!("m{}", std::process::id());
+    let a = serve(&instance(&db, &redis, &ns).await).await;
+    let b = serve(&instance(&db, &redis, &ns).await).await;
+    exercise(&a).await;
+    // Writes on B reach A as invalidation messages: A records their lag.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let text = loop {
+        let put = client
+            .put(format!("{b}/customers/cust-00002"))
+            .json(&json!({"name": "From B", "email": "b@example.com"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(put.status().is_success(), "{}", put.status());
+        let text = scrape(&a).await;
+        if text.contains("ngx_cache_invalidation_lag_seconds_count") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no invalidation lag recorded on A"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     promtool_check(&text);
 
     let present = families(&text);

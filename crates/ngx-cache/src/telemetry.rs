@@ -25,8 +25,10 @@
 
 use std::time::Duration;
 
-use metrics::{Counter, Gauge, Histogram, Unit};
-use parking_lot::RwLock;
+use metrics::{Counter, Unit};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
 
 use crate::BreakerState;
 
@@ -56,6 +58,8 @@ pub const INVALIDATION_LAG: &str = "ngx_cache_invalidation_lag_seconds";
 pub const OWED_DELETES: &str = "ngx_cache_owed_deletes";
 /// Tag version bumps that could not reach Redis yet and are being retried.
 pub const OWED_TAG_BUMPS: &str = "ngx_cache_owed_tag_bumps";
+/// Redis connections rebuilt.
+pub const RECONNECTS: &str = "ngx_cache_reconnects_total";
 /// Entries held in L1.
 pub const L1_ENTRIES: &str = "ngx_cache_l1_entries";
 /// Weight of the entries held in L1, in bytes (as estimated by the weigher).
@@ -78,7 +82,7 @@ const MAX_KEY_TYPE_LEN: usize = 24;
 const OTHER: &str = "other";
 
 /// Plain counters: (name, help).
-const COUNTERS: [(&str, &str); 12] = [
+const COUNTERS: [(&str, &str); 11] = [
     ("ngx_cache_sets_total", "Values written to Redis."),
     (
         "ngx_cache_sets_skipped_total",
@@ -91,10 +95,6 @@ const COUNTERS: [(&str, &str); 12] = [
     (
         "ngx_cache_corrupt_evicted_total",
         "Undecodable values deleted and counted as misses.",
-    ),
-    (
-        "ngx_cache_reconnects_total",
-        "Redis connections rebuilt after I/O errors or stuck timeouts.",
     ),
     (
         "ngx_cache_distributed_waits_total",
@@ -128,13 +128,11 @@ const COUNTERS: [(&str, &str); 12] = [
 
 /// Index into [`Telemetry::counters`] of each plain counter.
 #[derive(Debug, Clone, Copy)]
-#[allow(dead_code)]
 pub(crate) enum Count {
     Sets,
     SetsSkipped,
     CircuitRejections,
     CorruptEvicted,
-    Reconnects,
     DistributedWaits,
     EagerRefreshes,
     FillsRejected,
@@ -234,6 +232,11 @@ pub fn describe() {
     for (name, help) in COUNTERS {
         describe_counter!(name, Unit::Count, help);
     }
+    describe_counter!(
+        RECONNECTS,
+        Unit::Count,
+        "Redis connections rebuilt after I/O errors or stuck timeouts."
+    );
 }
 
 /// The per-key-type handles.
@@ -275,20 +278,14 @@ impl KeyTypeMetrics {
 /// cache was built.
 #[derive(Debug)]
 pub(crate) struct Telemetry {
-    /// Known key types; a short list scanned linearly (at most
-    /// [`MAX_KEY_TYPES`]), read-locked on every lookup.
-    types: RwLock<Vec<(Box<str>, KeyTypeMetrics)>>,
+    /// Known key types, filled front to back; a lookup scans them up to the
+    /// first empty slot without taking a lock or writing shared memory
+    /// (this runs on every L1 hit).
+    types: Box<[OnceLock<(Box<str>, KeyTypeMetrics)>]>,
+    /// Serializes adding a key type.
+    adding: Mutex<()>,
     other: KeyTypeMetrics,
     counters: Vec<Counter>,
-    commands: Vec<Histogram>,
-    other_command: Histogram,
-    breaker_state: [Gauge; 3],
-    transitions: [Counter; 3],
-    lag: Histogram,
-    owed_deletes: Gauge,
-    owed_tag_bumps: Gauge,
-    l1_entries: Gauge,
-    l1_weight: Gauge,
 }
 
 impl Default for Telemetry {
@@ -314,24 +311,13 @@ impl Telemetry {
     pub(crate) fn new() -> Self {
         describe();
         let t = Self {
-            types: RwLock::new(Vec::new()),
+            types: (0..MAX_KEY_TYPES).map(|_| OnceLock::new()).collect(),
+            adding: Mutex::new(()),
             other: KeyTypeMetrics::new(OTHER),
             counters: COUNTERS
                 .iter()
                 .map(|(name, _)| metrics::counter!(*name))
                 .collect(),
-            commands: COMMANDS
-                .iter()
-                .map(|c| metrics::histogram!(REDIS_COMMAND_DURATION, "command" => *c))
-                .collect(),
-            other_command: metrics::histogram!(REDIS_COMMAND_DURATION, "command" => OTHER),
-            breaker_state: STATES.map(|(_, s)| metrics::gauge!(BREAKER_STATE, "state" => s)),
-            transitions: STATES.map(|(_, s)| metrics::counter!(BREAKER_TRANSITIONS, "to" => s)),
-            lag: metrics::histogram!(INVALIDATION_LAG),
-            owed_deletes: metrics::gauge!(OWED_DELETES),
-            owed_tag_bumps: metrics::gauge!(OWED_TAG_BUMPS),
-            l1_entries: metrics::gauge!(L1_ENTRIES),
-            l1_weight: metrics::gauge!(L1_WEIGHT),
         };
         // Zero the counters so every series exists from the start: rates
         // and alerts then see 0, not "no data".
@@ -349,12 +335,18 @@ impl Telemetry {
         ] {
             c.increment(0);
         }
-        for c in &t.transitions {
-            c.increment(0);
+        metrics::counter!(RECONNECTS).increment(0);
+        // The kinds that mean Redis trouble exist from the start.
+        for kind in ["timeout", "unavailable", "io", "redis", "decode"] {
+            metrics::counter!(ERRORS, "kind" => kind).increment(0);
         }
-        t.breaker(BreakerState::Closed);
-        t.owed(0, 0);
-        t.l1(0, 0);
+        for (_, to) in STATES {
+            metrics::counter!(BREAKER_TRANSITIONS, "to" => to).increment(0);
+        }
+        breaker_state(BreakerState::Closed);
+        owed_deletes(0);
+        owed_tag_bumps(0);
+        l1_size(0, 0);
         t
     }
 
@@ -364,23 +356,33 @@ impl Telemetry {
         let Some(kt) = key_type(key) else {
             return f(&self.other);
         };
-        {
-            let types = self.types.read();
-            if let Some((_, m)) = types.iter().find(|(name, _)| &**name == kt) {
-                return f(m);
+        if let Some(m) = self.find(kt) {
+            return f(m);
+        }
+        let _adding = self.adding.lock();
+        for slot in &*self.types {
+            match slot.get() {
+                Some((name, m)) if &**name == kt => return f(m),
+                Some(_) => {}
+                None => {
+                    let (_, m) = slot.get_or_init(|| (kt.into(), KeyTypeMetrics::new(kt)));
+                    return f(m);
+                }
             }
-            if types.len() >= MAX_KEY_TYPES {
-                return f(&self.other);
+        }
+        f(&self.other)
+    }
+
+    /// The handles of a known key type.
+    fn find(&self, kt: &str) -> Option<&KeyTypeMetrics> {
+        for slot in &*self.types {
+            match slot.get() {
+                Some((name, m)) if &**name == kt => return Some(m),
+                Some(_) => {}
+                None => return None,
             }
         }
-        let mut types = self.types.write();
-        if !types.iter().any(|(name, _)| &**name == kt) && types.len() < MAX_KEY_TYPES {
-            types.push((kt.into(), KeyTypeMetrics::new(kt)));
-        }
-        match types.iter().find(|(name, _)| &**name == kt) {
-            Some((_, m)) => f(m),
-            None => f(&self.other),
-        }
+        None
     }
 
     /// Counts a hit on `tier` for `key`.
@@ -402,46 +404,59 @@ impl Telemetry {
     pub(crate) fn error(&self, kind: &'static str) {
         metrics::counter!(ERRORS, "kind" => kind).increment(1);
     }
+}
 
-    /// Records one Redis round trip of `command`.
-    pub(crate) fn command(&self, command: &str, elapsed: Duration) {
-        let h = COMMANDS
-            .iter()
-            .position(|c| c.eq_ignore_ascii_case(command))
-            .map_or(&self.other_command, |i| &self.commands[i]);
-        h.record(elapsed.as_secs_f64());
-    }
+/// Records one Redis round trip of `command` (a name from the fixed list).
+pub(crate) fn redis_command(command: &'static str, elapsed: Duration) {
+    metrics::histogram!(REDIS_COMMAND_DURATION, "command" => command).record(elapsed.as_secs_f64());
+}
 
-    /// Sets the breaker state gauges.
-    pub(crate) fn breaker(&self, state: BreakerState) {
-        let current = state_index(state);
-        for (i, g) in self.breaker_state.iter().enumerate() {
-            g.set(if i == current { 1.0 } else { 0.0 });
-        }
-    }
+/// The `command` label of a command name: itself when known, else `other`.
+pub(crate) fn known_command(name: &[u8]) -> &'static str {
+    COMMANDS
+        .iter()
+        .find(|c| c.as_bytes().eq_ignore_ascii_case(name))
+        .copied()
+        .unwrap_or(OTHER)
+}
 
-    /// Counts a breaker transition into `to` and sets the state gauges.
-    pub(crate) fn transition(&self, to: BreakerState) {
-        self.transitions[state_index(to)].increment(1);
-        self.breaker(to);
-    }
+/// Counts a rebuilt Redis connection.
+pub(crate) fn reconnected() {
+    metrics::counter!(RECONNECTS).increment(1);
+}
 
-    /// Records one invalidation lag sample.
-    pub(crate) fn lag(&self, lag: Duration) {
-        self.lag.record(lag.as_secs_f64());
+/// Sets the breaker state gauges to `state`.
+fn breaker_state(state: BreakerState) {
+    for (s, label) in STATES {
+        metrics::gauge!(BREAKER_STATE, "state" => label).set(if s == state { 1.0 } else { 0.0 });
     }
+}
 
-    /// Sets the owed deletes and tag bumps.
-    pub(crate) fn owed(&self, deletes: usize, tag_bumps: usize) {
-        self.owed_deletes.set(deletes as f64);
-        self.owed_tag_bumps.set(tag_bumps as f64);
-    }
+/// Counts a breaker transition into `to` and sets the state gauges.
+pub(crate) fn breaker_transition(to: BreakerState) {
+    metrics::counter!(BREAKER_TRANSITIONS, "to" => STATES[state_index(to)].1).increment(1);
+    breaker_state(to);
+}
 
-    /// Sets the L1 size gauges.
-    pub(crate) fn l1(&self, entries: usize, weight_bytes: u64) {
-        self.l1_entries.set(entries as f64);
-        self.l1_weight.set(weight_bytes as f64);
-    }
+/// Sets the number of key deletes owed to Redis.
+pub(crate) fn owed_deletes(n: usize) {
+    metrics::gauge!(OWED_DELETES).set(n as f64);
+}
+
+/// Sets the number of tag version bumps owed to Redis.
+pub(crate) fn owed_tag_bumps(n: usize) {
+    metrics::gauge!(OWED_TAG_BUMPS).set(n as f64);
+}
+
+/// Sets the L1 size gauges.
+pub(crate) fn l1_size(entries: usize, weight: u64) {
+    metrics::gauge!(L1_ENTRIES).set(entries as f64);
+    metrics::gauge!(L1_WEIGHT).set(weight as f64);
+}
+
+/// Records one invalidation lag sample.
+pub(crate) fn invalidation_lag(lag: Duration) {
+    metrics::histogram!(INVALIDATION_LAG).record(lag.as_secs_f64());
 }
 
 /// The `key_type` label of a key (namespace already stripped): its first
@@ -486,7 +501,7 @@ mod tests {
         for i in 0..(MAX_KEY_TYPES * 3) {
             t.hit(Tier::L1, &format!("type{i}:id"));
         }
-        assert_eq!(t.types.read().len(), MAX_KEY_TYPES);
+        assert!(t.types.iter().all(|slot| slot.get().is_some()));
         // Past the cap a new type is `other`, and a known one is still itself.
         let other = std::ptr::from_ref(&t.other);
         t.with_key("fresh:id", |m| assert!(std::ptr::eq(m, other)));

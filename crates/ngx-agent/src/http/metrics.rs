@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use metrics::Unit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use ngx_cache::telemetry;
-use tracing::Instrument as _;
 
 use super::AppState;
 
