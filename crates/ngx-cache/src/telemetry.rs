@@ -274,6 +274,9 @@ impl KeyTypeMetrics {
     }
 }
 
+/// A key type's name and handles.
+type KeyTypeSlot = (Box<str>, KeyTypeMetrics);
+
 /// One cache's metric handles, taken from the recorder installed when the
 /// cache was built.
 #[derive(Debug)]
@@ -281,7 +284,7 @@ pub(crate) struct Telemetry {
     /// Known key types, filled front to back; a lookup scans them up to the
     /// first empty slot without taking a lock or writing shared memory
     /// (this runs on every L1 hit).
-    types: Box<[OnceLock<(Box<str>, KeyTypeMetrics)>]>,
+    types: Box<[OnceLock<KeyTypeSlot>]>,
     /// Serializes adding a key type.
     adding: Mutex<()>,
     other: KeyTypeMetrics,
