@@ -18,9 +18,10 @@
 //! - [`config`]: [`config::AppConfig`], the service's settings from the environment.
 //! - [`http`]: the axum API ([`http::app`]), its state, errors, OpenAPI and metrics.
 //! - [`otel`]: optional OpenTelemetry export of the request, cache and database spans.
-//! - [`bench`](mod@bench): the HTTP load tool behind `ngx-agent bench`.
+//!
+//! The binary adds the command line (`src/cli/`, not part of this library)
+//! and the load tool behind `ngx-agent bench` (the `ngx-bench` crate).
 
-pub mod bench;
 pub mod cache;
 pub mod compute;
 pub mod config;

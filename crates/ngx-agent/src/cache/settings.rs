@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ngx_cache::ConfigError;
+use ngx_cache::config::Env;
 
 use super::KeySpace;
 
@@ -32,17 +33,21 @@ impl Default for DomainCacheSettings {
 impl DomainCacheSettings {
     /// Reads `CACHE_TTL_*` and `CACHE_FAIL_SAFE` through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(&lookup);
         let mut settings = Self::default();
         for space in KeySpace::ALL {
-            if let Some(secs) = read_secs(&lookup, space.ttl_var())? {
-                if secs == 0 {
-                    return Err(invalid(space.ttl_var(), "must be at least 1 second"));
+            if let Some(ttl) = env.seconds(space.ttl_var())? {
+                if ttl.is_zero() {
+                    return Err(ConfigError::invalid(
+                        space.ttl_var(),
+                        "must be at least 1 second",
+                    ));
                 }
-                settings.ttls.insert(space, Duration::from_secs(secs));
+                settings.ttls.insert(space, ttl);
             }
         }
-        if let Some(secs) = read_secs(&lookup, "CACHE_FAIL_SAFE")? {
-            settings.fail_safe = (secs > 0).then(|| Duration::from_secs(secs));
+        if let Some(window) = env.seconds("CACHE_FAIL_SAFE")? {
+            settings.fail_safe = (!window.is_zero()).then_some(window);
         }
         Ok(settings)
     }
@@ -66,24 +71,6 @@ impl DomainCacheSettings {
         self.ttls.insert(space, ttl);
         self
     }
-}
-
-fn read_secs(
-    lookup: &impl Fn(&str) -> Option<String>,
-    var: &str,
-) -> Result<Option<u64>, ConfigError> {
-    match lookup(var).filter(|v| !v.trim().is_empty()) {
-        None => Ok(None),
-        Some(raw) => raw
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| invalid(var, format!("`{raw}` is not a whole number of seconds"))),
-    }
-}
-
-fn invalid(var: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::invalid(var, reason)
 }
 
 #[cfg(test)]

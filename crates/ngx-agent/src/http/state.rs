@@ -30,6 +30,8 @@ struct Inner {
     admin_token: Option<String>,
     limits: HttpLimits,
     metrics: PrometheusHandle,
+    /// Request counters and latency buckets behind the status page.
+    meter: Arc<super::status::RequestMeter>,
     started: Instant,
 }
 
@@ -58,6 +60,7 @@ impl AppState {
                 admin_token: None,
                 limits: HttpLimits::default(),
                 metrics: super::metrics::install(),
+                meter: Arc::default(),
                 started: Instant::now(),
             }),
         }
@@ -83,6 +86,7 @@ impl AppState {
             admin_token: shared.admin_token.clone(),
             limits: shared.limits,
             metrics: shared.metrics.clone(),
+            meter: shared.meter.clone(),
             started: shared.started,
         });
         f(&mut inner);
@@ -165,6 +169,11 @@ impl AppState {
     /// The Prometheus handle rendering `/metrics`.
     pub(crate) fn metrics(&self) -> &PrometheusHandle {
         &self.inner.metrics
+    }
+
+    /// The request meter of the status page.
+    pub(crate) fn meter(&self) -> &super::status::RequestMeter {
+        &self.inner.meter
     }
 
     /// Seconds since this state was built.
