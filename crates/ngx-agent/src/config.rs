@@ -90,8 +90,8 @@ pub struct AppConfig {
     /// Per-type TTLs and fail-safe (`CACHE_TTL_*`, `CACHE_FAIL_SAFE`).
     pub domain: DomainCacheSettings,
     /// OpenTelemetry trace export (`OTEL_EXPORTER_OTLP_ENDPOINT`,
-    /// `OTEL_SERVICE_NAME`); `None`: off.
-    pub otel: Option<crate::otel::OtelConfig>,
+    /// `OTEL_SERVICE_NAME`); off without an endpoint.
+    pub otel: crate::otel::OtelConfig,
 }
 
 impl Default for AppConfig {
@@ -109,7 +109,7 @@ impl Default for AppConfig {
             shutdown_timeout: Duration::from_secs(10),
             cache: CacheConfig::default(),
             domain: DomainCacheSettings::default(),
-            otel: None,
+            otel: crate::otel::OtelConfig::default(),
         }
     }
 }

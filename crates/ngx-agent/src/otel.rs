@@ -26,22 +26,33 @@ use tracing_subscriber::registry::LookupSpan;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtelConfig {
     /// Base URL of the OTLP/HTTP receiver (`OTEL_EXPORTER_OTLP_ENDPOINT`),
-    /// for example `http://otel-collector:4318`.
-    pub endpoint: String,
+    /// for example `http://otel-collector:4318`; `None`: export off.
+    pub endpoint: Option<String>,
     /// `service.name` of the exported spans (`OTEL_SERVICE_NAME`, default
     /// `ngx-agent`).
     pub service_name: String,
 }
 
+impl Default for OtelConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            service_name: "ngx-agent".to_owned(),
+        }
+    }
+}
+
 impl OtelConfig {
     /// Reads `OTEL_EXPORTER_OTLP_ENDPOINT` and `OTEL_SERVICE_NAME` through
-    /// `lookup`; `None` when no endpoint is set (tracing export off).
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Self>, ConfigError> {
+    /// `lookup`; export is off when no endpoint is set.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let service_name = get("OTEL_SERVICE_NAME").unwrap_or_else(|| "ngx-agent".to_owned());
         let Some(endpoint) = get("OTEL_EXPORTER_OTLP_ENDPOINT") else {
-            return Ok(None);
+            return Ok(Self {
+                endpoint: None,
+                service_name,
+            });
         };
         let endpoint = endpoint.trim().trim_end_matches('/').to_owned();
         let rest = endpoint.strip_prefix("http://").ok_or_else(|| {
@@ -62,16 +73,15 @@ impl OtelConfig {
                 "expected host[:port] after http://",
             ));
         }
-        let service_name = get("OTEL_SERVICE_NAME").unwrap_or_else(|| "ngx-agent".to_owned());
-        Ok(Some(Self {
-            endpoint,
+        Ok(Self {
+            endpoint: Some(endpoint),
             service_name,
-        }))
+        })
     }
 
-    /// The URL spans are posted to.
-    pub fn traces_url(&self) -> String {
-        format!("{}/v1/traces", self.endpoint)
+    /// The URL spans are posted to, when export is on.
+    pub fn traces_url(&self) -> Option<String> {
+        self.endpoint.as_ref().map(|e| format!("{e}/v1/traces"))
     }
 }
 
@@ -105,14 +115,20 @@ impl Drop for OtelGuard {
 pub struct OtelError(String);
 
 /// A `tracing` layer exporting spans as configured, and the guard that
-/// flushes them.
-pub fn layer<S>(config: &OtelConfig) -> Result<(impl Layer<S> + use<S>, OtelGuard), OtelError>
+/// flushes them; `None` when export is off (no endpoint).
+#[allow(clippy::type_complexity)]
+pub fn layer<S>(
+    config: &OtelConfig,
+) -> Result<Option<(impl Layer<S> + use<S>, OtelGuard)>, OtelError>
 where
     S: tracing::Subscriber + for<'span> LookupSpan<'span>,
 {
+    let Some(url) = config.traces_url() else {
+        return Ok(None);
+    };
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
-        .with_endpoint(config.traces_url())
+        .with_endpoint(url)
         .with_timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| OtelError(e.to_string()))?;
@@ -126,14 +142,14 @@ where
         .build();
     let tracer = provider.tracer("ngx-agent");
     let layer = tracing_opentelemetry::layer().with_tracer(tracer);
-    Ok((layer, OtelGuard { provider }))
+    Ok(Some((layer, OtelGuard { provider })))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn read(vars: &[(&str, &str)]) -> Result<Option<OtelConfig>, ConfigError> {
+    fn read(vars: &[(&str, &str)]) -> Result<OtelConfig, ConfigError> {
         OtelConfig::from_lookup(|name| {
             vars.iter()
                 .find(|(k, _)| *k == name)
@@ -143,15 +159,22 @@ mod tests {
 
     #[test]
     fn off_unless_an_endpoint_is_set() {
-        assert_eq!(read(&[]).unwrap(), None);
-        assert_eq!(read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")]).unwrap(), None);
+        assert_eq!(read(&[]).unwrap(), OtelConfig::default());
+        assert_eq!(
+            read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")])
+                .unwrap()
+                .traces_url(),
+            None
+        );
         let c = read(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
             ("OTEL_SERVICE_NAME", "agent-a"),
         ])
-        .unwrap()
         .unwrap();
-        assert_eq!(c.traces_url(), "http://collector:4318/v1/traces");
+        assert_eq!(
+            c.traces_url().as_deref(),
+            Some("http://collector:4318/v1/traces")
+        );
         assert_eq!(c.service_name, "agent-a");
     }
 

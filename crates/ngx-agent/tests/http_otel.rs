@@ -101,9 +101,8 @@ async fn a_cache_miss_exports_request_lookup_loader_database() {
         "OTEL_SERVICE_NAME" => Some("ngx-agent-test".into()),
         _ => None,
     })
-    .unwrap()
-    .expect("endpoint set");
-    let (layer, guard) = otel::layer(&config).unwrap();
+    .unwrap();
+    let (layer, guard) = otel::layer(&config).unwrap().expect("endpoint set");
     tracing_subscriber::registry().with(layer).init();
 
     let t = http_support::TestApp::new().await;

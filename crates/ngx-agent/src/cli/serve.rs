@@ -98,14 +98,11 @@ fn init_tracing(
     let filter = filter
         .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| "info,sqlx=warn".into());
-    let (otel, guard) = match &config.otel {
-        Some(c) => {
-            let (layer, guard) =
-                ngx_agent::otel::layer(c).context("OTEL_EXPORTER_OTLP_ENDPOINT")?;
-            (Some(layer), Some(guard))
-        }
-        None => (None, None),
-    };
+    let (otel, guard) =
+        match ngx_agent::otel::layer(&config.otel).context("OTEL_EXPORTER_OTLP_ENDPOINT")? {
+            Some((layer, guard)) => (Some(layer), Some(guard)),
+            None => (None, None),
+        };
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     match config.log_format {
         LogFormat::Json => registry
