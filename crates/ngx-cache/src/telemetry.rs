@@ -4,7 +4,7 @@
 //! The cache records its metrics through the `metrics` crate's global
 //! recorder, so any application that installs an exporter (for example
 //! `metrics-exporter-prometheus`) gets them; without one, recording costs
-//! next to nothing. Install the recorder **before** connecting a [`Cache`]:
+//! next to nothing. Install the recorder **before** the cache connects:
 //! the cache takes its metric handles from the recorder installed at that
 //! moment.
 //!
@@ -20,8 +20,6 @@
 //! - `kind`: the error kind ([`Error::kind`](crate::Error::kind));
 //! - `command`: the Redis command, from a fixed list, else `other`;
 //! - `state`, `to`: breaker states `closed`, `open`, `half_open`.
-//!
-//! [`Cache`]: crate::Cache
 
 use std::time::Duration;
 
@@ -30,11 +28,11 @@ use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
-use crate::BreakerState;
+use crate::breaker::BreakerState;
 
-/// Cache reads that found a value, by `tier` and `key_type`.
+/// Reads that found a value, by `tier` and `key_type`.
 pub const HITS: &str = "ngx_cache_hits_total";
-/// Cache reads that found nothing, by `key_type`.
+/// Reads that found nothing, by `key_type`.
 pub const MISSES: &str = "ngx_cache_misses_total";
 /// Failed cache operations and undecodable values, by `kind`.
 pub const ERRORS: &str = "ngx_cache_errors_total";
@@ -149,7 +147,7 @@ const COMMANDS: &[&str] = &[
     "clear",
 ];
 
-/// Cache lookup tiers.
+/// Lookup tiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tier {
     /// The in-process tier.
@@ -159,19 +157,19 @@ pub(crate) enum Tier {
 }
 
 /// Registers the help text and units of every metric with the installed
-/// recorder. [`Cache::connect`](crate::Cache::connect) calls it; call it
+/// recorder. Connecting a cache calls it; call it
 /// yourself to describe the metrics before any cache exists.
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         HITS,
         Unit::Count,
-        "Cache reads that found a value, by tier (l1, l2) and key type."
+        "Reads that found a value, by tier (l1, l2) and key type."
     );
     describe_counter!(
         MISSES,
         Unit::Count,
-        "Cache reads that found nothing, by key type."
+        "Reads that found nothing, by key type."
     );
     describe_counter!(
         ERRORS,

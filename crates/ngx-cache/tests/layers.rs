@@ -7,7 +7,15 @@ use std::path::{Path, PathBuf};
 
 /// The layers, lowest first. A module may use its own layer and lower ones.
 const LAYERS: &[&[&str]] = &[
-    &["error", "redact", "key", "breaker", "stats", "health"],
+    &[
+        "error",
+        "redact",
+        "key",
+        "breaker",
+        "telemetry",
+        "stats",
+        "health",
+    ],
     &["value"],
     &["config", "options"],
     &["backend"],
