@@ -19,6 +19,8 @@
 //! | `HTTP_REQUEST_TIMEOUT_MS` | 10000 | per-request deadline (503 after it) |
 //! | `HTTP_BODY_LIMIT_BYTES` | 262144 | largest request body (413 above it) |
 //! | `HTTP_SHUTDOWN_TIMEOUT_MS` | 10000 | how long shutdown waits for in-flight requests |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset | OTLP/HTTP receiver for trace export (off when unset) |
+//! | `OTEL_SERVICE_NAME` | `ngx-agent` | `service.name` of exported spans |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -90,6 +92,9 @@ pub struct AppConfig {
     pub cache: CacheConfig,
     /// Per-type TTLs and fail-safe (`CACHE_TTL_*`, `CACHE_FAIL_SAFE`).
     pub domain: DomainCacheSettings,
+    /// OpenTelemetry trace export (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+    /// `OTEL_SERVICE_NAME`); off without an endpoint.
+    pub otel: crate::otel::OtelConfig,
 }
 
 impl Default for AppConfig {
@@ -108,6 +113,7 @@ impl Default for AppConfig {
             shutdown_timeout: Duration::from_secs(10),
             cache: CacheConfig::default(),
             domain: DomainCacheSettings::default(),
+            otel: crate::otel::OtelConfig::default(),
         }
     }
 }
@@ -240,6 +246,7 @@ impl AppConfig {
         }
         c.cache = CacheConfig::from_lookup(&lookup)?;
         c.domain = DomainCacheSettings::from_lookup(&lookup)?;
+        c.otel = crate::otel::OtelConfig::from_lookup(&lookup)?;
         Ok(c)
     }
 

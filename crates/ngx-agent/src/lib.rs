@@ -17,6 +17,7 @@
 //!   program recommendation, ROI) and the stable hash used in cache keys.
 //! - [`config`]: [`config::AppConfig`], the service's settings from the environment.
 //! - [`http`]: the axum API ([`http::app`]), its state, errors, OpenAPI and metrics.
+//! - [`otel`]: optional OpenTelemetry export of the request, cache and database spans.
 //!
 //! The binary adds the command line (`src/cli/`, not part of this library)
 //! and the load tool behind `ngx-agent bench` (the `ngx-bench` crate).
@@ -27,4 +28,5 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod otel;
 pub mod service;

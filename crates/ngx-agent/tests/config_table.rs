@@ -59,6 +59,12 @@ const CASES: &[(&str, Option<&str>, &str)] = &[
     ("HTTP_REQUEST_TIMEOUT_MS", Some("0"), "5000"),
     ("HTTP_BODY_LIMIT_BYTES", Some("10"), "4096"),
     ("HTTP_SHUTDOWN_TIMEOUT_MS", Some("soon"), "500"),
+    (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        Some("collector:4318"),
+        "http://collector:4318",
+    ),
+    ("OTEL_SERVICE_NAME", None, "agent-a"),
 ];
 
 /// Variables another one needs to be valid at all.
@@ -97,7 +103,7 @@ fn config(pairs: &[(&str, &str)]) -> Result<AppConfig, ConfigError> {
 fn view(c: &AppConfig) -> String {
     let ttls: Vec<_> = KeySpace::ALL.iter().map(|s| c.domain.ttl(*s)).collect();
     format!(
-        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
         c.http_addr,
         c.database_url,
         c.database_schema,
@@ -113,6 +119,7 @@ fn view(c: &AppConfig) -> String {
         c.cache.decode_responses,
         ttls,
         c.domain.fail_safe,
+        c.otel,
     )
 }
 

@@ -150,6 +150,7 @@ impl CircuitBreaker {
                 }
                 // Open period over (or the previous probe hung): admit one probe.
                 self.state.store(HALF_OPEN, Ordering::Release);
+                crate::telemetry::breaker_transition(BreakerState::HalfOpen);
                 *since = Instant::now();
                 let generation = self.probe_gen.fetch_add(1, Ordering::AcqRel) + 1;
                 Some(Permit {
@@ -176,6 +177,7 @@ impl CircuitBreaker {
         if self.is_current(probe) {
             let _guard = self.since.lock();
             self.state.store(CLOSED, Ordering::Release);
+            crate::telemetry::breaker_transition(BreakerState::Closed);
             tracing::info!("circuit breaker closed");
         }
     }
@@ -195,6 +197,7 @@ impl CircuitBreaker {
         let mut since = self.since.lock();
         *since = Instant::now();
         if self.state.swap(OPEN, Ordering::AcqRel) != OPEN {
+            crate::telemetry::breaker_transition(BreakerState::Open);
             tracing::warn!(
                 failures = self.failures.load(Ordering::Relaxed),
                 open_for = ?self.config.open_duration,

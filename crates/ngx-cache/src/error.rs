@@ -102,6 +102,29 @@ impl Error {
         }
     }
 
+    /// A short, stable name of the failure, used as the `kind` label of
+    /// `ngx_cache_errors_total`: `invalid_key`, `value_too_large`,
+    /// `encode`, `decode`, `timeout`, `unavailable`, `circuit_open`,
+    /// `disabled`, `io` (a transient Redis error), `redis` (a server
+    /// reply such as `WRONGTYPE`) or `config`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidKey { .. } => "invalid_key",
+            Error::ValueTooLarge { .. } => "value_too_large",
+            Error::Encode(_) => "encode",
+            Error::Decode(_) => "decode",
+            Error::Timeout(_) => "timeout",
+            Error::Unavailable(_) => "unavailable",
+            Error::CircuitOpen => "circuit_open",
+            Error::Disabled => "disabled",
+            Error::Redis {
+                transient: true, ..
+            } => "io",
+            Error::Redis { .. } => "redis",
+            Error::Config(_) => "config",
+        }
+    }
+
     /// Returns true when the operation timed out.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout(_))

@@ -18,6 +18,8 @@
 //!    - `breaker`: the three-state [`CircuitBreaker`].
 //!    - `stats`: the counters and the [`CacheStats`] snapshot.
 //!    - `health`: the [`HealthReport`] shape and `INFO` parsing.
+//!    - [`telemetry`]: metric names, help text, units and bounded labels,
+//!      recorded through the `metrics` facade.
 //! 2. `value/`: [`Codec`]s, the metadata envelope, whole entries encoded
 //!    and judged (pure, no I/O), [`Shared`] values, [`Cacheable`], and
 //!    [`value::inspect`], which decodes a stored value of unknown type.
@@ -83,6 +85,7 @@ pub mod health;
 pub mod key;
 pub mod redact;
 pub mod stats;
+pub mod telemetry;
 // 2. Values.
 pub mod value;
 // 3. Settings.

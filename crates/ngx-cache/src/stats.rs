@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 use crate::breaker::{BreakerState, CircuitBreaker};
+use crate::telemetry::{Count, Telemetry, Tier};
 
 /// Counters updated on every operation; relaxed atomics, no locks.
 #[derive(Debug, Default)]
@@ -30,9 +31,83 @@ pub(crate) struct Counters {
     pub(crate) invalidations_received: AtomicU64,
     pub(crate) l1_flushes: AtomicU64,
     pub(crate) resubscribes: AtomicU64,
+    /// The same events through the `metrics` facade, with bounded labels.
+    pub(crate) telemetry: Telemetry,
+}
+
+/// Counters that carry a `key_type` label.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Keyed {
+    StaleServed,
+    Loads,
+    LoadFailures,
+    CoalescedWaits,
 }
 
 impl Counters {
+    /// A hit on `tier` for `key` (namespace stripped).
+    pub(crate) fn hit(&self, tier: Tier, key: &str) {
+        match tier {
+            // An L1 hit bumps only `l1_hits` (`stats()` adds it to `hits`).
+            Tier::L1 => Self::bump(&self.l1_hits),
+            Tier::L2 => {
+                Self::bump(&self.l2_hits);
+                Self::bump(&self.hits);
+            }
+        }
+        self.telemetry.hit(tier, key);
+    }
+
+    /// A miss for `key` (namespace stripped).
+    pub(crate) fn miss(&self, key: &str) {
+        Self::bump(&self.misses);
+        self.telemetry.miss(key);
+    }
+
+    /// A per-key-type event for `key` (namespace stripped).
+    pub(crate) fn keyed(&self, which: Keyed, key: &str) {
+        let atomic = match which {
+            Keyed::StaleServed => &self.stale_served,
+            Keyed::Loads => &self.loads,
+            Keyed::LoadFailures => &self.load_failures,
+            Keyed::CoalescedWaits => &self.coalesced_waits,
+        };
+        Self::bump(atomic);
+        self.telemetry.with_key(key, |m| {
+            match which {
+                Keyed::StaleServed => &m.stale_served,
+                Keyed::Loads => &m.loads,
+                Keyed::LoadFailures => &m.load_failures,
+                Keyed::CoalescedWaits => &m.coalesced_waits,
+            }
+            .increment(1)
+        });
+    }
+
+    /// `n` more of a plain counter.
+    pub(crate) fn inc(&self, which: Count, n: u64) {
+        let atomic = match which {
+            Count::Sets => &self.sets,
+            Count::SetsSkipped => &self.sets_skipped,
+            Count::CircuitRejections => &self.circuit_rejections,
+            Count::CorruptEvicted => &self.corrupt_evicted,
+            Count::DistributedWaits => &self.distributed_waits,
+            Count::EagerRefreshes => &self.eager_refreshes,
+            Count::FillsRejected => &self.fills_rejected,
+            Count::InvalidationsSent => &self.invalidations_sent,
+            Count::InvalidationsReceived => &self.invalidations_received,
+            Count::L1Flushes => &self.l1_flushes,
+            Count::Resubscribes => &self.resubscribes,
+        };
+        Self::add(atomic, n);
+        self.telemetry.count(which, n);
+    }
+
+    /// An error of `kind` (see [`Error::kind`](crate::Error::kind)).
+    pub(crate) fn error(&self, kind: &'static str) {
+        Self::bump(&self.errors);
+        self.telemetry.error(kind);
+    }
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }

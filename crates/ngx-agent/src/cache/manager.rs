@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use ngx_cache::{Cache, Cacheable, EntryOptions, Error, LoadError, Shared};
 use serde::Serialize;
+use tracing::Instrument as _;
 
 use super::keyspace::customer_tag;
 use super::{DomainCacheSettings, KeySpace};
@@ -207,9 +208,27 @@ impl NgxCacheManager {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        self.cache
-            .get_or_load(&space.key(parts), &self.options(space, tags), loader)
-            .await
+        let key = space.key(parts);
+        let lookup = tracing::info_span!(
+            "cache.lookup",
+            cache.key_type = ngx_cache::telemetry::key_type(&key).unwrap_or("other"),
+            cache.source = tracing::field::Empty,
+        );
+        // Created here so that it is a child of the lookup even when the
+        // load runs on another task.
+        let load = tracing::info_span!(parent: &lookup, "cache.load");
+        let loader = move || loader().instrument(load);
+        let loaded = self
+            .cache
+            .get_or_load_entry(&key, &self.options(space, tags), loader)
+            .instrument(lookup.clone())
+            .await?;
+        lookup.record(
+            "cache.source",
+            format!("{:?}", loaded.source).to_lowercase(),
+        );
+        super::status::record(loaded.source);
+        Ok(loaded.value)
     }
 
     /// Reads a cached prediction of `model` for an input hash.

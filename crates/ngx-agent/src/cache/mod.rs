@@ -4,6 +4,7 @@
 mod keyspace;
 mod manager;
 mod settings;
+pub mod status;
 
 pub use keyspace::{KeySpace, customer_tag};
 pub use manager::NgxCacheManager;

@@ -183,6 +183,17 @@ pub(crate) const VARS: &[Var] = &[
         "10000",
         "How long shutdown waits for in-flight requests",
     ),
+    Var {
+        name: "OTEL_EXPORTER_OTLP_ENDPOINT",
+        default: None,
+        secret: false,
+        help: "http://host:port of an OTLP/HTTP receiver; set, spans are exported",
+    },
+    var(
+        "OTEL_SERVICE_NAME",
+        "ngx-agent",
+        "service.name of the exported spans",
+    ),
 ];
 
 /// `REDIS_URL` -> `redis-url`.

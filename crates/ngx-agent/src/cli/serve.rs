@@ -32,7 +32,7 @@ pub(crate) async fn run(args: ServeArgs, mut env: EnvArgs) -> anyhow::Result<Exi
     if let Some(port) = args.port {
         config.http_addr.set_port(port);
     }
-    init_tracing(config.log_format, Some(config.log_filter.clone()));
+    let _otel = init_tracing(&config, Some(config.log_filter.clone()))?;
     tracing::info!(?config, "starting ngx-agent");
     if config.seed {
         seed_with_progress(&config).await?;
@@ -88,13 +88,27 @@ async fn seed_with_progress(config: &AppConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_tracing(format: LogFormat, filter: Option<String>) {
+/// Logs to stdout and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, exports
+/// spans over OTLP; the guard flushes them at exit.
+fn init_tracing(
+    config: &AppConfig,
+    filter: Option<String>,
+) -> anyhow::Result<Option<ngx_agent::otel::OtelGuard>> {
+    use tracing_subscriber::prelude::*;
     let filter = filter
         .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+    let (otel, guard) =
+        match ngx_agent::otel::layer(&config.otel).context("OTEL_EXPORTER_OTLP_ENDPOINT")? {
+            Some((layer, guard)) => (Some(layer), Some(guard)),
+            None => (None, None),
+        };
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    match config.log_format {
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json())
+            .init(),
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
     }
+    Ok(guard)
 }

@@ -20,6 +20,7 @@ impl<'a> AgentConfigRepo<'a> {
     }
 
     /// The configuration called `name`, or [`DbError::NotFound`]. One query.
+    #[tracing::instrument(name = "db.query", level = "info", skip_all, fields(db.operation = "agent_configs.get"))]
     pub async fn get(&self, name: &str) -> Result<AgentConfig, DbError> {
         validate_id("name", name)?;
         self.db.tick();

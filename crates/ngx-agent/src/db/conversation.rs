@@ -41,6 +41,7 @@ impl<'a> ConversationRepo<'a> {
 
     /// The full state with its messages in order, or [`DbError::NotFound`].
     /// Two queries (the row, then the messages).
+    #[tracing::instrument(name = "db.query", level = "info", skip_all, fields(db.operation = "conversations.get"))]
     pub async fn get(&self, id: &str) -> Result<ConversationState, DbError> {
         validate_id("conversation_id", id)?;
         self.db.tick();

@@ -23,6 +23,7 @@ impl<'a> CustomerRepo<'a> {
     }
 
     /// The profile with `id`, or [`DbError::NotFound`]. One query.
+    #[tracing::instrument(name = "db.query", level = "info", skip_all, fields(db.operation = "customers.get"))]
     pub async fn get(&self, id: &str) -> Result<CustomerProfile, DbError> {
         validate_id("customer_id", id)?;
         self.db.tick();

@@ -20,6 +20,7 @@ impl<'a> KnowledgeRepo<'a> {
     }
 
     /// The entry for `topic`, or [`DbError::NotFound`]. One query.
+    #[tracing::instrument(name = "db.query", level = "info", skip_all, fields(db.operation = "knowledge.get"))]
     pub async fn get(&self, topic: &str) -> Result<KnowledgeEntry, DbError> {
         validate_id("topic", topic)?;
         self.db.tick();

@@ -22,6 +22,7 @@ impl<'a> ProgramRepo<'a> {
 
     /// Every program with its tiers (cheapest first), PRIME before
     /// LONGEVITY. Two queries.
+    #[tracing::instrument(name = "db.query", level = "info", skip_all, fields(db.operation = "programs.list"))]
     pub async fn list(&self) -> Result<Vec<Program>, DbError> {
         self.db.tick();
         let rows = sqlx::query(
@@ -57,6 +58,7 @@ impl<'a> ProgramRepo<'a> {
     }
 
     /// One program with its tiers, or [`DbError::NotFound`]. Two queries.
+    #[tracing::instrument(name = "db.query", level = "info", skip_all, fields(db.operation = "programs.get"))]
     pub async fn get(&self, program_type: ProgramType) -> Result<Program, DbError> {
         self.db.tick();
         let row = sqlx::query(

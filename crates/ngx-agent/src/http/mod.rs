@@ -31,6 +31,7 @@
 //! ```
 
 mod admin;
+mod cache_header;
 mod compute;
 mod content;
 mod conversation;
@@ -61,6 +62,7 @@ use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use self::metrics::install as install_metrics;
 pub use admin::{InvalidateRequest, InvalidateResponse, StatsResponse};
 pub use compute::{DetectTier, PredictRequest, RecommendRequest, RoiRequest};
 pub use content::AgentConfigQuery;
@@ -121,11 +123,18 @@ pub fn app(state: AppState) -> Router {
                                 .get("x-request-id")
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or("-");
+                            let route = req
+                                .extensions()
+                                .get::<axum::extract::MatchedPath>()
+                                .map_or("unmatched", |p| p.as_str());
                             tracing::info_span!(
                                 "request",
                                 method = %req.method(),
                                 path = %req.uri().path(),
                                 request_id = %id,
+                                otel.name = %format_args!("{} {route}", req.method()),
+                                otel.kind = "server",
+                                http.route = route,
                             )
                         })
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),

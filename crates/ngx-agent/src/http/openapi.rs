@@ -4,6 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::cache_header::CacheHeader;
 use super::{admin, compute, content, conversation, customer, health, metrics, status};
 
 /// The API description, generated from the handlers' annotations.
@@ -26,7 +27,7 @@ use super::{admin, compute, content, conversation, customer, health, metrics, st
         status::page, status::snapshot,
     ),
     components(schemas(super::ErrorBody)),
-    modifiers(&AdminToken),
+    modifiers(&AdminToken, &CacheHeader),
     tags(
         (name = "conversations", description = "Conversation state"),
         (name = "customers", description = "Customer profiles"),

@@ -59,7 +59,7 @@ impl AppState {
                 services,
                 admin_token: None,
                 limits: HttpLimits::default(),
-                metrics: super::metrics::handle(),
+                metrics: super::metrics::install(),
                 meter: Arc::default(),
                 started: Instant::now(),
             }),
@@ -103,6 +103,9 @@ impl AppState {
     /// timeout the cache connects lazily in the background and every
     /// request goes to the database until it is back.
     pub async fn start(config: &AppConfig) -> Result<Self, StartError> {
+        // Before the cache connects: it takes its metric handles from the
+        // recorder installed at that moment.
+        super::metrics::install();
         let mut options = DbOptions::default().max_connections(config.database_max_connections);
         if let Some(schema) = &config.database_schema {
             options = options.schema(schema.clone());

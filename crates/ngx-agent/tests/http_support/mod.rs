@@ -47,6 +47,9 @@ pub async fn seeded_db() -> (Database, tempfile::TempDir) {
 
 /// A cache on `redis` under a namespace private to this test.
 pub async fn cache_on(redis: &RedisServer) -> NgxCacheManager {
+    // The cache takes its metric handles from the recorder installed when it
+    // connects, as in `AppState::start`.
+    http::install_metrics();
     static N: AtomicU32 = AtomicU32::new(0);
     let config = CacheConfig::builder()
         .url(redis.url())

@@ -145,14 +145,18 @@ impl SingleBackend {
         ))
     }
 
-    /// Runs `f` on a connection and applies the healing rules to its outcome.
-    async fn run<T, F, Fut>(&self, f: F) -> Result<T, Error>
+    /// Runs `f` on a connection and applies the healing rules to its
+    /// outcome; its latency goes into the histogram of `command`.
+    async fn run<T, F, Fut>(&self, command: &'static str, f: F) -> Result<T, Error>
     where
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let (slot, conn) = self.pick()?;
-        match f(conn).await {
+        let started = std::time::Instant::now();
+        let outcome = f(conn).await;
+        crate::telemetry::redis_command(command, started.elapsed());
+        match outcome {
             Ok(v) => {
                 if slot.timeouts.load(Ordering::Relaxed) != 0 {
                     slot.timeouts.store(0, Ordering::Relaxed);
@@ -233,6 +237,7 @@ fn spawn_reconnect(shared: &Arc<Shared>, slot: &Arc<Slot>, drop_current: bool) {
                     shared.connected.notify_waiters();
                     if drop_current {
                         shared.reconnects.fetch_add(1, Ordering::Relaxed);
+                        crate::telemetry::reconnected();
                         tracing::info!("redis connection re-established");
                     }
                     break;
@@ -253,15 +258,29 @@ fn spawn_reconnect(shared: &Arc<Shared>, slot: &Arc<Slot>, drop_current: bool) {
     });
 }
 
+/// The `command` label of `cmd`: its name when known, else `other`.
+fn command_name(cmd: &redis::Cmd) -> &'static str {
+    match cmd.args_iter().next() {
+        Some(redis::Arg::Simple(name)) => crate::telemetry::known_command(name),
+        _ => "other",
+    }
+}
+
 impl SingleBackend {
     async fn query(&self, cmd: &redis::Cmd) -> Result<redis::Value, Error> {
-        self.run(move |mut c| async move { cmd.query_async(&mut c).await })
-            .await
+        self.run(command_name(cmd), move |mut c| async move {
+            cmd.query_async(&mut c).await
+        })
+        .await
     }
 
+    /// Labelled by its first command (`GET` for `GET` + `PTTL`).
     async fn pipeline(&self, pipe: &redis::Pipeline) -> Result<Vec<redis::Value>, Error> {
-        self.run(move |mut c| async move { pipe.query_async(&mut c).await })
-            .await
+        let command = pipe.cmd_iter().next().map_or("other", command_name);
+        self.run(command, move |mut c| async move {
+            pipe.query_async(&mut c).await
+        })
+        .await
     }
 
     pub(super) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
@@ -297,7 +316,10 @@ impl SingleBackend {
         let mut cmd = redis::cmd("MGET");
         cmd.arg(keys);
         let reply: Vec<redis::Value> = self
-            .run(move |mut c| async move { cmd.query_async(&mut c).await })
+            .run(
+                "MGET",
+                move |mut c| async move { cmd.query_async(&mut c).await },
+            )
             .await?;
         reply.into_iter().map(reply::bytes).collect()
     }
@@ -310,8 +332,10 @@ impl SingleBackend {
         for (key, value, ttl) in entries {
             pipe.add_command(set_cmd(key, value, *ttl)).ignore();
         }
-        self.run(move |mut c| async move { pipe.query_async::<()>(&mut c).await })
-            .await
+        self.run("MSET", move |mut c| async move {
+            pipe.query_async::<()>(&mut c).await
+        })
+        .await
     }
 
     pub(super) async fn unlink(&self, keys: &[String]) -> Result<u64, Error> {
@@ -418,7 +442,9 @@ impl SingleBackend {
                 .arg("COUNT")
                 .arg(batch);
             let (next, keys): (u64, Vec<String>) = self
-                .run(move |mut c| async move { scan.query_async(&mut c).await })
+                .run("SCAN", move |mut c| async move {
+                    scan.query_async(&mut c).await
+                })
                 .await?;
             removed += self.unlink(&keys).await?;
             if next == 0 {
@@ -464,8 +490,10 @@ impl SingleBackend {
     }
 
     pub(super) async fn info(&self) -> Result<String, Error> {
-        self.run(|mut c| async move { redis::cmd("INFO").query_async(&mut c).await })
-            .await
+        self.run("INFO", |mut c| async move {
+            redis::cmd("INFO").query_async(&mut c).await
+        })
+        .await
     }
 
     pub(super) fn reconnects(&self) -> u64 {

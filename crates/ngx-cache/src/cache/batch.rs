@@ -9,7 +9,7 @@ use super::handle::Cache;
 use crate::backend::Entry;
 use crate::coherence::RedisRead;
 use crate::error::{Error, log_skipped};
-use crate::stats::Counters;
+use crate::telemetry::{Count, Tier};
 
 impl Cache {
     /// Reads several keys in one round trip; the result is in the order of
@@ -38,12 +38,14 @@ impl Cache {
         let raw = match self.inner.remote.call(|b| b.mget(&full)).await {
             Ok(raw) => raw,
             Err(e) => {
-                Counters::add(&counters.misses, full.len() as u64);
+                for k in keys {
+                    counters.miss(k.as_ref());
+                }
                 return Err(e);
             }
         };
         let mut out = Vec::with_capacity(raw.len());
-        for (k, bytes) in full.iter().zip(raw) {
+        for ((k, bytes), rel) in full.iter().zip(raw).zip(keys) {
             let bytes = bytes.filter(|_| !coherence.has_pending_delete(k));
             let v = match bytes {
                 Some(bytes) => match coherence.judge(k, &bytes, None).await? {
@@ -52,11 +54,11 @@ impl Cache {
                 },
                 None => None,
             };
-            Counters::bump(if v.is_some() {
-                &counters.hits
+            if v.is_some() {
+                counters.hit(Tier::L2, rel.as_ref());
             } else {
-                &counters.misses
-            });
+                counters.miss(rel.as_ref());
+            }
             out.push(v);
         }
         Ok(out)
@@ -71,7 +73,7 @@ impl Cache {
     ) -> Result<(), Error> {
         match self.try_set_many(items, ttl).await {
             Err(e) if !e.is_caller_error() => {
-                Counters::add(&self.counters().sets_skipped, items.len() as u64);
+                self.counters().inc(Count::SetsSkipped, items.len() as u64);
                 log_skipped("set_many", &e);
                 Ok(())
             }
@@ -97,7 +99,7 @@ impl Cache {
             })
             .collect::<Result<_, Error>>()?;
         self.inner.remote.call(|b| b.mset(&entries)).await?;
-        Counters::add(&self.counters().sets, entries.len() as u64);
+        self.counters().inc(Count::Sets, entries.len() as u64);
         for ((key, _), (full, _, _)) in items.iter().zip(&entries) {
             self.inner.coherence.written(key.as_ref(), full).await;
         }

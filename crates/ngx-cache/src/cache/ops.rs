@@ -10,7 +10,7 @@ use crate::coherence::{L1Lookup, RedisRead};
 use crate::error::{Error, log_skipped};
 use crate::key::KeyTtl;
 use crate::options::EntryOptions;
-use crate::stats::Counters;
+use crate::telemetry::{Count, Tier};
 use crate::tier::l1::L1Times;
 use crate::value::Cacheable;
 use crate::value::codec::Codec;
@@ -32,16 +32,14 @@ impl Cache {
         let counters = self.counters();
         let coherence = &self.inner.coherence;
         if let L1Lookup::Fresh(v, _) = coherence.lookup::<T>(key, Instant::now()) {
-            // Also a hit: `stats()` adds L1 hits to `hits`.
-            Counters::bump(&counters.l1_hits);
+            counters.hit(Tier::L1, key);
             return Ok(Some(v));
         }
         let full = self.full_key(key)?;
         let reading = coherence.reading(key);
         match coherence.read::<T>(&full).await {
             Ok(RedisRead::Fresh(v, meta)) => {
-                Counters::bump(&counters.l2_hits);
-                Counters::bump(&counters.hits);
+                counters.hit(Tier::L2, key);
                 if coherence.has_l1() {
                     let times = L1Times::of(&meta, None, self.inner.config.l1_max_ttl);
                     coherence.put(key, v.clone(), &times, meta.tags, Some(reading));
@@ -49,11 +47,11 @@ impl Cache {
                 Ok(Some(v))
             }
             Ok(_) => {
-                Counters::bump(&counters.misses);
+                counters.miss(key);
                 Ok(None)
             }
             Err(e) => {
-                Counters::bump(&counters.misses);
+                counters.miss(key);
                 Err(e)
             }
         }
@@ -119,7 +117,7 @@ impl Cache {
     ) -> Result<(), Error> {
         match self.try_set_with(key, value, options).await {
             Err(e) if !e.is_caller_error() => {
-                Counters::bump(&self.counters().sets_skipped);
+                self.counters().inc(Count::SetsSkipped, 1);
                 log_skipped("set", &e);
                 Ok(())
             }
@@ -156,7 +154,7 @@ impl Cache {
             .remote
             .call(|b| b.set(&full, &bytes, Some(physical)))
             .await?;
-        Counters::bump(&self.counters().sets);
+        self.counters().inc(Count::Sets, 1);
         // The new value supersedes a pending delete; every L1 drops the key.
         coherence.written(key, &full).await;
         Ok(())

@@ -175,7 +175,9 @@ impl Channel {
         if msg.origin == self.origin {
             return Verdict::Own;
         }
-        let lag = now_ms().saturating_sub(msg.sent_ms) as f64;
+        let lag_ms = now_ms().saturating_sub(msg.sent_ms);
+        crate::telemetry::invalidation_lag(std::time::Duration::from_millis(lag_ms));
+        let lag = lag_ms as f64;
         {
             let mut samples = self.lag.lock();
             if samples.len() == LAG_SAMPLES {

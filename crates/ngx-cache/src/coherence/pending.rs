@@ -62,6 +62,7 @@ impl Pending {
         }
         keys.insert(full.to_owned());
         self.delete_count.store(keys.len(), Ordering::Release);
+        crate::telemetry::owed_deletes(keys.len());
         true
     }
 
@@ -73,6 +74,7 @@ impl Pending {
         let mut keys = self.deletes.lock();
         keys.remove(full);
         self.delete_count.store(keys.len(), Ordering::Release);
+        crate::telemetry::owed_deletes(keys.len());
     }
 
     /// Up to `n` pending deletes.
@@ -85,6 +87,7 @@ impl Pending {
         let mut tags = self.tags.write();
         tags.insert(tag.to_owned());
         self.tag_count.store(tags.len(), Ordering::Release);
+        crate::telemetry::owed_tag_bumps(tags.len());
     }
 
     /// The invalidation of `tag` reached Redis.
@@ -92,6 +95,7 @@ impl Pending {
         let mut tags = self.tags.write();
         tags.remove(tag);
         self.tag_count.store(tags.len(), Ordering::Release);
+        crate::telemetry::owed_tag_bumps(tags.len());
     }
 
     /// Tags whose invalidation is pending.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::state::Coherence;
 use crate::error::log_skipped;
-use crate::stats::Counters;
+use crate::telemetry::Count;
 use crate::tier::remote::Remote;
 
 /// Most messages sent in one pipelined batch.
@@ -48,7 +48,9 @@ impl Coherence {
                     batch.iter().map(|out| channel.encode(&out.what)).collect();
                 let ok = match remote.call(|b| b.publish(&channel.name, &messages)).await {
                     Ok(()) => {
-                        Counters::add(&remote.counters().invalidations_sent, batch.len() as u64);
+                        remote
+                            .counters()
+                            .inc(Count::InvalidationsSent, batch.len() as u64);
                         true
                     }
                     Err(e) => {
@@ -92,7 +94,7 @@ impl Coherence {
                     channel.reset_seen();
                     if !first {
                         coherence.flush_l1();
-                        Counters::bump(&coherence.counters().resubscribes);
+                        coherence.counters().inc(Count::Resubscribes, 1);
                         tracing::info!("invalidation channel subscribed again");
                     }
                     channel.subscribed.store(true, Ordering::Release);

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::error::{Error, log_skipped};
 use crate::key::KeySpace;
 use crate::stats::{Counters, LagPercentiles};
+use crate::telemetry::Count;
 use crate::tier::l1::{L1, L1Times};
 use crate::tier::remote::{Remote, Stored};
 use crate::value::entry::Meta;
@@ -199,6 +200,7 @@ impl Coherence {
             return;
         }
         l1.put(key, value, times, tags);
+        crate::telemetry::l1_size(l1.store.len(), l1.store.weight());
     }
 
     /// Reads `full` (the namespaced form of `key`) from Redis and judges it.
@@ -271,6 +273,7 @@ impl Coherence {
         self.clock.tick_key(key);
         if let Some(l1) = &self.l1 {
             l1.store.remove(key);
+            crate::telemetry::l1_size(l1.store.len(), l1.store.weight());
         }
     }
 
@@ -313,7 +316,7 @@ impl Coherence {
             .call(|b| b.publish(&channel.name, &message))
             .await
         {
-            Ok(()) => Counters::bump(&self.counters().invalidations_sent),
+            Ok(()) => self.counters().inc(Count::InvalidationsSent, 1),
             Err(e) => log_skipped("publish invalidation", &e),
         }
     }
@@ -340,7 +343,7 @@ impl Coherence {
             }
             Verdict::Apply => {}
         }
-        Counters::bump(&self.counters().invalidations_received);
+        self.counters().inc(Count::InvalidationsReceived, 1);
         match msg.what {
             Invalidation::Key(key) => self.evict(&key),
             Invalidation::Tag { tag, version } => {
@@ -364,6 +367,6 @@ impl Coherence {
             l1.flush();
         }
         self.tags.clear();
-        Counters::bump(&self.counters().l1_flushes);
+        self.counters().inc(Count::L1Flushes, 1);
     }
 }

@@ -132,7 +132,7 @@ impl CacheConfig {
     /// use ngx_cache::CacheConfig;
     ///
     /// let config = CacheConfig::builder()
-    ///     .url("redis://127.0.0.1:6379")
+    ///     .url("redis://localhost:6379")
     ///     .namespace("demo")
     ///     .default_ttl(Duration::from_secs(60))
     ///     .pool_size(4)

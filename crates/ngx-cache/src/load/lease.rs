@@ -22,7 +22,8 @@ use crate::backend::Lease;
 use crate::coherence::RedisRead;
 use crate::error::log_skipped;
 use crate::options::{EntryOptions, LoadError};
-use crate::stats::Counters;
+use crate::stats::Keyed;
+use crate::telemetry::Count;
 use crate::tier::l1::L1Times;
 use crate::value::Cacheable;
 use crate::value::entry::{self, Meta};
@@ -58,7 +59,7 @@ impl Loader {
             while Instant::now() < deadline {
                 tokio::time::sleep(POLL).await;
                 if let Ok(RedisRead::Fresh(value, meta)) = self.coherence.read::<T>(full).await {
-                    Counters::bump(&counters.distributed_waits);
+                    counters.inc(Count::DistributedWaits, 1);
                     self.fill_l1(key, &value, opts, meta, reading);
                     return Ok(value);
                 }
@@ -73,7 +74,7 @@ impl Loader {
         } else {
             self.coherence.tag_versions(&opts.tags).await.ok()
         };
-        Counters::bump(&counters.loads);
+        counters.keyed(Keyed::Loads, key);
         let outcome = match opts.hard_timeout {
             Some(limit) => match tokio::time::timeout(limit, loader()).await {
                 Ok(outcome) => outcome.map_err(|e| LoadError::Loader(Arc::new(e))),
@@ -90,7 +91,7 @@ impl Loader {
                 Ok(value)
             }
             Err(e) => {
-                Counters::bump(&counters.load_failures);
+                counters.keyed(Keyed::LoadFailures, key);
                 self.release_lease(full, token).await;
                 Err(e)
             }
@@ -165,11 +166,11 @@ impl Loader {
             };
             match filled {
                 Ok(false) => {
-                    Counters::bump(&self.remote.counters().fills_rejected);
+                    self.remote.counters().inc(Count::FillsRejected, 1);
                     tracing::debug!(key, "fill refused: the key was invalidated during the load");
                     return;
                 }
-                Ok(true) => Counters::bump(&self.remote.counters().sets),
+                Ok(true) => self.remote.counters().inc(Count::Sets, 1),
                 Err(e) => log_skipped("fill", &e),
             }
         }

@@ -15,6 +15,8 @@ use crate::error::log_skipped;
 use crate::key::KeySpace;
 use crate::options::{EntryOptions, LoadError, Loaded, Source};
 use crate::stats::Counters;
+use crate::stats::Keyed;
+use crate::telemetry::{Count, Tier};
 use crate::tier::l1::L1Times;
 use crate::tier::remote::Remote;
 use crate::value::Cacheable;
@@ -70,10 +72,10 @@ impl Loader {
         let counters = self.remote.counters();
         let full = match self.keys.full(key) {
             Ok(full) if self.remote.backend().is_some() => full,
-            Ok(_) => return load_direct(loader, opts.hard_timeout, counters).await,
+            Ok(_) => return load_direct(key, loader, opts.hard_timeout, counters).await,
             Err(e) => {
                 tracing::warn!(error = %e, "uncacheable key, loading without cache");
-                return load_direct(loader, opts.hard_timeout, counters).await;
+                return load_direct(key, loader, opts.hard_timeout, counters).await;
             }
         };
         let use_l1 = opts.l1 && self.coherence.has_l1();
@@ -84,8 +86,7 @@ impl Loader {
             if use_l1 {
                 match self.coherence.lookup::<T>(key, Instant::now()) {
                     L1Lookup::Fresh(value, refresh_due) => {
-                        // Also a hit: `stats()` adds L1 hits to `hits`.
-                        Counters::bump(&counters.l1_hits);
+                        counters.hit(Tier::L1, key);
                         if refresh_due {
                             self.refresh_in_background(key, &full, opts, loader);
                         }
@@ -95,7 +96,7 @@ impl Loader {
                         });
                     }
                     L1Lookup::Throttled(value) if opts.fail_safe.is_some() => {
-                        Counters::bump(&counters.stale_served);
+                        counters.keyed(Keyed::StaleServed, key);
                         return Ok(Loaded {
                             value,
                             source: Source::Stale,
@@ -114,14 +115,13 @@ impl Loader {
             }
             let (running, generation) = self.flights.get::<T, E>(key, self.coherence.reading(key));
             if let Some(flight) = running {
-                Counters::bump(&counters.coalesced_waits);
+                counters.keyed(Keyed::CoalescedWaits, key);
                 return self.await_flight(key, flight, fallback, opts).await;
             }
             let reading = self.coherence.reading(key);
             match self.coherence.read::<T>(&full).await {
                 Ok(RedisRead::Fresh(value, meta)) => {
-                    Counters::bump(&counters.l2_hits);
-                    Counters::bump(&counters.hits);
+                    counters.hit(Tier::L2, key);
                     if use_l1 {
                         let times = L1Times::of(&meta, Some(opts), self.config.l1_max_ttl);
                         self.coherence.put(
@@ -156,7 +156,7 @@ impl Loader {
             let seen = (attempt < MAX_REREADS).then_some(generation);
             match self.start_flight(key, full.clone(), opts, loader, reading, seen) {
                 Joined::Existing(f) => {
-                    Counters::bump(&counters.coalesced_waits);
+                    counters.keyed(Keyed::CoalescedWaits, key);
                     break f;
                 }
                 Joined::Started(f) => break f,
@@ -166,7 +166,7 @@ impl Loader {
                 }
             }
         };
-        Counters::bump(&counters.misses);
+        counters.miss(key);
         self.await_flight(key, flight, fallback, opts).await
     }
 
@@ -217,7 +217,7 @@ impl Loader {
             stale_until,
             tags,
         } = fallback.expect("fallback checked by caller");
-        Counters::bump(&self.remote.counters().stale_served);
+        self.remote.counters().keyed(Keyed::StaleServed, key);
         if throttle && opts.l1 {
             let now = Instant::now();
             let stale_for = stale_until.map(|t| t.saturating_duration_since(now));
@@ -297,7 +297,7 @@ impl Loader {
         if self.flights.contains(key, reading) {
             return;
         }
-        Counters::bump(&self.remote.counters().eager_refreshes);
+        self.remote.counters().inc(Count::EagerRefreshes, 1);
         let _ =
             self.start_flight::<T, E, F, Fut>(key, full.to_owned(), opts, loader, reading, None);
     }
@@ -305,6 +305,7 @@ impl Loader {
 
 /// Runs a loader with no caching at all (cache disabled, or bad key).
 async fn load_direct<T, E, F, Fut>(
+    key: &str,
     loader: F,
     hard_timeout: Option<Duration>,
     counters: &Counters,
@@ -313,7 +314,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    Counters::bump(&counters.loads);
+    counters.keyed(Keyed::Loads, key);
     let outcome = match hard_timeout {
         Some(limit) => tokio::time::timeout(limit, loader())
             .await
@@ -326,7 +327,7 @@ where
             source: Source::Loader,
         })
         .map_err(|e| {
-            Counters::bump(&counters.load_failures);
+            counters.keyed(Keyed::LoadFailures, key);
             LoadError::Loader(Arc::new(e))
         })
 }

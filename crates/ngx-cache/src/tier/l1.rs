@@ -108,6 +108,8 @@ pub(crate) trait L1Store: Send + Sync + fmt::Debug {
     fn remove(&self, key: &str);
     fn clear(&self);
     fn len(&self) -> usize;
+    /// Total weight of the entries as the store's weigher counts them.
+    fn weight(&self) -> u64;
 }
 
 /// `quick_cache` behind [`L1Store`].
@@ -150,6 +152,10 @@ impl L1Store for QuickL1 {
 
     fn len(&self) -> usize {
         self.map.len()
+    }
+
+    fn weight(&self) -> u64 {
+        self.map.weight()
     }
 }
 

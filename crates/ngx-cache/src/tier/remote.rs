@@ -12,6 +12,7 @@ use crate::backend::Backend;
 use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::error::Error;
 use crate::stats::Counters;
+use crate::telemetry::Count;
 use crate::value::codec::{self, Limits};
 use crate::value::entry::{self, Meta};
 
@@ -72,7 +73,7 @@ impl Remote {
     {
         let backend = self.backend.as_ref().ok_or(Error::Disabled)?;
         let Some(permit) = self.breaker.acquire() else {
-            Counters::bump(&self.counters.circuit_rejections);
+            self.counters.inc(Count::CircuitRejections, 1);
             return Err(Error::CircuitOpen);
         };
         if permit.is_probe() {
@@ -88,7 +89,7 @@ impl Remote {
             }
             Err(e) => {
                 permit.failure(e.is_transient());
-                Counters::bump(&self.counters.errors);
+                self.counters.error(e.kind());
                 Err(e)
             }
         }
@@ -119,8 +120,8 @@ impl Remote {
         match codec::decode(bytes, self.limits) {
             Ok(v) => Some(v),
             Err(e) => {
-                Counters::bump(&self.counters.errors);
-                Counters::bump(&self.counters.corrupt_evicted);
+                self.counters.error("decode");
+                self.counters.inc(Count::CorruptEvicted, 1);
                 tracing::warn!(key = full, error = %e, "evicting undecodable cache value");
                 let keys = [full.to_owned()];
                 let _ = self.call(|b| b.unlink(&keys)).await;
