@@ -15,6 +15,7 @@
 //! | `CACHE_WARM` | true | warm knowledge, agent config and catalog at start |
 //! | `ADMIN_TOKEN` | unset | bearer token of the admin endpoints; unset disables them |
 //! | `LOG_FORMAT` | `text` | `text` or `json` |
+//! | `RUST_LOG` | `info,sqlx=warn` | log filter (`tracing` directives); a malformed one stops start-up |
 //! | `HTTP_REQUEST_TIMEOUT_MS` | 10000 | per-request deadline (503 after it) |
 //! | `HTTP_BODY_LIMIT_BYTES` | 262144 | largest request body (413 above it) |
 //! | `HTTP_SHUTDOWN_TIMEOUT_MS` | 10000 | how long shutdown waits for in-flight requests |
@@ -81,6 +82,8 @@ pub struct AppConfig {
     pub admin_token: Option<String>,
     /// Log format (`LOG_FORMAT`).
     pub log_format: LogFormat,
+    /// Log filter, `tracing` directives (`RUST_LOG`); checked at start-up.
+    pub log_filter: String,
     /// Request timeout and body limit.
     pub limits: HttpLimits,
     /// How long shutdown waits for in-flight requests (`HTTP_SHUTDOWN_TIMEOUT_MS`).
@@ -105,6 +108,7 @@ impl Default for AppConfig {
             warm: true,
             admin_token: None,
             log_format: LogFormat::Text,
+            log_filter: "info,sqlx=warn".to_owned(),
             limits: HttpLimits::default(),
             shutdown_timeout: Duration::from_secs(10),
             cache: CacheConfig::default(),
@@ -128,6 +132,7 @@ impl fmt::Debug for AppConfig {
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
             .field("log_format", &self.log_format)
+            .field("log_filter", &self.log_filter)
             .field("limits", &self.limits)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("cache", &self.cache)
@@ -210,6 +215,13 @@ impl AppConfig {
             })?
         {
             c.log_format = format;
+        }
+        if let Some(filter) = env.parse("RUST_LOG", |v| {
+            tracing_subscriber::EnvFilter::try_new(v)
+                .map(|_| v.to_owned())
+                .map_err(|e| e.to_string())
+        })? {
+            c.log_filter = filter;
         }
         if let Some(timeout) = env.millis("HTTP_REQUEST_TIMEOUT_MS")? {
             if timeout.is_zero() {

@@ -55,6 +55,7 @@ const CASES: &[(&str, Option<&str>, &str)] = &[
     ("CACHE_WARM", Some("maybe"), "false"),
     ("ADMIN_TOKEN", None, "s3cret"),
     ("LOG_FORMAT", Some("xml"), "json"),
+    ("RUST_LOG", Some("ngx_cache=loud"), "debug"),
     ("HTTP_REQUEST_TIMEOUT_MS", Some("0"), "5000"),
     ("HTTP_BODY_LIMIT_BYTES", Some("10"), "4096"),
     ("HTTP_SHUTDOWN_TIMEOUT_MS", Some("soon"), "500"),
@@ -102,7 +103,7 @@ fn config(pairs: &[(&str, &str)]) -> Result<AppConfig, ConfigError> {
 fn view(c: &AppConfig) -> String {
     let ttls: Vec<_> = KeySpace::ALL.iter().map(|s| c.domain.ttl(*s)).collect();
     format!(
-        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
         c.http_addr,
         c.database_url,
         c.database_schema,
@@ -111,6 +112,7 @@ fn view(c: &AppConfig) -> String {
         c.warm,
         c.admin_token,
         c.log_format,
+        c.log_filter,
         c.limits,
         c.shutdown_timeout,
         c.cache,

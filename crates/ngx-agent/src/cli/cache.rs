@@ -293,8 +293,11 @@ async fn health(config: CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
     let mut config = config;
     config.l1_enabled = false;
     config.invalidation = false;
-    // A lazy handle still answers health_check() when Redis is down.
-    let cache = Cache::connect_lazy(config).await?;
+    // When Redis does not answer, a lazy handle still gives the report.
+    let cache = match Cache::connect(config.clone()).await {
+        Ok(cache) => cache,
+        Err(_) => Cache::connect_lazy(config).await?,
+    };
     let report = cache.health_check().await;
     out.print(&report, || {
         if report.healthy {

@@ -32,7 +32,7 @@ pub(crate) async fn run(args: ServeArgs, mut env: EnvArgs) -> anyhow::Result<Exi
     if let Some(port) = args.port {
         config.http_addr.set_port(port);
     }
-    let _otel = init_tracing(&config, env.get("RUST_LOG"))?;
+    let _otel = init_tracing(&config, Some(config.log_filter.clone()))?;
     tracing::info!(?config, "starting ngx-agent");
     if config.seed {
         seed_with_progress(&config).await?;
