@@ -173,11 +173,18 @@ impl NgxCacheManager {
         &self.settings
     }
 
-    /// The entry options of `space`: its TTL, the fail-safe window, `tags`.
+    /// The entry options of `space`: its TTL, the fail-safe window, the
+    /// load timeouts, `tags`.
     pub fn options(&self, space: KeySpace, tags: Vec<String>) -> EntryOptions {
         let mut opts = EntryOptions::new().ttl(self.settings.ttl(space)).tags(tags);
         if let Some(window) = self.settings.fail_safe {
             opts = opts.fail_safe(window);
+        }
+        if let Some(soft) = self.settings.soft_timeout {
+            opts = opts.soft_timeout(soft);
+        }
+        if let Some(hard) = self.settings.hard_timeout {
+            opts = opts.hard_timeout(hard);
         }
         opts
     }

@@ -10,6 +10,37 @@ use super::{ProgramType, Tier, ValidationError, validate_id};
 
 /// Longest message content accepted, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
+
+/// Bounds of one conversation, so a single conversation cannot grow past
+/// what the cache stores and every read would go to the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConversationLimits {
+    /// Messages at most (`CONVERSATION_MAX_MESSAGES`).
+    pub max_messages: usize,
+    /// Bytes of message text at most (`CONVERSATION_MAX_BYTES`).
+    pub max_bytes: usize,
+}
+
+impl Default for ConversationLimits {
+    fn default() -> Self {
+        Self {
+            max_messages: 500,
+            max_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl ConversationLimits {
+    /// Limits of `max_messages` messages and `max_bytes` bytes of text.
+    pub fn new(max_messages: usize, max_bytes: usize) -> Self {
+        Self {
+            max_messages,
+            max_bytes,
+        }
+    }
+}
+
 /// Most entries a conversation context may hold.
 pub const MAX_CONTEXT_ENTRIES: usize = 256;
 

@@ -22,7 +22,7 @@ mod tier;
 
 pub use config::AgentConfig;
 pub use conversation::{
-    ConversationPhase, ConversationState, CustomerInfo, MAX_CONTEXT_ENTRIES, MAX_MESSAGE_LEN,
+    ConversationLimits, ConversationPhase, ConversationState, CustomerInfo, MAX_CONTEXT_ENTRIES, MAX_MESSAGE_LEN,
     Message, Role,
 };
 pub use customer::{CustomerProfile, IncomeBand, MAX_GOALS};

@@ -99,7 +99,10 @@ impl AppState {
     /// timeout the cache connects lazily in the background and every
     /// request goes to the database until it is back.
     pub async fn start(config: &AppConfig) -> Result<Self, StartError> {
-        let mut options = DbOptions::default().max_connections(config.database_max_connections);
+        let mut options = DbOptions::default()
+            .max_connections(config.database_max_connections)
+            .statement_timeout(config.database_statement_timeout)
+            .conversation_limits(config.conversation_limits);
         if let Some(schema) = &config.database_schema {
             options = options.schema(schema.clone());
         }
