@@ -40,11 +40,11 @@ mod health;
 mod metrics;
 mod middleware;
 mod openapi;
+mod server;
 pub mod shutdown;
 mod state;
 
-use std::future::{Future, IntoFuture};
-use std::sync::Arc;
+use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
@@ -129,26 +129,19 @@ pub fn app(state: AppState) -> Router {
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then stops
 /// accepting, waits up to `drain` for in-flight requests, and closes the
 /// database. The cache closes when the state's last clone is dropped.
+///
+/// Connections are bounded by the state's [`HttpLimits`](crate::config::HttpLimits):
+/// a header-read timeout, an idle keep-alive timeout and a cap on open
+/// connections (see `server`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> std::io::Result<()> {
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let notify = stopping.clone();
-    let server = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            notify.notify_one();
-        })
-        .into_future();
-    tokio::select! {
-        result = server => result?,
-        () = async {
-            stopping.notified().await;
-            tokio::time::sleep(drain).await;
-        } => tracing::warn!(?drain, "in-flight requests did not finish in time, closing them"),
+    let limits = state.http_limits();
+    if !server::run(listener, app(state.clone()), limits, shutdown, drain).await {
+        tracing::warn!(?drain, "in-flight requests did not finish in time, closing them");
     }
     state.close().await;
     tracing::info!("stopped");
