@@ -37,7 +37,12 @@ async fn serves_then_stops_cleanly_on_sigterm() {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let ready = loop {
-        if let Ok(r) = client.get(format!("{base}/health/ready")).send().await {
+        if let Ok(r) = client
+            .get(format!("{base}/health/ready"))
+            .bearer_auth("binary-test-secret-token")
+            .send()
+            .await
+        {
             break r;
         }
         assert!(Instant::now() < deadline, "the binary never answered");

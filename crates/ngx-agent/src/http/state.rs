@@ -29,6 +29,10 @@ struct Inner {
     /// `None` disables the admin endpoints (403), never opens them.
     admin_token: Option<String>,
     limits: HttpLimits,
+    /// Readiness details (database, cache) without the admin token.
+    health_details_public: bool,
+    /// The last readiness check, reused for about a second.
+    readiness: Arc<super::health::ReadinessCache>,
     metrics: PrometheusHandle,
     started: Instant,
 }
@@ -57,6 +61,8 @@ impl AppState {
                 services,
                 admin_token: None,
                 limits: HttpLimits::default(),
+                health_details_public: false,
+                readiness: Arc::default(),
                 metrics: super::metrics::handle(),
                 started: Instant::now(),
             }),
@@ -75,6 +81,13 @@ impl AppState {
         self.map(|i| i.limits = limits)
     }
 
+    /// Shows readiness details to every caller, not only with the admin
+    /// token (`HEALTH_DETAILS_PUBLIC`).
+    #[must_use]
+    pub fn health_details_public(self, public: bool) -> Self {
+        self.map(|i| i.health_details_public = public)
+    }
+
     fn map(self, f: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             db: shared.db.clone(),
@@ -82,6 +95,8 @@ impl AppState {
             services: shared.services.clone(),
             admin_token: shared.admin_token.clone(),
             limits: shared.limits,
+            health_details_public: shared.health_details_public,
+            readiness: shared.readiness.clone(),
             metrics: shared.metrics.clone(),
             started: shared.started,
         });
@@ -127,7 +142,8 @@ impl AppState {
         let cache = connect_cache(config).await?;
         let state = Self::new(db, cache)
             .admin_token(config.admin_token.clone())
-            .limits(config.limits);
+            .limits(config.limits)
+            .health_details_public(config.health_details_public);
         if config.warm && state.cache().is_some() {
             let services = state.services();
             if let Err(e) = services.content.warm(&services.programs).await {
@@ -155,6 +171,16 @@ impl AppState {
     /// The configured admin token.
     pub(crate) fn admin(&self) -> Option<&str> {
         self.inner.admin_token.as_deref()
+    }
+
+    /// Whether readiness details are public.
+    pub(crate) fn details_public(&self) -> bool {
+        self.inner.health_details_public
+    }
+
+    /// The readiness cache.
+    pub(crate) fn readiness(&self) -> &super::health::ReadinessCache {
+        &self.inner.readiness
     }
 
     /// The HTTP limits.
