@@ -162,9 +162,7 @@ fn malformed_configuration_stops_start_up_naming_the_variable() {
 
 /// Starts the binary on a free port with a fresh SQLite file, no cache and
 /// `vars`; returns it once `/health` answers.
-async fn start_binary(
-    vars: &[(&str, &str)],
-) -> (std::process::Child, String, tempfile::TempDir) {
+async fn start_binary(vars: &[(&str, &str)]) -> (std::process::Child, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut cmd = Command::new(BIN);
@@ -240,7 +238,10 @@ async fn slow_clients_are_closed_while_others_are_served() {
         .unwrap();
     let mut served = 0;
     while opened.elapsed() < Duration::from_millis(1200) {
-        let r = client.get(format!("{base}/customers/cust-00001")).send().await;
+        let r = client
+            .get(format!("{base}/customers/cust-00001"))
+            .send()
+            .await;
         assert_eq!(r.expect("normal client served").status(), 200);
         served += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -296,7 +297,10 @@ async fn connections_are_capped_and_idle_ones_closed() {
         async move { client.get(format!("{base}/health")).send().await }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!ninth.is_finished(), "a ninth connection was served at once");
+    assert!(
+        !ninth.is_finished(),
+        "a ninth connection was served at once"
+    );
     let resp = tokio::time::timeout(Duration::from_secs(5), ninth)
         .await
         .expect("served once an idle connection closed")

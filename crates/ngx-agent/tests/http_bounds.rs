@@ -60,7 +60,10 @@ async fn a_conversation_is_bounded_and_reads_stay_cached() {
         assert_eq!(status, StatusCode::OK);
     }
     let after = queries(&t.stats().await);
-    assert_eq!(after, before, "reads of a full conversation hit the database");
+    assert_eq!(
+        after, before,
+        "reads of a full conversation hit the database"
+    );
 }
 
 #[tokio::test]

@@ -199,8 +199,83 @@ async fn readiness_checks_are_cached_for_about_a_second() {
     }
     // At most one real check (plus the INFO of this measurement).
     let after = info_calls(&t);
-    assert!(after - before <= 3, "{} INFO calls for 50 probes", after - before);
+    assert!(
+        after - before <= 3,
+        "{} INFO calls for 50 probes",
+        after - before
+    );
     tokio::time::sleep(Duration::from_millis(1200)).await;
     t.call("GET", "/health/ready", None).await;
     assert!(info_calls(&t) > after + 1, "the check never runs again");
+}
+
+#[tokio::test]
+async fn the_openapi_document_states_what_the_handlers_enforce() {
+    let t = TestApp::new().await;
+    let (status, doc) = t.call("GET", "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let id_pattern = "^[A-Za-z0-9_.-]{1,128}$";
+    for (path, method) in [
+        ("/conversations/{id}", "get"),
+        ("/conversations/{id}/messages", "post"),
+        ("/customers/{id}", "put"),
+        ("/knowledge/{topic}", "get"),
+        ("/config/agent", "get"),
+    ] {
+        let params = doc["paths"][path][method]["parameters"].as_array().unwrap();
+        assert!(
+            params.iter().all(|p| p["schema"]["pattern"] == id_pattern),
+            "{method} {path}: {params:?}"
+        );
+    }
+    let model = &doc["paths"]["/predictions/{model}"]["post"]["parameters"][0]["schema"];
+    assert_eq!(model["enum"], json!(["objection", "needs", "conversion"]));
+    // Every body operation declares the errors its extractors produce.
+    for (path, method) in [
+        ("/conversations", "post"),
+        ("/conversations/{id}/messages", "post"),
+        ("/customers/{id}", "put"),
+        ("/tier-detection", "post"),
+        ("/predictions/{model}", "post"),
+        ("/programs/recommendations", "post"),
+        ("/roi", "post"),
+        ("/cache/invalidate", "post"),
+    ] {
+        let responses = &doc["paths"][path][method]["responses"];
+        for code in ["400", "413", "415", "422", "503"] {
+            assert_eq!(
+                responses[code]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody",
+                "{method} {path} does not declare {code}"
+            );
+        }
+    }
+    for code in ["401", "403"] {
+        assert!(doc["paths"]["/cache/warm"]["post"]["responses"][code].is_object());
+    }
+    let schemas = &doc["components"]["schemas"];
+    let target = &schemas["InvalidateTarget"]["oneOf"];
+    assert_eq!(target.as_array().map(Vec::len), Some(3), "{target}");
+    for one in ["InvalidateKey", "InvalidateTag", "InvalidateType"] {
+        assert_eq!(schemas[one]["additionalProperties"], false, "{one}");
+        assert_eq!(schemas[one]["required"].as_array().map(Vec::len), Some(1));
+    }
+    let create = &schemas["CreateConversation"]["properties"];
+    assert_eq!(create["customer_id"]["pattern"], id_pattern);
+    assert_eq!(create["initial_message"]["maxLength"], 16384);
+    assert_eq!(
+        schemas["AppendMessage"]["properties"]["content"]["minLength"],
+        1
+    );
+    assert_eq!(
+        schemas["UpdateCustomer"]["properties"]["age"]["minimum"],
+        18
+    );
+    assert_eq!(
+        schemas["UpdateCustomer"]["properties"]["goals"]["maxItems"],
+        32
+    );
+    let links = &doc["paths"]["/conversations"]["post"]["responses"]["201"]["links"];
+    assert_eq!(links["GetConversation"]["operationId"], "get_conversation");
+    assert_eq!(links["AppendMessage"]["operationId"], "append_message");
 }

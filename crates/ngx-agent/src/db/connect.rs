@@ -122,7 +122,9 @@ impl Database {
             }
         };
         let on_connect = schema.clone();
-        let timeout_ms = options.statement_timeout.map_or(0, |d| d.as_millis().max(1));
+        let timeout_ms = options
+            .statement_timeout
+            .map_or(0, |d| d.as_millis().max(1));
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)

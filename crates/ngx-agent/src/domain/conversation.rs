@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{check_millis, check_range, check_text};
 use super::{ProgramType, Tier, ValidationError, validate_id};
 
-/// Longest message content accepted, in bytes.
+/// Longest message content accepted, in characters.
 pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
 
 /// Bounds of one conversation, so a single conversation cannot grow past
@@ -85,7 +85,7 @@ impl Role {
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
-    /// The text, at most [`MAX_MESSAGE_LEN`] bytes.
+    /// The text, at most [`MAX_MESSAGE_LEN`] characters.
     pub content: String,
     /// When it was written, unix milliseconds.
     pub timestamp: i64,
@@ -295,7 +295,7 @@ impl ConversationState {
     }
 }
 
-/// Checks a simple `local@domain` address of at most 254 bytes.
+/// Checks a simple `local@domain` address of at most 254 characters.
 pub(crate) fn validate_email(field: &'static str, email: &str) -> Result<(), ValidationError> {
     check_text(field, email, 254)?;
     match email.split_once('@') {

@@ -68,7 +68,7 @@ pub struct Readiness {
 
 /// Liveness: the process answers. Touches nothing else.
 #[utoipa::path(
-    get, path = "/health", tag = "operations",
+    get, path = "/health", operation_id = "liveness", tag = "operations",
     responses((status = 200, description = "The process is alive", body = Liveness))
 )]
 pub(crate) async fn live() -> Json<Liveness> {
@@ -79,7 +79,7 @@ pub(crate) async fn live() -> Json<Liveness> {
 /// Details only with the admin token (or `HEALTH_DETAILS_PUBLIC=true`);
 /// the check is reused for a second.
 #[utoipa::path(
-    get, path = "/health/ready", tag = "operations",
+    get, path = "/health/ready", operation_id = "readiness", tag = "operations",
     responses(
         (status = 200, description = "Ready (or degraded: cache unhealthy)", body = Readiness),
         (status = 503, description = "The database is unavailable", body = Readiness),

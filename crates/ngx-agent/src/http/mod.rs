@@ -32,6 +32,7 @@
 mod admin;
 mod compute;
 mod content;
+mod contract;
 mod conversation;
 mod customer;
 mod error;
@@ -56,7 +57,6 @@ use tower_http::ServiceBuilderExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use admin::{InvalidateRequest, InvalidateResponse, StatsResponse};
@@ -91,7 +91,7 @@ pub fn app(state: AppState) -> Router {
         .route("/cache/invalidate", post(admin::invalidate))
         .route("/cache/warm", post(admin::warm))
         .route("/metrics", get(metrics::metrics))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", ApiDoc::document()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_limit))
@@ -141,7 +141,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = state.http_limits();
     if !server::run(listener, app(state.clone()), limits, shutdown, drain).await {
-        tracing::warn!(?drain, "in-flight requests did not finish in time, closing them");
+        tracing::warn!(
+            ?drain,
+            "in-flight requests did not finish in time, closing them"
+        );
     }
     state.close().await;
     tracing::info!("stopped");
