@@ -1,6 +1,34 @@
-//! The library's error type and the classification the circuit breaker uses.
+//! The library's errors: [`Error`] with the classification the circuit
+//! breaker uses, and [`ConfigError`] for settings that cannot be used.
 
 use std::time::Duration;
+
+/// A configuration value that could not be used. The message names the
+/// variable (or builder setter) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration {var}: {reason}")]
+#[non_exhaustive]
+pub struct ConfigError {
+    /// The environment variable or setting at fault, e.g. `REDIS_POOL_SIZE`.
+    pub var: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(var: &str, reason: impl Into<String>) -> Self {
+        Self {
+            var: var.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An error for the variable `var`, for applications that read more
+    /// settings next to the cache's.
+    pub fn invalid(var: &str, reason: impl Into<String>) -> Self {
+        Self::new(var, reason)
+    }
+}
 
 /// Everything that can go wrong in a cache operation.
 ///
@@ -57,7 +85,7 @@ pub enum Error {
     },
     /// A configuration value is invalid.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] ConfigError),
 }
 
 impl Error {
@@ -93,32 +121,18 @@ impl Error {
             reason: reason.into(),
         }
     }
+}
 
-    /// Converts a redis-rs error, removing `secret` (the password) from its text.
-    pub(crate) fn from_redis(
-        err: &redis::RedisError,
-        secret: Option<&str>,
-        timeout: Duration,
-    ) -> Self {
-        if err.is_timeout() {
-            return Error::Timeout(timeout);
+/// Logs a failure that a fail-open method turned into a miss or a skipped
+/// write: quietly when the cache is switched off or the breaker is open,
+/// as a warning otherwise.
+pub(crate) fn log_skipped(op: &'static str, err: &Error) {
+    match err {
+        Error::CircuitOpen | Error::Disabled => {
+            tracing::trace!(op, error = %err, "cache skipped")
         }
-        use redis::{ErrorKind, ServerErrorKind};
-        let transient = err.is_io_error()
-            || err.is_connection_dropped()
-            || err.is_connection_refusal()
-            || matches!(
-                err.kind(),
-                ErrorKind::ClusterConnectionNotFound
-                    | ErrorKind::Server(ServerErrorKind::BusyLoading)
-                    | ErrorKind::Server(ServerErrorKind::TryAgain)
-                    | ErrorKind::Server(ServerErrorKind::ClusterDown)
-                    | ErrorKind::Server(ServerErrorKind::MasterDown)
-            );
-        Error::Redis {
-            category: err.category().to_owned(),
-            message: crate::redact::scrub(&err.to_string(), secret),
-            transient,
+        _ => {
+            tracing::warn!(op, error = %err, "cache operation failed, continuing without cache")
         }
     }
 }
@@ -142,17 +156,5 @@ mod tests {
             transient: false,
         };
         assert!(!wrongtype.is_transient());
-    }
-
-    #[test]
-    fn redis_errors_are_scrubbed() {
-        let err = redis::RedisError::from((
-            redis::ErrorKind::AuthenticationFailed,
-            "auth failed",
-            "password hunter2 rejected".to_owned(),
-        ));
-        let ours = Error::from_redis(&err, Some("hunter2"), Duration::from_millis(5));
-        assert!(!ours.to_string().contains("hunter2"), "{ours}");
-        assert!(!ours.is_transient());
     }
 }

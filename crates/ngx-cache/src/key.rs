@@ -1,6 +1,61 @@
-//! Key validation, namespacing and glob escaping.
+//! Keys: validation and namespacing, lease and tag keys, glob escaping,
+//! [`stable_hash`], and the remaining lifetime of a key ([`KeyTtl`]).
+
+use std::time::Duration;
 
 use crate::error::Error;
+
+/// The remaining lifetime of a key, as Redis's `PTTL` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTtl {
+    /// The key does not exist.
+    Missing,
+    /// The key exists and never expires.
+    Persistent,
+    /// The key expires after this long.
+    Expires(Duration),
+}
+
+/// The namespace and key limit every full key is built with.
+#[derive(Debug, Clone)]
+pub(crate) struct KeySpace {
+    pub(crate) namespace: String,
+    pub(crate) max_key_bytes: usize,
+}
+
+impl KeySpace {
+    /// `{namespace}:{key}`, validated.
+    pub(crate) fn full(&self, key: &str) -> Result<String, Error> {
+        full_key(&self.namespace, key, self.max_key_bytes)
+    }
+
+    /// The key holding the version counter of `tag`.
+    pub(crate) fn tag(&self, tag: &str) -> Result<String, Error> {
+        if tag.is_empty() {
+            return Err(Error::invalid_key("tag is empty"));
+        }
+        self.full(&format!("__tag:{tag}"))
+    }
+
+    /// The caller's key for a full key of this namespace.
+    pub(crate) fn short<'a>(&self, full: &'a str) -> Option<&'a str> {
+        full.strip_prefix(self.namespace.as_str())?
+            .strip_prefix(':')
+    }
+}
+
+/// The lease key of `full`, in the same cluster slot: `{full}:lease`, or
+/// `full:lease` when `full` already carries a hash tag.
+pub(crate) fn lease_key(full: &str) -> String {
+    let has_tag = full
+        .find('{')
+        .is_some_and(|open| full[open + 1..].find('}').is_some_and(|len| len > 0));
+    if has_tag {
+        format!("{full}:lease")
+    } else {
+        format!("{{{full}}}:lease")
+    }
+}
 
 /// Checks a namespace: non-empty, at most 128 bytes, no control characters
 /// or whitespace.
@@ -79,6 +134,25 @@ mod tests {
     fn escapes_every_metacharacter() {
         assert_eq!(escape_glob(r"a*b?c[d]e\f"), r"a\*b\?c\[d\]e\\f");
         assert_eq!(escape_glob("plain"), "plain");
+    }
+
+    #[test]
+    fn lease_keys_share_the_slot() {
+        assert_eq!(lease_key("ngx:conv:v1:a"), "{ngx:conv:v1:a}:lease");
+        assert_eq!(lease_key("ngx:{user1}:x"), "ngx:{user1}:x:lease");
+        assert_eq!(lease_key("ngx:{}:x"), "{ngx:{}:x}:lease");
+    }
+
+    #[test]
+    fn tag_and_short_keys() {
+        let space = KeySpace {
+            namespace: "ngx".into(),
+            max_key_bytes: 1024,
+        };
+        assert_eq!(space.tag("t").unwrap(), "ngx:__tag:t");
+        assert!(space.tag("").is_err());
+        assert_eq!(space.short("ngx:a:b"), Some("a:b"));
+        assert_eq!(space.short("ngxa:b"), None);
     }
 
     #[test]

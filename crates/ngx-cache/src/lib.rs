@@ -1,33 +1,49 @@
-//! An async Redis cache with connection healing, a circuit breaker,
+//! An async Redis cache with a coherent in-process L1 tier, connection
+//! healing, a circuit breaker, fail-safe, stampede protection,
 //! self-describing codecs, batch operations, counters, statistics and
 //! health checks.
 //!
 //! # Layout
-//! - `config`: [`CacheConfig`], its builder and `from_env()`.
-//! - `cache`: the [`Cache`] handle, the breaker-guarded call path, stats and health.
-//! - `ops`: typed operations (`get`, `set`, `get_many`, counters, keys), fail-open and `try_*`.
-//! - `load`: [`Cache::get_or_load`]: L1, Redis, loader; fail-safe, timeouts, eager refresh.
-//! - `fill`: leases and the checked fill that prevents stale sets.
-//! - `flight`: single-flight per key within the process.
-//! - `read`: reading an entry from Redis, envelopes and freshness.
-//! - `envelope`: the metadata envelope (logical expiry, TTL, tag versions).
-//! - `l1`: the in-process tier behind a small trait (quick_cache today).
-//! - `coherence`: L1 lookups and fills, the invalidation subscriber.
-//! - `bus`: invalidation messages, sequence gaps and lag.
-//! - `tag`: tag versions and [`Cache::invalidate_tag`].
-//! - `warm`: [`Cache::warm`].
-//! - `backend`: the internal `Backend` trait and the pooled, self-healing single-node backend.
-//! - `breaker`: the three-state [`CircuitBreaker`].
-//! - `codec`: JSON, marked MessagePack and LZ4 compression ([`Codec`]).
-//! - `key`: key validation, namespacing, glob escaping and [`stable_hash`].
-//! - `options`: [`EntryOptions`] and the `get_or_load` result types.
-//! - `shared`: [`Shared`], a value cached by reference with memoized JSON.
-//! - `pending`: deletes that could not reach Redis, retried in the background.
-//! - `global`: the process-wide default cache for the macros.
-//! - `__private` (`private.rs`, hidden): support code the macros' generated code calls.
-//! - `stats`, `health`: the [`CacheStats`] and [`HealthReport`] shapes.
-//! - `error`: [`Error`] and its `is_transient()` classification.
-//! - `redact`: removal of credentials from URLs and messages.
+//! The folders are layers. A module imports only from its own layer or the
+//! layers listed before it, never from a later one, so the imports form no
+//! circle. Within a folder, `mod.rs` is the index: it declares the files and
+//! re-exports, and no file imports it back.
+//!
+//! 1. Leaves, which import nothing but each other's types:
+//!    - `error`: [`Error`] with `is_transient()`, and [`ConfigError`].
+//!    - `redact`: removal of credentials from URLs and messages.
+//!    - `key`: key validation and namespacing, lease and tag keys, glob
+//!      escaping, [`stable_hash`], [`KeyTtl`].
+//!    - `breaker`: the three-state [`CircuitBreaker`].
+//!    - `stats`: the counters and the [`CacheStats`] snapshot.
+//!    - `health`: the [`HealthReport`] shape and `INFO` parsing.
+//! 2. `value/`: [`Codec`]s, the metadata envelope, whole entries encoded
+//!    and judged (pure, no I/O), [`Shared`] values, [`Cacheable`].
+//! 3. Settings: `config/` ([`CacheConfig`], its builder, `from_env()`) and
+//!    `options` ([`EntryOptions`] and the `get_or_load` result types).
+//! 4. `backend/`: the backend in cache terms (`get_with_pttl`, `set`,
+//!    `take_lease`, `checked_fill`, `mget`, `unlink`, `scan_unlink`,
+//!    `publish`, `subscribe`, ...), an enum over implementations (the
+//!    single-node pool today), the Lua scripts. The only place that uses
+//!    the `redis` crate.
+//! 5. `tier/`: the L1 store, and Redis reached through the breaker-guarded
+//!    backend (`Remote`), without coherence.
+//! 6. `coherence/`: what keeps L1 and Redis reads current across
+//!    instances: the invalidation clock, tag versions, pending invalidations
+//!    and their retry task, the invalidation channel's wire format and its
+//!    publisher and subscriber tasks.
+//! 7. `load/`: `get_or_load`: single-flight, lease and checked fill,
+//!    fail-safe, timeouts, eager refresh.
+//! 8. `cache/`: the [`Cache`] handle and its public operations (single
+//!    keys, batches, tags and clears, `get_or_load`, warming, statistics and
+//!    health), the process-wide [`global`] cache, and the hidden support
+//!    code the macros' generated code calls (`__private`). Only this folder
+//!    names `Cache`.
+//!
+//! Each component is one struct shared by `Arc`: `Remote` (Redis behind the
+//! breaker), `Coherence` (L1 and invalidation) and `Loader` (single-flight
+//! and fills). Background tasks hold the `Arc` of the component they serve
+//! and stop when the last clone of the [`Cache`] is dropped.
 //!
 //! # Example
 //! ```no_run
@@ -58,50 +74,41 @@
 
 #![forbid(unsafe_code)]
 
-#[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
-mod backend;
+// 1. Leaves.
 pub mod breaker;
-mod bus;
-mod cache;
-pub mod codec;
-mod coherence;
-pub mod config;
-mod envelope;
-mod error;
-mod fill;
-mod flight;
-mod global;
-mod health;
-mod key;
-mod l1;
-mod load;
-mod ops;
-pub mod options;
-mod pending;
-mod read;
+pub mod error;
+pub mod health;
+pub mod key;
 mod redact;
-mod shared;
-mod stats;
-mod tag;
-mod warm;
+pub mod stats;
+// 2. Values.
+pub mod value;
+// 3. Settings.
+pub mod config;
+pub mod options;
+// 4. to 7. Storage, coherence and loading: internal.
+mod backend;
+mod coherence;
+mod load;
+mod tier;
+// 8. The handle.
+pub mod cache;
+
+#[cfg(any(test, doctest))]
+mod tour;
+
+#[doc(hidden)]
+pub use cache::private as __private;
 
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-pub use bus::LagPercentiles;
-pub use cache::Cache;
-pub use codec::Codec;
-pub use config::{CacheConfig, CacheConfigBuilder, ConfigError};
-pub use error::{Error, Result};
-pub use global::{global, install_global};
+pub use cache::{Cache, WarmEntry, WarmReport, global, install_global};
+pub use config::{CacheConfig, CacheConfigBuilder};
+pub use error::{ConfigError, Error, Result};
 pub use health::HealthReport;
-pub use key::{escape_glob, stable_hash, try_stable_hash};
-pub use load::Cacheable;
-pub use ops::KeyTtl;
+pub use key::{KeyTtl, escape_glob, stable_hash, try_stable_hash};
 pub use options::{EntryOptions, LoadError, Loaded, Source};
-pub use shared::Shared;
-pub use stats::CacheStats;
-pub use warm::{WarmEntry, WarmReport};
+pub use stats::{CacheStats, LagPercentiles};
+pub use value::{Cacheable, Codec, Shared};
 
 #[cfg(feature = "macros")]
 pub use ngx_cache_macros::{cached, invalidate_cache};

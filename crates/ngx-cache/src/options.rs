@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::codec::Codec;
+use crate::config::CacheConfig;
+use crate::value::codec::Codec;
+use crate::value::entry::EntrySpec;
 
 /// How one entry is stored and loaded. Setters are bare nouns and chain.
 ///
@@ -58,7 +60,9 @@ pub struct EntryOptions {
     /// Lifetime of the load lease in Redis.
     pub lease: Duration,
     /// Test hook: fill without checking the lease, as a naive cache-aside
-    /// would. Exists only to show that the stale-set test can fail.
+    /// would. Exists only to show that the stale-set test can fail; built
+    /// only with the `test-util` feature.
+    #[cfg(feature = "test-util")]
     #[doc(hidden)]
     pub unchecked_fill: bool,
 }
@@ -80,6 +84,7 @@ impl Default for EntryOptions {
             distributed: true,
             lock_wait: Duration::from_secs(1),
             lease: Duration::from_secs(10),
+            #[cfg(feature = "test-util")]
             unchecked_fill: false,
         }
     }
@@ -143,6 +148,35 @@ impl EntryOptions {
     /// Whether entries need the metadata envelope in Redis (tags or fail-safe).
     pub(crate) fn needs_envelope(&self) -> bool {
         !self.tags.is_empty() || self.fail_safe.is_some() || self.eager_refresh.is_some()
+    }
+
+    /// How an entry with these options is encoded under `config`, with
+    /// `tags` at the versions it was loaded under.
+    pub(crate) fn entry_spec<'a>(
+        &self,
+        config: &CacheConfig,
+        tags: &'a [(String, u64)],
+    ) -> EntrySpec<'a> {
+        EntrySpec {
+            codec: self.codec.unwrap_or(config.codec),
+            limits: config.limits(),
+            ttl: config.jittered_ttl(self.ttl),
+            negative_ttl: self.negative_ttl,
+            envelope: self.needs_envelope(),
+            tags,
+        }
+    }
+
+    /// Whether a fill skips the lease check (the `test-util` hook).
+    pub(crate) fn skips_fill_check(&self) -> bool {
+        #[cfg(feature = "test-util")]
+        {
+            self.unchecked_fill
+        }
+        #[cfg(not(feature = "test-util"))]
+        {
+            false
+        }
     }
 }
 

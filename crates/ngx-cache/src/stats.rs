@@ -1,8 +1,10 @@
-//! Lock-free counters and the `stats()` snapshot.
+//! Lock-free counters and the [`CacheStats`] snapshot.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
+
+use crate::breaker::{BreakerState, CircuitBreaker};
 
 /// Counters updated on every operation; relaxed atomics, no locks.
 #[derive(Debug, Default)]
@@ -67,7 +69,7 @@ pub struct CacheStats {
     /// Consecutive transient failures counted by the breaker.
     pub failure_count: u32,
     /// The breaker state: `closed`, `open` or `half_open`.
-    pub circuit_breaker_state: crate::BreakerState,
+    pub circuit_breaker_state: BreakerState,
     /// Calls rejected without I/O because the breaker was open.
     pub circuit_rejections: u64,
     /// Values written.
@@ -111,18 +113,39 @@ pub struct CacheStats {
     /// then.
     pub deletes_pending: usize,
     /// Invalidation lag, publish to eviction here.
-    pub invalidation_lag_ms: crate::bus::LagPercentiles,
+    pub invalidation_lag_ms: LagPercentiles,
+}
+
+/// Invalidation lag, publish to eviction on this instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct LagPercentiles {
+    /// Median, in milliseconds.
+    pub p50: f64,
+    /// 99th percentile, in milliseconds.
+    pub p99: f64,
+    /// Number of samples (the most recent 1,024 messages).
+    pub samples: usize,
+}
+
+/// The parts of a [`CacheStats`] snapshot that are not counters.
+#[derive(Debug, Default)]
+pub(crate) struct Gauges {
+    pub(crate) connected: bool,
+    pub(crate) reconnects: u64,
+    pub(crate) l1_entries: usize,
+    pub(crate) deletes_pending: usize,
+    pub(crate) invalidation_lag_ms: LagPercentiles,
 }
 
 impl CacheStats {
-    pub(crate) fn build(
-        c: &Counters,
-        connected: bool,
-        breaker: &crate::CircuitBreaker,
-        reconnects: u64,
-        l1_entries: usize,
-        invalidation_lag_ms: crate::bus::LagPercentiles,
-    ) -> Self {
+    pub(crate) fn build(c: &Counters, breaker: &CircuitBreaker, gauges: Gauges) -> Self {
+        let Gauges {
+            connected,
+            reconnects,
+            l1_entries,
+            deletes_pending,
+            invalidation_lag_ms,
+        } = gauges;
         // An L1 hit bumps only `l1_hits` (one atomic on the hot path).
         let hits = load(&c.hits) + load(&c.l1_hits);
         let misses = load(&c.misses);
@@ -139,7 +162,7 @@ impl CacheStats {
                 hits as f64 / total as f64
             },
             total_requests: total,
-            circuit_breaker_open: state != crate::BreakerState::Closed,
+            circuit_breaker_open: state != BreakerState::Closed,
             failure_count: breaker.failure_count(),
             circuit_breaker_state: state,
             circuit_rejections: load(&c.circuit_rejections),
@@ -161,7 +184,7 @@ impl CacheStats {
             l1_flushes: load(&c.l1_flushes),
             resubscribes: load(&c.resubscribes),
             l1_entries,
-            deletes_pending: 0,
+            deletes_pending,
             invalidation_lag_ms,
         }
     }

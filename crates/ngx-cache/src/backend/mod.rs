@@ -1,76 +1,251 @@
-//! The storage backend behind [`Cache`](crate::Cache): an internal trait, so a
-//! Redis Cluster implementation fits beside the single-node one without
-//! changing the public API.
+//! The storage backend, in cache terms: read an entry with its remaining
+//! lifetime, write one, take a lease and fill under it, unlink, count,
+//! scan, publish and subscribe. Callers above never build Redis commands;
+//! only this folder names `redis::`.
+//!
+//! Backends are the variants of [`Backend`], dispatched with a `match` (no
+//! boxed future per call). A second backend is one new file beside
+//! `single.rs`, plus its variant, its arm in `dispatch!` and its case in
+//! [`connect`], all in this file. Implementations apply their own timeouts
+//! and connection healing; the circuit breaker and the statistics live
+//! above, in `tier::remote`.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::config::CacheConfig;
+use crate::error::{ConfigError, Error};
+use crate::key::KeyTtl;
 
-pub(crate) mod single;
+mod error;
+mod reply;
+mod script;
+mod single;
 
-/// A boxed, sendable future of a backend result.
-pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+use single::SingleBackend;
 
 /// One entry of a batch write: full key, encoded bytes, TTL.
 pub(crate) type Entry = (String, Vec<u8>, Option<Duration>);
 
-/// Byte-level operations on full (namespaced) keys. Implementations apply
-/// their own timeouts and connection healing; the circuit breaker and the
-/// statistics live above, in `Cache`.
-pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
-    /// Runs one command and returns its raw reply.
-    fn query<'a>(&'a self, cmd: &'a redis::Cmd) -> BoxFut<'a, redis::Value>;
-    /// Runs a pipeline whose commands all touch one key (one slot).
-    fn pipeline<'a>(&'a self, pipe: &'a redis::Pipeline) -> BoxFut<'a, Vec<redis::Value>>;
-    /// A client for a dedicated pub/sub connection.
-    fn pubsub_client(&self) -> redis::Client;
+/// What a lease attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Lease {
+    /// This caller holds the lease now.
+    pub(crate) taken: bool,
+    /// What the data key held when the lease was tried.
+    pub(crate) observed: Option<Vec<u8>>,
+}
+
+/// Settings a backend takes from [`CacheConfig`].
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) pool_size: usize,
+    pub(crate) op_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) heal_after_timeouts: u32,
+}
+
+impl Settings {
+    fn of(config: &CacheConfig) -> Self {
+        Self {
+            pool_size: config.pool_size,
+            op_timeout: config.op_timeout,
+            connect_timeout: config.connect_timeout,
+            heal_after_timeouts: config.heal_after_timeouts,
+        }
+    }
+}
+
+/// The backends.
+#[derive(Debug)]
+pub(crate) enum Backend {
+    /// One Redis server, a pool of multiplexed connections.
+    Single(SingleBackend),
+}
+
+/// A live subscription to one channel.
+#[derive(Debug)]
+pub(crate) enum Subscription {
+    /// On a dedicated connection to the single server.
+    Single(single::Subscription),
+}
+
+/// Calls the same method on whichever backend `$self` is.
+macro_rules! dispatch {
+    ($self:ident, $b:ident => $call:expr) => {
+        match $self {
+            Backend::Single($b) => $call,
+        }
+    };
+}
+
+/// Opens the backend `config` asks for. With `eager`, fails if Redis cannot
+/// be reached within the connect timeout; otherwise connects in the
+/// background.
+pub(crate) async fn connect(config: &CacheConfig, eager: bool) -> Result<Backend, Error> {
+    let settings = Settings::of(config);
+    if config.cluster {
+        return Err(Error::Config(ConfigError::new(
+            "REDIS_CLUSTER",
+            "Redis Cluster is not supported yet",
+        )));
+    }
+    Ok(Backend::Single(
+        SingleBackend::connect(&config.url, settings, eager).await?,
+    ))
+}
+
+impl Backend {
+    /// `GET` of one key.
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        dispatch!(self, b => b.get(key).await)
+    }
+
+    /// `GET` and `PTTL` of one key in one round trip: the bytes and the time
+    /// left before Redis drops the key (`None` without an expiry).
+    pub(crate) async fn get_with_pttl(
+        &self,
+        key: &str,
+    ) -> Result<(Option<Vec<u8>>, Option<Duration>), Error> {
+        dispatch!(self, b => b.get_with_pttl(key).await)
+    }
+
+    /// `SET key value [PX ttl]`.
+    pub(crate) async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), Error> {
+        dispatch!(self, b => b.set(key, value, ttl).await)
+    }
+
     /// `GET` of several keys, in order, in as few round trips as possible.
-    fn mget<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, Vec<Option<Vec<u8>>>>;
+    pub(crate) async fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        dispatch!(self, b => b.mget(keys).await)
+    }
+
     /// `SET .. PX` of several entries, pipelined.
-    fn mset<'a>(&'a self, entries: &'a [Entry]) -> BoxFut<'a, ()>;
+    pub(crate) async fn mset(&self, entries: &[Entry]) -> Result<(), Error> {
+        dispatch!(self, b => b.mset(entries).await)
+    }
+
     /// `UNLINK` of several keys; returns how many existed.
-    fn unlink<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, u64>;
+    pub(crate) async fn unlink(&self, keys: &[String]) -> Result<u64, Error> {
+        dispatch!(self, b => b.unlink(keys).await)
+    }
+
+    /// Whether `key` exists.
+    pub(crate) async fn exists(&self, key: &str) -> Result<bool, Error> {
+        dispatch!(self, b => b.exists(key).await)
+    }
+
+    /// Sets a new TTL on `key`; true when the key exists.
+    pub(crate) async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, Error> {
+        dispatch!(self, b => b.expire(key, ttl).await)
+    }
+
+    /// The remaining lifetime of `key`.
+    pub(crate) async fn pttl(&self, key: &str) -> Result<KeyTtl, Error> {
+        dispatch!(self, b => b.pttl(key).await)
+    }
+
+    /// `INCRBY key amount`; returns the new value.
+    pub(crate) async fn incr(&self, key: &str, amount: i64) -> Result<i64, Error> {
+        dispatch!(self, b => b.incr(key, amount).await)
+    }
+
+    /// The integer stored at `key`; `None` when absent or not an integer.
+    pub(crate) async fn counter(&self, key: &str) -> Result<Option<i64>, Error> {
+        dispatch!(self, b => b.counter(key).await)
+    }
+
+    /// Tries to take the load lease of `key` (held by `token` for `ttl`)
+    /// and reads what `key` holds, in one round trip.
+    pub(crate) async fn take_lease(
+        &self,
+        key: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<Lease, Error> {
+        dispatch!(self, b => b.take_lease(key, token, ttl).await)
+    }
+
+    /// Writes `value` to `key` only if the lease still holds `token` and the
+    /// key still holds `observed`; releases the lease. False when refused.
+    pub(crate) async fn checked_fill(
+        &self,
+        key: &str,
+        token: &str,
+        value: &[u8],
+        ttl: Duration,
+        observed: Option<&[u8]>,
+    ) -> Result<bool, Error> {
+        dispatch!(self, b => b.checked_fill(key, token, value, ttl, observed).await)
+    }
+
+    /// Deletes the lease of `key` if it still holds `token`.
+    pub(crate) async fn release_lease(&self, key: &str, token: &str) -> Result<(), Error> {
+        dispatch!(self, b => b.release_lease(key, token).await)
+    }
+
     /// `SCAN MATCH pattern` + `UNLINK` in batches, on every primary; returns
     /// the number of keys removed.
-    fn clear<'a>(&'a self, pattern: &'a str, batch: usize) -> BoxFut<'a, u64>;
+    pub(crate) async fn scan_unlink(&self, pattern: &str, batch: usize) -> Result<u64, Error> {
+        dispatch!(self, b => b.scan_unlink(pattern, batch).await)
+    }
+
+    /// Publishes `messages` on `channel`, in order, in one round trip.
+    pub(crate) async fn publish(&self, channel: &str, messages: &[String]) -> Result<(), Error> {
+        dispatch!(self, b => b.publish(channel, messages).await)
+    }
+
+    /// Subscribes to `channel` on a dedicated connection, within `timeout`.
+    pub(crate) async fn subscribe(&self, channel: &str, timeout: Duration) -> Option<Subscription> {
+        dispatch!(self, b => b.subscribe(channel, timeout).await.map(Subscription::Single))
+    }
+
+    /// `PING`.
+    pub(crate) async fn ping(&self) -> Result<(), Error> {
+        dispatch!(self, b => b.ping().await)
+    }
+
     /// `INFO` text of one node (of every primary, concatenated, in a cluster).
-    fn info(&self) -> BoxFut<'_, String>;
+    pub(crate) async fn info(&self) -> Result<String, Error> {
+        dispatch!(self, b => b.info().await)
+    }
+
     /// Connections rebuilt after failures or stuck timeouts, since start.
-    fn reconnects(&self) -> u64;
+    pub(crate) fn reconnects(&self) -> u64 {
+        dispatch!(self, b => b.reconnects())
+    }
+
     /// Whether at least one connection is currently established.
-    fn connected(&self) -> bool;
-    /// When no connection is established, cuts reconnect back-off short
-    /// and waits for the next reconnect attempt's outcome, up to the connect
-    /// timeout. The breaker's
-    /// half-open probe calls this first, so a probe right after Redis comes
-    /// back finds a connection instead of failing on a reconnect task that
-    /// is still sleeping.
-    fn await_connection(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
-}
+    pub(crate) fn connected(&self) -> bool {
+        dispatch!(self, b => b.connected())
+    }
 
-/// Converts a `GET`-style reply into bytes.
-pub(crate) fn value_to_bytes(v: redis::Value) -> Result<Option<Vec<u8>>, Error> {
-    match v {
-        redis::Value::Nil => Ok(None),
-        redis::Value::BulkString(b) => Ok(Some(b)),
-        redis::Value::SimpleString(s) => Ok(Some(s.into_bytes())),
-        other => Err(Error::Redis {
-            category: "type error".to_owned(),
-            message: format!("unexpected reply {other:?}"),
-            transient: false,
-        }),
+    /// When no connection is established, cuts reconnect back-off short and
+    /// waits for the next reconnect attempt's outcome, up to the connect
+    /// timeout. The breaker's half-open probe calls this first, so a probe
+    /// right after Redis comes back finds a connection instead of failing on
+    /// a reconnect task that is still sleeping.
+    pub(crate) async fn await_connection(&self) {
+        dispatch!(self, b => b.await_connection().await)
     }
 }
 
-/// Builds `SET key value [PX ms]`.
-pub(crate) fn set_cmd(key: &str, value: &[u8], ttl: Option<Duration>) -> redis::Cmd {
-    let mut cmd = redis::cmd("SET");
-    cmd.arg(key).arg(value);
-    if let Some(ttl) = ttl {
-        cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
+impl Subscription {
+    /// The next message's payload; `None` when the connection ended.
+    pub(crate) async fn recv(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Subscription::Single(s) => s.recv().await,
+        }
     }
-    cmd
+
+    /// Whether the connection still answers a `PING` within `timeout`.
+    pub(crate) async fn ping(&mut self, timeout: Duration) -> bool {
+        match self {
+            Subscription::Single(s) => s.ping(timeout).await,
+        }
+    }
 }

@@ -13,8 +13,6 @@
 //! never wait for a reconnect: they use another live connection or fail fast.
 //! `tests/faults.rs` shows both cases against real processes.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -24,8 +22,11 @@ use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::Notify;
 
-use super::{Backend, BoxFut, Entry, set_cmd, value_to_bytes};
-use crate::error::Error;
+use super::error::from_redis;
+use super::reply::{self, px, set_cmd};
+use super::{Entry, Lease, Settings, script};
+use crate::error::{ConfigError, Error};
+use crate::key::{KeyTtl, lease_key};
 
 /// Numbers the threads that use a pool, for [`SingleBackend::pick`].
 static THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -33,15 +34,6 @@ static THREADS: AtomicUsize = AtomicUsize::new(0);
 thread_local! {
     /// This thread's preferred slot (modulo the pool size).
     static THREAD_SLOT: usize = THREADS.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Settings the pool needs from `CacheConfig`.
-#[derive(Debug, Clone)]
-pub(crate) struct PoolSettings {
-    pub(crate) size: usize,
-    pub(crate) op_timeout: Duration,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) heal_after_timeouts: u32,
 }
 
 /// The connection pool.
@@ -54,7 +46,7 @@ pub(crate) struct SingleBackend {
 struct Shared {
     client: redis::Client,
     conn_config: AsyncConnectionConfig,
-    settings: PoolSettings,
+    settings: Settings,
     /// The password, removed from every error message.
     secret: Option<String>,
     reconnects: AtomicU64,
@@ -90,14 +82,10 @@ impl SingleBackend {
     /// Opens the pool. With `eager`, connects every slot now and fails if the
     /// server cannot be reached within the connect timeout; otherwise
     /// connections are made in the background.
-    pub(crate) async fn connect(
-        url: &str,
-        settings: PoolSettings,
-        eager: bool,
-    ) -> Result<Self, Error> {
+    pub(super) async fn connect(url: &str, settings: Settings, eager: bool) -> Result<Self, Error> {
         let secret = crate::redact::passwords(url).into_iter().next();
         let client = redis::Client::open(url).map_err(|e| {
-            Error::Config(crate::config::ConfigError::new(
+            Error::Config(ConfigError::new(
                 "REDIS_URL",
                 crate::redact::scrub(&e.to_string(), secret.as_deref()),
             ))
@@ -114,7 +102,7 @@ impl SingleBackend {
             connected: Notify::new(),
             attempt_failed: Notify::new(),
         });
-        let slots: Box<[Arc<Slot>]> = (0..settings.size.max(1))
+        let slots: Box<[Arc<Slot>]> = (0..settings.pool_size.max(1))
             .map(|_| Arc::new(Slot::default()))
             .collect();
         if eager {
@@ -172,7 +160,7 @@ impl SingleBackend {
                 Ok(v)
             }
             Err(e) => {
-                let err = Error::from_redis(
+                let err = from_redis(
                     &e,
                     self.shared.secret.as_deref(),
                     self.shared.settings.op_timeout,
@@ -206,14 +194,12 @@ impl Shared {
         .await
         {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(
-                match Error::from_redis(&e, self.secret.as_deref(), timeout) {
-                    Error::Timeout(_) => {
-                        Error::Unavailable(format!("connect timed out after {timeout:?}"))
-                    }
-                    other => other,
-                },
-            ),
+            Ok(Err(e)) => Err(match from_redis(&e, self.secret.as_deref(), timeout) {
+                Error::Timeout(_) => {
+                    Error::Unavailable(format!("connect timed out after {timeout:?}"))
+                }
+                other => other,
+            }),
             Err(_) => Err(Error::Unavailable(format!(
                 "connect timed out after {timeout:?}"
             ))),
@@ -267,119 +253,276 @@ fn spawn_reconnect(shared: &Arc<Shared>, slot: &Arc<Slot>, drop_current: bool) {
     });
 }
 
-impl Backend for SingleBackend {
-    fn query<'a>(&'a self, cmd: &'a redis::Cmd) -> BoxFut<'a, redis::Value> {
-        Box::pin(self.run(move |mut c| async move { cmd.query_async(&mut c).await }))
+impl SingleBackend {
+    async fn query(&self, cmd: &redis::Cmd) -> Result<redis::Value, Error> {
+        self.run(move |mut c| async move { cmd.query_async(&mut c).await })
+            .await
     }
 
-    fn pipeline<'a>(&'a self, pipe: &'a redis::Pipeline) -> BoxFut<'a, Vec<redis::Value>> {
-        Box::pin(self.run(move |mut c| async move { pipe.query_async(&mut c).await }))
+    async fn pipeline(&self, pipe: &redis::Pipeline) -> Result<Vec<redis::Value>, Error> {
+        self.run(move |mut c| async move { pipe.query_async(&mut c).await })
+            .await
     }
 
-    fn pubsub_client(&self) -> redis::Client {
-        self.shared.client.clone()
+    pub(super) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        reply::bytes(self.query(&cmd).await?)
     }
 
-    fn mget<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, Vec<Option<Vec<u8>>>> {
-        Box::pin(async move {
-            if keys.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut cmd = redis::cmd("MGET");
-            cmd.arg(keys);
-            let reply: Vec<redis::Value> = self
-                .run(move |mut c| async move { cmd.query_async(&mut c).await })
+    pub(super) async fn get_with_pttl(
+        &self,
+        key: &str,
+    ) -> Result<(Option<Vec<u8>>, Option<Duration>), Error> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
+        let mut replies = self.pipeline(&pipe).await?.into_iter();
+        let bytes = reply::bytes(replies.next().unwrap_or(redis::Value::Nil))?;
+        Ok((bytes, reply::time_left(replies.next())))
+    }
+
+    pub(super) async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), Error> {
+        self.query(&set_cmd(key, value, ttl)).await.map(drop)
+    }
+
+    pub(super) async fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        cmd.arg(keys);
+        let reply: Vec<redis::Value> = self
+            .run(move |mut c| async move { cmd.query_async(&mut c).await })
+            .await?;
+        reply.into_iter().map(reply::bytes).collect()
+    }
+
+    pub(super) async fn mset(&self, entries: &[Entry]) -> Result<(), Error> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (key, value, ttl) in entries {
+            pipe.add_command(set_cmd(key, value, *ttl)).ignore();
+        }
+        self.run(move |mut c| async move { pipe.query_async::<()>(&mut c).await })
+            .await
+    }
+
+    pub(super) async fn unlink(&self, keys: &[String]) -> Result<u64, Error> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let mut cmd = redis::cmd("UNLINK");
+        cmd.arg(keys);
+        Ok(reply::int(self.query(&cmd).await?)?.max(0) as u64)
+    }
+
+    pub(super) async fn exists(&self, key: &str) -> Result<bool, Error> {
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(key);
+        Ok(reply::int(self.query(&cmd).await?)? > 0)
+    }
+
+    pub(super) async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, Error> {
+        let mut cmd = redis::cmd("PEXPIRE");
+        cmd.arg(key).arg(px(ttl));
+        Ok(reply::int(self.query(&cmd).await?)? == 1)
+    }
+
+    pub(super) async fn pttl(&self, key: &str) -> Result<KeyTtl, Error> {
+        let mut cmd = redis::cmd("PTTL");
+        cmd.arg(key);
+        reply::key_ttl(self.query(&cmd).await?)
+    }
+
+    pub(super) async fn incr(&self, key: &str, amount: i64) -> Result<i64, Error> {
+        let mut cmd = redis::cmd("INCRBY");
+        cmd.arg(key).arg(amount);
+        reply::int(self.query(&cmd).await?)
+    }
+
+    pub(super) async fn counter(&self, key: &str) -> Result<Option<i64>, Error> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        let v = self.query(&cmd).await?;
+        Ok(redis::from_redis_value::<Option<i64>>(v).ok().flatten())
+    }
+
+    pub(super) async fn take_lease(
+        &self,
+        key: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<Lease, Error> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(lease_key(key))
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(px(ttl))
+            .cmd("GET")
+            .arg(key);
+        let mut replies = self.pipeline(&pipe).await?.into_iter();
+        let taken = !matches!(replies.next(), Some(redis::Value::Nil) | None);
+        let observed = replies.next().and_then(|v| reply::bytes(v).ok().flatten());
+        Ok(Lease { taken, observed })
+    }
+
+    pub(super) async fn checked_fill(
+        &self,
+        key: &str,
+        token: &str,
+        value: &[u8],
+        ttl: Duration,
+        observed: Option<&[u8]>,
+    ) -> Result<bool, Error> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script::FILL)
+            .arg(2)
+            .arg(key)
+            .arg(lease_key(key))
+            .arg(token)
+            .arg(value)
+            .arg(px(ttl));
+        match observed {
+            Some(held) => cmd.arg("1").arg(held),
+            None => cmd.arg("0").arg(""),
+        };
+        Ok(!matches!(self.query(&cmd).await?, redis::Value::Int(0)))
+    }
+
+    pub(super) async fn release_lease(&self, key: &str, token: &str) -> Result<(), Error> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script::RELEASE)
+            .arg(1)
+            .arg(lease_key(key))
+            .arg(token);
+        self.query(&cmd).await.map(drop)
+    }
+
+    pub(super) async fn scan_unlink(&self, pattern: &str, batch: usize) -> Result<u64, Error> {
+        let mut cursor: u64 = 0;
+        let mut removed = 0;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(batch);
+            let (next, keys): (u64, Vec<String>) = self
+                .run(move |mut c| async move { scan.query_async(&mut c).await })
                 .await?;
-            reply.into_iter().map(value_to_bytes).collect()
-        })
+            removed += self.unlink(&keys).await?;
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
     }
 
-    fn mset<'a>(&'a self, entries: &'a [Entry]) -> BoxFut<'a, ()> {
-        Box::pin(async move {
-            if entries.is_empty() {
-                return Ok(());
+    pub(super) async fn publish(&self, channel: &str, messages: &[String]) -> Result<(), Error> {
+        match messages {
+            [] => Ok(()),
+            [one] => {
+                let mut cmd = redis::cmd("PUBLISH");
+                cmd.arg(channel).arg(one);
+                self.query(&cmd).await.map(drop)
             }
-            let mut pipe = redis::pipe();
-            for (key, value, ttl) in entries {
-                pipe.add_command(set_cmd(key, value, *ttl)).ignore();
-            }
-            self.run(move |mut c| async move { pipe.query_async::<()>(&mut c).await })
-                .await
-        })
-    }
-
-    fn unlink<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, u64> {
-        Box::pin(async move {
-            if keys.is_empty() {
-                return Ok(0);
-            }
-            let mut cmd = redis::cmd("UNLINK");
-            cmd.arg(keys);
-            self.run(move |mut c| async move { cmd.query_async(&mut c).await })
-                .await
-        })
-    }
-
-    fn clear<'a>(&'a self, pattern: &'a str, batch: usize) -> BoxFut<'a, u64> {
-        Box::pin(async move {
-            let mut cursor: u64 = 0;
-            let mut removed = 0;
-            loop {
-                let mut scan = redis::cmd("SCAN");
-                scan.arg(cursor)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(batch);
-                let (next, keys): (u64, Vec<String>) = self
-                    .run(move |mut c| async move { scan.query_async(&mut c).await })
-                    .await?;
-                removed += self.unlink(&keys).await?;
-                if next == 0 {
-                    return Ok(removed);
+            many => {
+                let mut pipe = redis::pipe();
+                for message in many {
+                    pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
                 }
-                cursor = next;
+                self.pipeline(&pipe).await.map(drop)
             }
-        })
+        }
     }
 
-    fn info(&self) -> BoxFut<'_, String> {
-        Box::pin(self.run(|mut c| async move { redis::cmd("INFO").query_async(&mut c).await }))
+    pub(super) async fn subscribe(&self, channel: &str, timeout: Duration) -> Option<Subscription> {
+        let mut pubsub = tokio::time::timeout(timeout, self.shared.client.get_async_pubsub())
+            .await
+            .ok()?
+            .ok()?;
+        tokio::time::timeout(timeout, pubsub.subscribe(channel))
+            .await
+            .ok()?
+            .ok()?;
+        let (sink, stream) = pubsub.split();
+        Some(Subscription { sink, stream })
     }
 
-    fn reconnects(&self) -> u64 {
+    pub(super) async fn ping(&self) -> Result<(), Error> {
+        self.query(&redis::cmd("PING")).await.map(drop)
+    }
+
+    pub(super) async fn info(&self) -> Result<String, Error> {
+        self.run(|mut c| async move { redis::cmd("INFO").query_async(&mut c).await })
+            .await
+    }
+
+    pub(super) fn reconnects(&self) -> u64 {
         self.shared.reconnects.load(Ordering::Relaxed)
     }
 
-    fn connected(&self) -> bool {
+    pub(super) fn connected(&self) -> bool {
         self.slots.iter().any(|s| s.conn.read().is_some())
     }
 
-    fn await_connection(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(async move {
-            if self.connected() {
-                return;
-            }
-            let connected = self.shared.connected.notified();
-            let failed = self.shared.attempt_failed.notified();
-            tokio::pin!(connected, failed);
-            // Registered before the wake-ups, so an outcome in between is
-            // not missed.
-            connected.as_mut().enable();
-            failed.as_mut().enable();
-            for slot in self.slots.iter() {
-                slot.wake.notify_one();
-                spawn_reconnect(&self.shared, slot, false);
-            }
-            // The first outcome decides: a refused connection fails the
-            // probe at once, as before; an unanswered one waits for the
-            // connect timeout.
-            let limit = self.shared.settings.connect_timeout + Duration::from_millis(50);
-            tokio::select! {
-                () = connected => {}
-                () = failed => {}
-                () = tokio::time::sleep(limit) => {}
-            }
-        })
+    pub(super) async fn await_connection(&self) {
+        if self.connected() {
+            return;
+        }
+        let connected = self.shared.connected.notified();
+        let failed = self.shared.attempt_failed.notified();
+        tokio::pin!(connected, failed);
+        // Registered before the wake-ups, so an outcome in between is not
+        // missed.
+        connected.as_mut().enable();
+        failed.as_mut().enable();
+        for slot in self.slots.iter() {
+            slot.wake.notify_one();
+            spawn_reconnect(&self.shared, slot, false);
+        }
+        // The first outcome decides: a refused connection fails the probe at
+        // once; an unanswered one waits for the connect timeout.
+        let limit = self.shared.settings.connect_timeout + Duration::from_millis(50);
+        tokio::select! {
+            () = connected => {}
+            () = failed => {}
+            () = tokio::time::sleep(limit) => {}
+        }
+    }
+}
+
+/// A subscription on its own connection to the server.
+pub(crate) struct Subscription {
+    sink: redis::aio::PubSubSink,
+    stream: redis::aio::PubSubStream,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    pub(super) async fn recv(&mut self) -> Option<Vec<u8>> {
+        use futures::StreamExt;
+        let msg = self.stream.next().await?;
+        Some(msg.get_payload_bytes().to_vec())
+    }
+
+    pub(super) async fn ping(&mut self, timeout: Duration) -> bool {
+        let alive = tokio::time::timeout(timeout, self.sink.ping::<redis::Value>()).await;
+        matches!(alive, Ok(Ok(_)))
     }
 }

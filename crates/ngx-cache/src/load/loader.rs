@@ -1,26 +1,35 @@
-//! `get_or_load`: L1, then Redis, then the loader, with single-flight,
-//! leases against stale sets, fail-safe, soft and hard timeouts, and eager
-//! refresh.
+//! The [`Loader`] component and `get_or_load`: L1, then Redis, then the
+//! loader, with single-flight, fail-safe, soft and hard timeouts, and eager
+//! refresh. The lease and the checked fill are in `lease.rs`.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use std::time::Instant;
 
-use crate::Cache;
-use crate::coherence::{L1Lookup, L1Times};
-use crate::flight::{FlightFuture, FlightGuard, Joined};
+use super::flight::{FlightFuture, FlightGuard, Flights, Joined};
+use crate::coherence::{Coherence, L1Lookup, RedisRead};
+use crate::config::CacheConfig;
+use crate::error::log_skipped;
+use crate::key::KeySpace;
 use crate::options::{EntryOptions, LoadError, Loaded, Source};
-use crate::read::L2Read;
 use crate::stats::Counters;
+use crate::tier::l1::L1Times;
+use crate::tier::remote::Remote;
+use crate::value::Cacheable;
 
-/// What a cached value must be able to do.
-pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
-impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Cacheable for T {}
+/// Loads values into both tiers: single-flight per key in this process, a
+/// lease in Redis across instances, and checked fills.
+#[derive(Debug)]
+pub(crate) struct Loader {
+    pub(super) config: CacheConfig,
+    pub(super) keys: KeySpace,
+    pub(super) remote: Arc<Remote>,
+    pub(super) coherence: Arc<Coherence>,
+    /// Loads in flight in this process, by key.
+    pub(super) flights: Arc<Flights>,
+}
 
 /// How often a caller reads the cache again because a flight for its key
 /// finished during its read, before it loads regardless.
@@ -33,70 +42,21 @@ struct Fallback<T> {
     tags: Vec<(String, u64)>,
 }
 
-impl Cache {
-    /// Returns the value for `key` from L1, else Redis, else `loader`, and
-    /// stores what the loader returns in both tiers.
-    ///
-    /// Concurrent calls for one key in this process run `loader` once; the
-    /// others wait for its result (see the stampede example below). A call
-    /// that starts after the key was invalidated (`delete`, `set`, a tag or
-    /// a clear, here or on another instance) never joins a load that began
-    /// before the invalidation, so a read after a write sees the write. Across
-    /// instances a lease in Redis makes the others wait briefly for the first
-    /// one's value. Redis failures only make the call slower: it then loads
-    /// without caching. See [`EntryOptions`] for fail-safe, timeouts, tags
-    /// and eager refresh.
-    ///
-    /// ```no_run
-    /// # async fn demo(cache: ngx_cache::Cache) {
-    /// use std::sync::Arc;
-    /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use std::time::Duration;
-    /// use ngx_cache::EntryOptions;
-    ///
-    /// let calls = Arc::new(AtomicUsize::new(0));
-    /// let opts = EntryOptions::new().ttl(Duration::from_secs(60));
-    /// let tasks: Vec<_> = (0..1000)
-    ///     .map(|_| {
-    ///         let (cache, calls, opts) = (cache.clone(), calls.clone(), opts.clone());
-    ///         tokio::spawn(async move {
-    ///             cache
-    ///                 .get_or_load("report:7", &opts, move || async move {
-    ///                     calls.fetch_add(1, Ordering::SeqCst);
-    ///                     tokio::time::sleep(Duration::from_millis(50)).await;
-    ///                     Ok::<_, std::io::Error>("expensive".to_owned())
-    ///                 })
-    ///                 .await
-    ///         })
-    ///     })
-    ///     .collect();
-    /// for t in tasks {
-    ///     assert_eq!(t.await.unwrap().unwrap(), "expensive");
-    /// }
-    /// assert_eq!(calls.load(Ordering::SeqCst), 1); // one load for 1,000 callers
-    /// # }
-    /// ```
-    pub async fn get_or_load<T, E, F, Fut>(
-        &self,
-        key: &str,
-        options: &EntryOptions,
-        loader: F,
-    ) -> Result<T, LoadError<E>>
-    where
-        T: Cacheable,
-        E: Send + Sync + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        self.get_or_load_entry(key, options, loader)
-            .await
-            .map(|l| l.value)
+impl Loader {
+    /// A loader over these tiers.
+    pub(crate) fn new(config: CacheConfig, remote: Arc<Remote>, coherence: Arc<Coherence>) -> Self {
+        Self {
+            keys: config.key_space(),
+            config,
+            remote,
+            coherence,
+            flights: Arc::default(),
+        }
     }
 
-    /// Like [`get_or_load`](Self::get_or_load), also telling where the value
-    /// came from ([`Source::Stale`] when fail-safe served it).
-    pub async fn get_or_load_entry<T, E, F, Fut>(
-        &self,
+    /// `Cache::get_or_load_entry`: the value for `key` and where it came from.
+    pub(crate) async fn get_or_load_entry<T, E, F, Fut>(
+        self: &Arc<Self>,
         key: &str,
         opts: &EntryOptions,
         loader: F,
@@ -107,22 +67,22 @@ impl Cache {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let counters = &self.inner.counters;
-        let full = match self.full_key(key) {
-            Ok(full) if self.is_enabled() => full,
+        let counters = self.remote.counters();
+        let full = match self.keys.full(key) {
+            Ok(full) if self.remote.backend().is_some() => full,
             Ok(_) => return load_direct(loader, opts.hard_timeout, counters).await,
             Err(e) => {
                 tracing::warn!(error = %e, "uncacheable key, loading without cache");
                 return load_direct(loader, opts.hard_timeout, counters).await;
             }
         };
-        let use_l1 = opts.l1 && self.inner.l1.is_some();
+        let use_l1 = opts.l1 && self.coherence.has_l1();
         let mut fallback = None;
         let mut loader = loader;
         let mut attempt = 0;
         let flight = loop {
             if use_l1 {
-                match self.l1_lookup::<T>(key, Instant::now()) {
+                match self.coherence.lookup::<T>(key, Instant::now()) {
                     L1Lookup::Fresh(value, refresh_due) => {
                         // Also a hit: `stats()` adds L1 hits to `hits`.
                         Counters::bump(&counters.l1_hits);
@@ -152,27 +112,27 @@ impl Cache {
                     L1Lookup::Miss => {}
                 }
             }
-            let (running, generation) = self.inner.flights.get::<T, E>(key);
+            let (running, generation) = self.flights.get::<T, E>(key, self.coherence.reading(key));
             if let Some(flight) = running {
                 Counters::bump(&counters.coalesced_waits);
                 return self.await_flight(key, flight, fallback, opts).await;
             }
-            let snapshot = self.inval_snapshot(key);
-            match self.read_l2::<T>(&full).await {
-                Ok(L2Read::Fresh(value, meta)) => {
+            let reading = self.coherence.reading(key);
+            match self.coherence.read::<T>(&full).await {
+                Ok(RedisRead::Fresh(value, meta)) => {
                     Counters::bump(&counters.l2_hits);
                     Counters::bump(&counters.hits);
                     if use_l1 {
-                        let times = meta.l1_times(Some(opts), self.inner.config.l1_max_ttl);
-                        self.l1_put(
+                        let times = L1Times::of(&meta, Some(opts), self.config.l1_max_ttl);
+                        self.coherence.put(
                             key,
                             value.clone(),
                             &times,
                             meta.tags.clone(),
-                            Some(snapshot),
+                            Some(reading),
                         );
                     }
-                    if meta.refresh_due(opts) {
+                    if meta.refresh_due(opts.eager_refresh) {
                         self.refresh_in_background(key, &full, opts, loader);
                     }
                     return Ok(Loaded {
@@ -180,7 +140,7 @@ impl Cache {
                         source: Source::L2,
                     });
                 }
-                Ok(L2Read::Stale(value, meta)) if opts.fail_safe.is_some() => {
+                Ok(RedisRead::Stale(value, meta)) if opts.fail_safe.is_some() => {
                     let stale_until = meta.physical_left.map(|d| Instant::now() + d);
                     fallback = Some(Fallback {
                         value,
@@ -189,12 +149,12 @@ impl Cache {
                     });
                 }
                 Ok(_) => {}
-                Err(e) => self.swallow("get_or_load read", &e),
+                Err(e) => log_skipped("get_or_load read", &e),
             }
             // A flight that finished after our read may have filled the
             // cache: read again (a few times at most) rather than load again.
             let seen = (attempt < MAX_REREADS).then_some(generation);
-            match self.start_flight(key, full.clone(), opts, loader, snapshot, seen) {
+            match self.start_flight(key, full.clone(), opts, loader, reading, seen) {
                 Joined::Existing(f) => {
                     Counters::bump(&counters.coalesced_waits);
                     break f;
@@ -257,7 +217,7 @@ impl Cache {
             stale_until,
             tags,
         } = fallback.expect("fallback checked by caller");
-        Counters::bump(&self.inner.counters.stale_served);
+        Counters::bump(&self.remote.counters().stale_served);
         if throttle && opts.l1 {
             let now = Instant::now();
             let stale_for = stale_until.map(|t| t.saturating_duration_since(now));
@@ -271,7 +231,7 @@ impl Cache {
                 refresh_in: None,
                 throttled: true,
             };
-            self.l1_put(key, value.clone(), &times, tags, None);
+            self.coherence.put(key, value.clone(), &times, tags, None);
         }
         Loaded {
             value,
@@ -280,14 +240,15 @@ impl Cache {
     }
 
     /// Starts (or joins) the flight for `key`; see
-    /// [`Flights::join_or_start`](crate::flight::Flights::join_or_start) for `seen`.
+    /// [`Flights::join_or_start`] for `seen`. `reading` is the clock reading
+    /// taken before the caller's Redis read, which the fill checks.
     fn start_flight<T, E, F, Fut>(
-        &self,
+        self: &Arc<Self>,
         key: &str,
         full: String,
         opts: &EntryOptions,
         loader: F,
-        snapshot: u64,
+        reading: u64,
         seen: Option<u64>,
     ) -> Joined<T, E, F>
     where
@@ -296,19 +257,19 @@ impl Cache {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        self.inner
-            .flights
-            .join_or_start(key, seen, loader, |id, loader| {
+        let now = self.coherence.reading(key);
+        self.flights
+            .join_or_start(key, now, seen, loader, |id, loader| {
                 let guard = FlightGuard {
-                    cache: self.clone(),
+                    flights: Arc::clone(&self.flights),
                     key: key.to_owned(),
                     id,
                 };
+                let this = Arc::clone(self);
                 let opts = opts.clone();
                 let task = tokio::spawn(async move {
-                    let result = guard
-                        .cache
-                        .load_and_fill(&guard.key, &full, &opts, loader, snapshot)
+                    let result = this
+                        .load_and_fill(&guard.key, &full, &opts, loader, reading)
                         .await;
                     drop(guard);
                     result
@@ -321,7 +282,7 @@ impl Cache {
 
     /// Starts a background refresh unless a load for the key is running.
     fn refresh_in_background<T, E, F, Fut>(
-        &self,
+        self: &Arc<Self>,
         key: &str,
         full: &str,
         opts: &EntryOptions,
@@ -332,13 +293,13 @@ impl Cache {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        if self.inner.flights.contains(key) {
+        let reading = self.coherence.reading(key);
+        if self.flights.contains(key, reading) {
             return;
         }
-        Counters::bump(&self.inner.counters.eager_refreshes);
-        let snapshot = self.inval_snapshot(key);
+        Counters::bump(&self.remote.counters().eager_refreshes);
         let _ =
-            self.start_flight::<T, E, F, Fut>(key, full.to_owned(), opts, loader, snapshot, None);
+            self.start_flight::<T, E, F, Fut>(key, full.to_owned(), opts, loader, reading, None);
     }
 }
 
@@ -346,7 +307,7 @@ impl Cache {
 async fn load_direct<T, E, F, Fut>(
     loader: F,
     hard_timeout: Option<Duration>,
-    counters: &crate::stats::Counters,
+    counters: &Counters,
 ) -> Result<Loaded<T>, LoadError<E>>
 where
     F: FnOnce() -> Fut,

@@ -12,7 +12,50 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use crate::options::EntryOptions;
+use crate::value::entry::Meta;
+
+/// Lifetimes of a value being put into L1.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct L1Times {
+    pub(crate) fresh_for: Duration,
+    pub(crate) stale_for: Option<Duration>,
+    pub(crate) refresh_in: Option<Duration>,
+    /// The value is a fail-safe answer held for the throttle period.
+    pub(crate) throttled: bool,
+}
+
+impl L1Times {
+    /// Lifetimes for an L1 copy of a value Redis holds with `meta`, under
+    /// `opts`, capped by `l1_max`.
+    pub(crate) fn of(meta: &Meta, opts: Option<&EntryOptions>, l1_max: Duration) -> Self {
+        let logical = meta.logical_left.or(meta.physical_left).unwrap_or(l1_max);
+        let mut fresh_for = logical.min(l1_max);
+        if let Some(l1_ttl) = opts.and_then(|o| o.l1_ttl) {
+            fresh_for = fresh_for.min(l1_ttl);
+        }
+        let stale_for = match (opts.and_then(|o| o.fail_safe), meta.physical_left) {
+            (Some(_), Some(physical)) => Some(physical),
+            (Some(window), None) => Some(logical + window),
+            (None, _) => None,
+        };
+        let refresh_in = match (opts.and_then(|o| o.eager_refresh), meta.ttl) {
+            (Some(f), Some(ttl)) if f > 0.0 && f < 1.0 => {
+                let age = ttl.saturating_sub(logical);
+                Some(ttl.mul_f64(f).saturating_sub(age))
+            }
+            _ => None,
+        };
+        Self {
+            fresh_for,
+            stale_for,
+            refresh_in,
+            throttled: false,
+        }
+    }
+}
 
 /// One cached value and its lifetimes. Built as `L1Entry<T>` and stored as
 /// `Arc<L1Entry>` (the value unsized to `dyn Any`), so the value lives in the
@@ -117,11 +160,11 @@ pub(crate) struct L1 {
     /// Bumped when invalidations may have been missed; entries from an older
     /// epoch are kept only as fail-safe fallbacks.
     pub(crate) epoch: AtomicU64,
-    pub(crate) max_ttl: std::time::Duration,
+    pub(crate) max_ttl: Duration,
 }
 
 impl L1 {
-    pub(crate) fn new(capacity: usize, max_ttl: std::time::Duration) -> Self {
+    pub(crate) fn new(capacity: usize, max_ttl: Duration) -> Self {
         Self {
             store: Box::new(QuickL1::new(capacity)),
             epoch: AtomicU64::new(1),
@@ -137,12 +180,40 @@ impl L1 {
     pub(crate) fn flush(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
+
+    /// Stores `value` under `key` for `times` (capped by the L1 maximum),
+    /// tagged at `tags`. A value with no fresh and no stale lifetime is not
+    /// stored.
+    pub(crate) fn put<T: Send + Sync + 'static>(
+        &self,
+        key: &str,
+        value: T,
+        times: &L1Times,
+        tags: Vec<(String, u64)>,
+    ) {
+        let now = Instant::now();
+        let fresh_for = times.fresh_for.min(self.max_ttl);
+        if fresh_for.is_zero() && times.stale_for.is_none() {
+            return;
+        }
+        self.store.insert(
+            key.to_owned(),
+            Arc::new(L1Entry {
+                value,
+                fresh_until: now + fresh_for,
+                stale_until: times.stale_for.map(|d| now + d),
+                refresh_at: times.refresh_in.map(|d| now + d),
+                epoch: self.epoch(),
+                tags: tags.into_boxed_slice(),
+                throttled: times.throttled,
+            }),
+        );
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn entry(v: u32, epoch: u64) -> Arc<L1Entry> {
         Arc::new(L1Entry {

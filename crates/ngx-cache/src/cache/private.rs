@@ -15,13 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use crate::{Cache, Codec, EntryOptions, LoadError};
-
-/// The README's Rust snippets compile (the "Caching decorators" section
-/// among them).
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
+pub use super::handle::Cache;
+pub use crate::options::{EntryOptions, LoadError};
+pub use crate::value::Codec;
 pub use std::time::Duration;
 
 // ---------------------------------------------------------------- shapes ---
@@ -94,16 +90,16 @@ impl<T, E> Outcome<Result<T, E>> for Fallible {
 // ----------------------------------------------------------- assertions ---
 
 /// A value a `#[cached]` function can store: the library's
-/// [`Cacheable`](crate::Cacheable), with an error message that says which
+/// [`Cacheable`](crate::value::Cacheable), with an error message that says which
 /// part of the return type is meant.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be stored by #[cached]",
     label = "the cached value must be Serialize + DeserializeOwned + Clone + Send + Sync + 'static",
     note = "for `Result<T, E>` the cached value is `T`; for `T` and `Option<T>` it is the whole return type"
 )]
-pub trait Cacheable: crate::Cacheable {}
+pub trait Cacheable: crate::value::Cacheable {}
 
-impl<T: crate::Cacheable> Cacheable for T {}
+impl<T: crate::value::Cacheable> Cacheable for T {}
 
 /// `Cache::get_or_load` behind the bound above, so a value type that cannot
 /// be cached is reported once, with the span of the return type.
@@ -254,7 +250,7 @@ pub fn resolve<'a>(
     warned: &Warned,
     function: &str,
 ) -> Option<&'a Cache> {
-    if let Some(c) = explicit.or_else(|| crate::global().map(|g| g as &Cache)) {
+    if let Some(c) = explicit.or_else(|| super::global::global().map(|g| g as &Cache)) {
         return Some(c);
     }
     if !warned.0.swap(true, Ordering::Relaxed) {
@@ -321,7 +317,7 @@ impl<T: Serialize + ?Sized> KeyTextBySerialize for KeyArg<'_, T> {
     }
 }
 
-/// `{prefix}:{hash}` where the hash is [`stable_hash`](crate::stable_hash)
+/// `{prefix}:{hash}` where the hash is [`stable_hash`](crate::key::stable_hash)
 /// of the JSON object `{argument name: argument value}`. Argument order does
 /// not matter; names and values do.
 ///
@@ -373,7 +369,7 @@ mod tests {
         );
         let by_hand = format!(
             "p:{}",
-            crate::stable_hash(&Args {
+            crate::key::stable_hash(&Args {
                 user_id: "42",
                 page: 3
             })
@@ -397,7 +393,7 @@ mod tests {
             ),
             format!(
                 "n:{}",
-                crate::stable_hash(&Nested {
+                crate::key::stable_hash(&Nested {
                     filter: &nested,
                     id: 1
                 })

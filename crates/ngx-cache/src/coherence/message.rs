@@ -1,5 +1,5 @@
-//! The invalidation bus: messages on a Redis pub/sub channel that keep every
-//! instance's L1 coherent.
+//! The invalidation channel and its wire format: messages on a Redis
+//! pub/sub channel that keep every instance's L1 coherent.
 //!
 //! Every `set`, `delete`, tag invalidation and namespace clear publishes one
 //! line on `{namespace}:__invalidation`:
@@ -24,7 +24,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::envelope::now_ms;
+use crate::stats::LagPercentiles;
+use crate::value::envelope::now_ms;
 
 /// What a message invalidates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,10 +55,12 @@ pub(crate) enum Verdict {
     Gap,
 }
 
-/// Sender identity, sequence numbers and lag samples.
+/// The invalidation channel of one instance: its name, the sender identity
+/// and sequence numbers, what was seen from other instances, lag samples,
+/// and the outbox of the publisher task.
 #[derive(Debug)]
-pub(crate) struct Bus {
-    pub(crate) channel: String,
+pub(crate) struct Channel {
+    pub(crate) name: String,
     origin: u64,
     seq: AtomicU64,
     /// Last sequence number seen per origin.
@@ -84,14 +87,14 @@ pub(crate) struct Outgoing {
 
 const LAG_SAMPLES: usize = 1024;
 
-impl Bus {
+impl Channel {
     pub(crate) fn new(namespace: &str) -> Self {
         let (outbox, inbox) = mpsc::unbounded_channel();
         Self {
             outbox,
             inbox: Mutex::new(Some(inbox)),
             publishing: AtomicBool::new(false),
-            channel: format!("{namespace}:__invalidation"),
+            name: format!("{namespace}:__invalidation"),
             origin: rand::random::<u64>() | 1,
             seq: AtomicU64::new(0),
             seen: Mutex::new(HashMap::new()),
@@ -212,24 +215,13 @@ impl Bus {
     }
 }
 
-/// Invalidation lag, publish to eviction on this instance.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct LagPercentiles {
-    /// Median, in milliseconds.
-    pub p50: f64,
-    /// 99th percentile, in milliseconds.
-    pub p99: f64,
-    /// Number of samples (the most recent 1,024 messages).
-    pub samples: usize,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn round_trips_every_kind() {
-        let bus = Bus::new("ngx");
+        let channel = Channel::new("ngx");
         for what in [
             Invalidation::Key("conv:v1:a|b".into()),
             Invalidation::Tag {
@@ -238,24 +230,24 @@ mod tests {
             },
             Invalidation::Clear,
         ] {
-            let msg = Bus::parse(&bus.encode(&what)).unwrap();
+            let msg = Channel::parse(&channel.encode(&what)).unwrap();
             assert_eq!(msg.what, what);
         }
-        assert!(Bus::parse("garbage").is_none());
-        assert!(Bus::parse("v1|1|2|3|k|").is_none());
-        assert!(Bus::parse("v1|x|2|3|c|").is_none());
+        assert!(Channel::parse("garbage").is_none());
+        assert!(Channel::parse("v1|1|2|3|k|").is_none());
+        assert!(Channel::parse("v1|x|2|3|c|").is_none());
     }
 
     #[test]
     fn own_messages_and_gaps() {
-        let a = Bus::new("ngx");
-        let b = Bus::new("ngx");
-        let own = Bus::parse(&b.encode(&Invalidation::Clear)).unwrap();
+        let a = Channel::new("ngx");
+        let b = Channel::new("ngx");
+        let own = Channel::parse(&b.encode(&Invalidation::Clear)).unwrap();
         assert_eq!(b.judge(&own), Verdict::Own);
-        let m1 = Bus::parse(&a.encode(&Invalidation::Clear)).unwrap();
-        let m2 = Bus::parse(&a.encode(&Invalidation::Clear)).unwrap();
+        let m1 = Channel::parse(&a.encode(&Invalidation::Clear)).unwrap();
+        let m2 = Channel::parse(&a.encode(&Invalidation::Clear)).unwrap();
         let _m3 = a.encode(&Invalidation::Clear); // lost
-        let m4 = Bus::parse(&a.encode(&Invalidation::Clear)).unwrap();
+        let m4 = Channel::parse(&a.encode(&Invalidation::Clear)).unwrap();
         assert_eq!(b.judge(&m1), Verdict::Apply);
         assert_eq!(b.judge(&m2), Verdict::Apply);
         assert_eq!(b.judge(&m4), Verdict::Gap);
@@ -264,10 +256,10 @@ mod tests {
 
     #[test]
     fn a_late_message_is_not_a_gap() {
-        let a = Bus::new("ngx");
-        let b = Bus::new("ngx");
+        let a = Channel::new("ngx");
+        let b = Channel::new("ngx");
         let m: Vec<_> = (0..4)
-            .map(|_| Bus::parse(&a.encode(&Invalidation::Clear)).unwrap())
+            .map(|_| Channel::parse(&a.encode(&Invalidation::Clear)).unwrap())
             .collect();
         assert_eq!(b.judge(&m[0]), Verdict::Apply);
         assert_eq!(b.judge(&m[1]), Verdict::Apply);

@@ -6,9 +6,9 @@ use std::future::Future;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
-use crate::Cache;
-use crate::load::Cacheable;
+use super::handle::Cache;
 use crate::options::EntryOptions;
+use crate::value::Cacheable;
 
 /// One key to warm, with its options and loader.
 pub struct WarmEntry<T, E> {

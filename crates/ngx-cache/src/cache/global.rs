@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use crate::Cache;
+use super::handle::Cache;
 
 static GLOBAL: OnceLock<Cache> = OnceLock::new();
 

@@ -1,0 +1,83 @@
+//! Replies turned into cache terms. A reply of the wrong shape is a
+//! non-transient error (the server answered).
+
+use std::time::Duration;
+
+use super::error::unexpected;
+use crate::error::Error;
+use crate::key::KeyTtl;
+
+/// A `GET`-style reply as bytes.
+pub(super) fn bytes(v: redis::Value) -> Result<Option<Vec<u8>>, Error> {
+    match v {
+        redis::Value::Nil => Ok(None),
+        redis::Value::BulkString(b) => Ok(Some(b)),
+        redis::Value::SimpleString(s) => Ok(Some(s.into_bytes())),
+        other => Err(unexpected(format_args!("unexpected reply {other:?}"))),
+    }
+}
+
+/// An integer reply.
+pub(super) fn int(v: redis::Value) -> Result<i64, Error> {
+    match v {
+        redis::Value::Int(n) => Ok(n),
+        other => Err(unexpected(format_args!(
+            "expected an integer reply, got {other:?}"
+        ))),
+    }
+}
+
+/// A `PTTL` reply as the time left before Redis drops the key.
+pub(super) fn time_left(v: Option<redis::Value>) -> Option<Duration> {
+    match v {
+        Some(redis::Value::Int(ms)) if ms > 0 => Some(Duration::from_millis(ms as u64)),
+        _ => None,
+    }
+}
+
+/// A `PTTL` reply as a [`KeyTtl`].
+pub(super) fn key_ttl(v: redis::Value) -> Result<KeyTtl, Error> {
+    Ok(match int(v)? {
+        -2 => KeyTtl::Missing,
+        ms if ms < 0 => KeyTtl::Persistent,
+        ms => KeyTtl::Expires(Duration::from_millis(ms as u64)),
+    })
+}
+
+/// Milliseconds for `PX`, at least 1.
+pub(super) fn px(ttl: Duration) -> u64 {
+    ttl.as_millis().max(1) as u64
+}
+
+/// Builds `SET key value [PX ms]`.
+pub(super) fn set_cmd(key: &str, value: &[u8], ttl: Option<Duration>) -> redis::Cmd {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key).arg(value);
+    if let Some(ttl) = ttl {
+        cmd.arg("PX").arg(px(ttl));
+    }
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_in_cache_terms() {
+        assert_eq!(bytes(redis::Value::Nil).unwrap(), None);
+        assert_eq!(
+            bytes(redis::Value::BulkString(b"x".to_vec())).unwrap(),
+            Some(b"x".to_vec())
+        );
+        assert!(!bytes(redis::Value::Int(1)).unwrap_err().is_transient());
+        assert_eq!(key_ttl(redis::Value::Int(-2)).unwrap(), KeyTtl::Missing);
+        assert_eq!(key_ttl(redis::Value::Int(-1)).unwrap(), KeyTtl::Persistent);
+        assert_eq!(
+            key_ttl(redis::Value::Int(1500)).unwrap(),
+            KeyTtl::Expires(Duration::from_millis(1500))
+        );
+        assert_eq!(time_left(Some(redis::Value::Int(-1))), None);
+        assert_eq!(px(Duration::ZERO), 1);
+    }
+}

@@ -1,0 +1,58 @@
+//! Group invalidation on [`Cache`]: tags, and clearing a namespace or a
+//! prefix with `SCAN` + `UNLINK`.
+
+use super::handle::Cache;
+use crate::error::{Error, log_skipped};
+use crate::key::escape_glob;
+
+/// Keys asked for per `SCAN` step.
+const SCAN_BATCH: usize = 500;
+
+impl Cache {
+    /// Makes every entry tagged `tag` a miss, on every instance. Returns
+    /// false when Redis is unavailable (nothing was invalidated).
+    pub async fn invalidate_tag(&self, tag: &str) -> bool {
+        self.try_invalidate_tag(tag)
+            .await
+            .map_err(|e| log_skipped("invalidate_tag", &e))
+            .is_ok()
+    }
+
+    /// Like [`invalidate_tag`](Self::invalidate_tag), returning the failure;
+    /// on success returns the tag's new version.
+    ///
+    /// When Redis cannot be reached, entries carrying the tag stop being
+    /// served by this instance at once, and the invalidation is retried in
+    /// the background until Redis takes it.
+    pub async fn try_invalidate_tag(&self, tag: &str) -> Result<u64, Error> {
+        self.inner.coherence.invalidate_tag(tag).await
+    }
+
+    /// Removes every key of this cache's namespace with `SCAN MATCH` (the
+    /// namespace glob-escaped) and `UNLINK`, in batches; never `KEYS`.
+    /// Returns how many keys were removed.
+    pub async fn clear_namespace(&self) -> Result<u64, Error> {
+        let ns = escape_glob(&self.inner.config.namespace);
+        let keys = format!("{ns}:*");
+        // Lease keys are `{ns:...}:lease`: `{` is not a glob metacharacter.
+        let leases = format!("{{{ns}:*");
+        let remote = &self.inner.remote;
+        let removed = remote.call(|b| b.scan_unlink(&keys, SCAN_BATCH)).await?;
+        let removed = removed + remote.call(|b| b.scan_unlink(&leases, SCAN_BATCH)).await?;
+        self.inner.coherence.cleared(true).await;
+        Ok(removed)
+    }
+
+    /// Removes every key of this namespace that starts with `prefix`
+    /// (glob-escaped), with `SCAN` + `UNLINK`, and clears every instance's L1.
+    pub async fn clear_prefix(&self, prefix: &str) -> Result<u64, Error> {
+        let full = self.full_key(prefix)?;
+        let pattern = format!("{}*", escape_glob(&full));
+        let leases = format!("{{{}*", escape_glob(&full));
+        let remote = &self.inner.remote;
+        let removed = remote.call(|b| b.scan_unlink(&pattern, SCAN_BATCH)).await?;
+        let removed = removed + remote.call(|b| b.scan_unlink(&leases, SCAN_BATCH)).await?;
+        self.inner.coherence.cleared(false).await;
+        Ok(removed)
+    }
+}

@@ -1,0 +1,263 @@
+//! Single-key operations on [`Cache`]: reads, writes, deletes, counters
+//! and TTLs, each in a fail-open and a `try_*` form.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::handle::Cache;
+use crate::coherence::{L1Lookup, RedisRead};
+use crate::error::{Error, log_skipped};
+use crate::key::KeyTtl;
+use crate::options::EntryOptions;
+use crate::stats::Counters;
+use crate::tier::l1::L1Times;
+use crate::value::Cacheable;
+use crate::value::codec::Codec;
+use crate::value::entry;
+
+impl Cache {
+    /// Reads and decodes `key`: L1 first (no I/O), then Redis. Redis
+    /// failures, an open breaker and corrupt values are a miss.
+    pub async fn get<T: Cacheable>(&self, key: &str) -> Option<T> {
+        self.try_get(key).await.unwrap_or_else(|e| {
+            log_skipped("get", &e);
+            None
+        })
+    }
+
+    /// Reads and decodes `key`, returning Redis failures. A value that cannot
+    /// be decoded is still a miss: it is deleted and counted in `errors`.
+    pub async fn try_get<T: Cacheable>(&self, key: &str) -> Result<Option<T>, Error> {
+        let counters = self.counters();
+        let coherence = &self.inner.coherence;
+        if let L1Lookup::Fresh(v, _) = coherence.lookup::<T>(key, Instant::now()) {
+            // Also a hit: `stats()` adds L1 hits to `hits`.
+            Counters::bump(&counters.l1_hits);
+            return Ok(Some(v));
+        }
+        let full = self.full_key(key)?;
+        let reading = coherence.reading(key);
+        match coherence.read::<T>(&full).await {
+            Ok(RedisRead::Fresh(v, meta)) => {
+                Counters::bump(&counters.l2_hits);
+                Counters::bump(&counters.hits);
+                if coherence.has_l1() {
+                    let times = L1Times::of(&meta, None, self.inner.config.l1_max_ttl);
+                    coherence.put(key, v.clone(), &times, meta.tags, Some(reading));
+                }
+                Ok(Some(v))
+            }
+            Ok(_) => {
+                Counters::bump(&counters.misses);
+                Ok(None)
+            }
+            Err(e) => {
+                Counters::bump(&counters.misses);
+                Err(e)
+            }
+        }
+    }
+
+    /// Encodes `value` with the configured codec and stores it with `ttl`
+    /// (the default TTL when `None`; jitter applies), then evicts the key
+    /// from every instance's L1.
+    ///
+    /// Returns an error only for caller mistakes: an invalid key, a value
+    /// that cannot be encoded or exceeds the size limit. Redis failures skip
+    /// the write and are counted.
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Option<Duration>,
+    ) -> Result<(), Error> {
+        let opts = EntryOptions {
+            ttl,
+            ..EntryOptions::default()
+        };
+        self.set_with(key, value, &opts).await
+    }
+
+    /// Like [`set`](Self::set), returning Redis failures too.
+    pub async fn try_set<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Option<Duration>,
+    ) -> Result<(), Error> {
+        let opts = EntryOptions {
+            ttl,
+            ..EntryOptions::default()
+        };
+        self.try_set_with(key, value, &opts).await
+    }
+
+    /// Like [`try_set`](Self::try_set) with an explicit codec.
+    pub async fn try_set_with_codec<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Option<Duration>,
+        codec: Codec,
+    ) -> Result<(), Error> {
+        let opts = EntryOptions {
+            ttl,
+            codec: Some(codec),
+            ..EntryOptions::default()
+        };
+        self.try_set_with(key, value, &opts).await
+    }
+
+    /// Stores `value` under `options` (TTL, tags, fail-safe window, codec).
+    /// Fails open like [`set`](Self::set).
+    pub async fn set_with<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        options: &EntryOptions,
+    ) -> Result<(), Error> {
+        match self.try_set_with(key, value, options).await {
+            Err(e) if !e.is_caller_error() => {
+                Counters::bump(&self.counters().sets_skipped);
+                log_skipped("set", &e);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Like [`set_with`](Self::set_with), returning Redis failures too.
+    /// A `None` value is stored only with a `negative_ttl`.
+    pub async fn try_set_with<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        options: &EntryOptions,
+    ) -> Result<(), Error> {
+        let full = self.full_key(key)?;
+        let coherence = &self.inner.coherence;
+        let tags = if options.tags.is_empty() {
+            Vec::new()
+        } else {
+            coherence.tag_versions(&options.tags).await?
+        };
+        let mut spec = options.entry_spec(&self.inner.config, &tags);
+        if spec.negative_ttl.is_none() {
+            // An explicit write of `None` is stored like any value.
+            spec.negative_ttl = Some(spec.ttl);
+        }
+        let Some((bytes, ttl)) = entry::encode(value, &spec)? else {
+            return Ok(());
+        };
+        let physical = ttl + options.fail_safe.unwrap_or_default();
+        // A load in flight for the key will see the key changed and not fill.
+        self.inner
+            .remote
+            .call(|b| b.set(&full, &bytes, Some(physical)))
+            .await?;
+        Counters::bump(&self.counters().sets);
+        // The new value supersedes a pending delete; every L1 drops the key.
+        coherence.written(key, &full).await;
+        Ok(())
+    }
+
+    /// Adds `amount` to the integer at `key` (created at 0) and returns the
+    /// new value; `None` when Redis is unavailable.
+    pub async fn increment(&self, key: &str, amount: i64) -> Option<i64> {
+        self.try_increment(key, amount)
+            .await
+            .map_err(|e| log_skipped("increment", &e))
+            .ok()
+    }
+
+    /// Reads the counter at `key` straight from Redis (never from L1, since
+    /// counters change without invalidations); `None` when absent or when
+    /// Redis is unavailable.
+    pub async fn counter(&self, key: &str) -> Option<i64> {
+        let full = self.full_key(key).ok()?;
+        match self.inner.remote.call(|b| b.counter(&full)).await {
+            Ok(v) => v,
+            Err(e) => {
+                log_skipped("counter", &e);
+                None
+            }
+        }
+    }
+
+    /// Subtracts `amount`; see [`increment`](Self::increment).
+    pub async fn decrement(&self, key: &str, amount: i64) -> Option<i64> {
+        self.increment(key, amount.checked_neg()?).await
+    }
+
+    /// Like [`increment`](Self::increment), returning Redis failures (and
+    /// `WRONGTYPE` when the key holds a non-integer).
+    pub async fn try_increment(&self, key: &str, amount: i64) -> Result<i64, Error> {
+        let full = self.full_key(key)?;
+        self.inner.remote.call(|b| b.incr(&full, amount)).await
+    }
+
+    /// Whether `key` exists; false when Redis is unavailable.
+    pub async fn exists(&self, key: &str) -> bool {
+        self.try_exists(key).await.unwrap_or_else(|e| {
+            log_skipped("exists", &e);
+            false
+        })
+    }
+
+    /// Like [`exists`](Self::exists), returning Redis failures.
+    pub async fn try_exists(&self, key: &str) -> Result<bool, Error> {
+        let full = self.full_key(key)?;
+        self.inner.remote.call(|b| b.exists(&full)).await
+    }
+
+    /// Deletes `key`; true when it existed. False when Redis is unavailable:
+    /// writers that must not leave stale data should use
+    /// [`try_delete`](Self::try_delete).
+    pub async fn delete(&self, key: &str) -> bool {
+        self.try_delete(key).await.unwrap_or_else(|e| {
+            log_skipped("delete", &e);
+            false
+        })
+    }
+
+    /// Like [`delete`](Self::delete), returning Redis failures.
+    pub async fn try_delete(&self, key: &str) -> Result<bool, Error> {
+        let full = self.full_key(key)?;
+        self.inner.coherence.delete(key, &full).await
+    }
+
+    /// Invalidates `key` in Redis, in this instance's L1 and in every other
+    /// instance's L1. The same as [`delete`](Self::delete).
+    pub async fn invalidate(&self, key: &str) -> bool {
+        self.delete(key).await
+    }
+
+    /// Sets a new TTL on `key`; true when the key exists.
+    pub async fn expire(&self, key: &str, ttl: Duration) -> bool {
+        self.try_expire(key, ttl).await.unwrap_or_else(|e| {
+            log_skipped("expire", &e);
+            false
+        })
+    }
+
+    /// Like [`expire`](Self::expire), returning Redis failures.
+    pub async fn try_expire(&self, key: &str, ttl: Duration) -> Result<bool, Error> {
+        let full = self.full_key(key)?;
+        self.inner.remote.call(|b| b.expire(&full, ttl)).await
+    }
+
+    /// The remaining TTL of `key`; `None` when Redis is unavailable.
+    pub async fn ttl(&self, key: &str) -> Option<KeyTtl> {
+        self.try_ttl(key)
+            .await
+            .map_err(|e| log_skipped("ttl", &e))
+            .ok()
+    }
+
+    /// Like [`ttl`](Self::ttl), returning Redis failures.
+    pub async fn try_ttl(&self, key: &str) -> Result<KeyTtl, Error> {
+        let full = self.full_key(key)?;
+        self.inner.remote.call(|b| b.pttl(&full)).await
+    }
+}

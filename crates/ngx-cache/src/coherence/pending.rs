@@ -1,0 +1,140 @@
+//! Pending invalidations: key deletes and tag invalidations that could not
+//! reach Redis, retried until they do.
+//!
+//! A write commits to the database, then deletes the cached entry. When
+//! Redis is unreachable at that moment but keeps its data (a network cut, a
+//! paused server, an open breaker), the old entry would come back with the
+//! connection and be served until its TTL. Instead the key is remembered
+//! here: reads of it from Redis count as misses in this instance, and a
+//! background task repeats the `UNLINK` (entry and lease) and the
+//! invalidation message until Redis takes them, so other instances stop
+//! seeing the old entry shortly after the connection returns too.
+//!
+//! A later successful `set` of the key supersedes its pending delete. The
+//! set of keys is bounded ([`MAX_PENDING`]); past it, further keys are only
+//! logged. A tag invalidation that fails is pending the same way: entries
+//! carrying the tag stop being served here at once, and the version bump is
+//! retried. `deletes_pending` in the statistics counts both.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::Error;
+
+/// Most deletes remembered at once.
+pub(super) const MAX_PENDING: usize = 10_000;
+
+/// Whether an invalidation that failed with `e` may still be pending in
+/// Redis: anything but a caller mistake or a disabled cache, which never
+/// reach it.
+pub(super) fn is_pending_after(e: &Error) -> bool {
+    !e.is_caller_error() && !matches!(e, Error::Disabled)
+}
+
+/// Full keys whose delete, and tags whose invalidation, has not reached
+/// Redis yet.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    /// `deletes.len()`, readable without the lock: the read path checks it
+    /// on every Redis read and takes the lock only when something is pending.
+    delete_count: AtomicUsize,
+    deletes: Mutex<HashSet<String>>,
+    /// `tags.len()`, likewise.
+    tag_count: AtomicUsize,
+    tags: RwLock<HashSet<String>>,
+    /// Set while a retry task runs.
+    pub(super) retrying: AtomicBool,
+}
+
+impl Pending {
+    /// Whether a delete of `full` is pending.
+    pub(crate) fn has_delete(&self, full: &str) -> bool {
+        self.delete_count.load(Ordering::Acquire) != 0 && self.deletes.lock().contains(full)
+    }
+
+    /// Remembers `full`; false when the set is full.
+    pub(super) fn add_delete(&self, full: &str) -> bool {
+        let mut keys = self.deletes.lock();
+        if keys.len() >= MAX_PENDING && !keys.contains(full) {
+            return false;
+        }
+        keys.insert(full.to_owned());
+        self.delete_count.store(keys.len(), Ordering::Release);
+        true
+    }
+
+    /// Forgets `full` (its delete landed, or a newer value replaced it).
+    pub(crate) fn remove_delete(&self, full: &str) {
+        if self.delete_count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut keys = self.deletes.lock();
+        keys.remove(full);
+        self.delete_count.store(keys.len(), Ordering::Release);
+    }
+
+    /// Up to `n` pending deletes.
+    pub(super) fn deletes(&self, n: usize) -> Vec<String> {
+        self.deletes.lock().iter().take(n).cloned().collect()
+    }
+
+    /// Remembers that the invalidation of `tag` did not reach Redis.
+    pub(crate) fn add_tag(&self, tag: &str) {
+        let mut tags = self.tags.write();
+        tags.insert(tag.to_owned());
+        self.tag_count.store(tags.len(), Ordering::Release);
+    }
+
+    /// The invalidation of `tag` reached Redis.
+    pub(crate) fn remove_tag(&self, tag: &str) {
+        let mut tags = self.tags.write();
+        tags.remove(tag);
+        self.tag_count.store(tags.len(), Ordering::Release);
+    }
+
+    /// Tags whose invalidation is pending.
+    pub(super) fn tags(&self) -> Vec<String> {
+        if self.tag_count.load(Ordering::Acquire) == 0 {
+            return Vec::new();
+        }
+        self.tags.read().iter().cloned().collect()
+    }
+
+    /// Whether any of `tags` has a pending invalidation.
+    pub(crate) fn has_any_tag<'a>(&self, mut tags: impl Iterator<Item = &'a str>) -> bool {
+        if self.tag_count.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let pending = self.tags.read();
+        tags.any(|t| pending.contains(t))
+    }
+
+    /// Pending deletes and tag invalidations.
+    pub(crate) fn len(&self) -> usize {
+        self.delete_count.load(Ordering::Acquire) + self.tag_count.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deletes_and_tags_are_counted_together() {
+        let p = Pending::default();
+        assert!(!p.has_delete("ngx:a"));
+        assert!(p.add_delete("ngx:a"));
+        p.add_tag("t");
+        assert_eq!(p.len(), 2);
+        assert!(p.has_delete("ngx:a"));
+        assert!(p.has_any_tag(["x", "t"].into_iter()));
+        p.remove_delete("ngx:a");
+        p.remove_tag("t");
+        assert_eq!(p.len(), 0);
+        assert!(!p.has_any_tag(["t"].into_iter()));
+        assert!(is_pending_after(&Error::CircuitOpen));
+        assert!(!is_pending_after(&Error::Disabled));
+    }
+}

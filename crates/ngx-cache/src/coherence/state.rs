@@ -1,0 +1,369 @@
+//! The [`Coherence`] component: its state, and reads and writes of L1 and
+//! Redis judged against it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use crate::error::{Error, log_skipped};
+use crate::key::KeySpace;
+use crate::stats::{Counters, LagPercentiles};
+use crate::tier::l1::{L1, L1Times};
+use crate::tier::remote::{Remote, Stored};
+use crate::value::entry::Meta;
+
+use super::clock::InvalidationClock;
+use super::message::{Channel, Invalidation, Verdict};
+use super::pending::Pending;
+use super::tags::TagVersions;
+
+/// What an L1 lookup found.
+#[derive(Debug)]
+pub(crate) enum L1Lookup<T> {
+    /// A fresh value; `true` when an eager refresh is due.
+    Fresh(T, bool),
+    /// Not fresh, but usable as a fail-safe fallback (with its tags).
+    Stale(T, Option<Instant>, Vec<(String, u64)>),
+    /// A stale value inside its fail-safe throttle period: serve it as
+    /// stale without trying the loader.
+    Throttled(T),
+    /// Nothing usable.
+    Miss,
+}
+
+/// What Redis holds for a key, judged against tag versions.
+#[derive(Debug)]
+pub(crate) enum RedisRead<T> {
+    /// A value within its logical TTL, with valid tags.
+    Fresh(T, Meta),
+    /// A value past its logical TTL but kept for fail-safe.
+    Stale(T, Meta),
+    /// Nothing usable: absent, corrupt, invalidated by a tag, or covered by
+    /// a pending delete.
+    Missing,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub(crate) struct Coherence {
+    pub(super) keys: KeySpace,
+    pub(super) remote: Arc<Remote>,
+    /// The in-process tier; `None` when disabled.
+    pub(super) l1: Option<L1>,
+    /// Moves on every invalidation applied here (local or remote), so a fill
+    /// that raced with one is not put into L1.
+    pub(super) clock: InvalidationClock,
+    /// Tag versions known to this instance.
+    pub(super) tags: TagVersions,
+    /// Deletes and tag invalidations that did not reach Redis yet.
+    pub(super) pending: Pending,
+    /// The invalidation channel; `None` when disabled or without Redis.
+    pub(super) channel: Option<Arc<Channel>>,
+    /// How long the subscriber waits to connect and subscribe.
+    pub(super) connect_timeout: Duration,
+    /// Closed when the cache is dropped: every task here then stops.
+    pub(super) stopped: watch::Receiver<()>,
+}
+
+/// What [`Coherence::new`] needs.
+#[derive(Debug)]
+pub(crate) struct Parts {
+    pub(crate) keys: KeySpace,
+    pub(crate) remote: Arc<Remote>,
+    pub(crate) l1: Option<L1>,
+    /// Publish and apply invalidation messages.
+    pub(crate) channel: bool,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) stopped: watch::Receiver<()>,
+}
+
+impl Coherence {
+    /// Builds the component and starts its publisher and subscriber tasks
+    /// (when there is a channel and a runtime).
+    pub(crate) fn start(parts: Parts) -> Arc<Self> {
+        let channel = parts
+            .channel
+            .then(|| Arc::new(Channel::new(&parts.keys.namespace)));
+        let coherence = Arc::new(Self {
+            keys: parts.keys,
+            remote: parts.remote,
+            l1: parts.l1,
+            clock: InvalidationClock::default(),
+            tags: TagVersions::default(),
+            pending: Pending::default(),
+            channel,
+            connect_timeout: parts.connect_timeout,
+            stopped: parts.stopped,
+        });
+        if coherence.channel.is_some() {
+            coherence.spawn_subscriber();
+            coherence.spawn_publisher();
+        }
+        coherence
+    }
+
+    pub(super) fn counters(&self) -> &Counters {
+        self.remote.counters()
+    }
+
+    /// Whether the L1 tier is on.
+    pub(crate) fn has_l1(&self) -> bool {
+        self.l1.is_some()
+    }
+
+    /// Entries currently held in L1.
+    pub(crate) fn l1_entries(&self) -> usize {
+        self.l1.as_ref().map_or(0, |l1| l1.store.len())
+    }
+
+    /// Pending deletes and tag invalidations.
+    pub(crate) fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Invalidation lag percentiles.
+    pub(crate) fn lag(&self) -> LagPercentiles {
+        self.channel
+            .as_ref()
+            .map(|c| c.lag_percentiles())
+            .unwrap_or_default()
+    }
+
+    /// Whether the invalidation channel is subscribed (false without one).
+    pub(super) fn is_subscribed(&self) -> bool {
+        self.channel.as_ref().is_some_and(|c| c.is_subscribed())
+    }
+
+    /// The clock reading for `key`, taken before a fill's Redis read or load.
+    pub(crate) fn reading(&self, key: &str) -> u64 {
+        self.clock.reading(key)
+    }
+
+    /// Looks `key` up in L1. Never does I/O.
+    pub(crate) fn lookup<T: Clone + 'static>(&self, key: &str, now: Instant) -> L1Lookup<T> {
+        let Some(l1) = &self.l1 else {
+            return L1Lookup::Miss;
+        };
+        let Some(entry) = l1.store.get(key) else {
+            return L1Lookup::Miss;
+        };
+        let Some(value) = entry.downcast::<T>() else {
+            return L1Lookup::Miss;
+        };
+        let tag_pending = self
+            .pending
+            .has_any_tag(entry.tags.iter().map(|(t, _)| t.as_str()));
+        if entry.throttled {
+            // Already a stale answer: coherence cannot make it worse, and a
+            // lost channel (Redis down) is when the throttle matters most.
+            // Deletes and clears still remove it; tag invalidations end it.
+            if tag_pending || !self.tags.none_invalidated(&entry.tags) {
+                return L1Lookup::Miss;
+            }
+            if now < entry.fresh_until {
+                return L1Lookup::Throttled(value);
+            }
+            if entry.usable_stale(now) {
+                return L1Lookup::Stale(value, entry.stale_until, entry.tags.to_vec());
+            }
+            return L1Lookup::Miss;
+        }
+        let coherent = entry.epoch == l1.epoch()
+            && self.channel.as_ref().is_none_or(|c| c.is_subscribed())
+            && !tag_pending
+            && self.tags.all_current(&entry.tags);
+        if coherent && now < entry.fresh_until {
+            let refresh_due = entry.refresh_at.is_some_and(|t| now >= t);
+            return L1Lookup::Fresh(value, refresh_due);
+        }
+        if entry.usable_stale(now) && !tag_pending && self.tags.none_invalidated(&entry.tags) {
+            return L1Lookup::Stale(value, entry.stale_until, entry.tags.to_vec());
+        }
+        L1Lookup::Miss
+    }
+
+    /// Puts a value into L1, unless an invalidation was applied since the
+    /// clock `reading` (then the value may be older than what invalidated it).
+    pub(crate) fn put<T: Send + Sync + 'static>(
+        &self,
+        key: &str,
+        value: T,
+        times: &L1Times,
+        tags: Vec<(String, u64)>,
+        reading: Option<u64>,
+    ) {
+        let Some(l1) = &self.l1 else { return };
+        if reading.is_some_and(|r| r != self.clock.reading(key)) {
+            return;
+        }
+        l1.put(key, value, times, tags);
+    }
+
+    /// Reads `full` (the namespaced form of `key`) from Redis and judges it.
+    /// `GET` and `PTTL` go in one round trip when L1 needs the lifetime.
+    pub(crate) async fn read<T: DeserializeOwned>(
+        &self,
+        full: &str,
+    ) -> Result<RedisRead<T>, Error> {
+        if self.pending.has_delete(full) {
+            // A delete of this key has not reached Redis yet: what Redis
+            // holds is older than a committed write.
+            return Ok(RedisRead::Missing);
+        }
+        let Some((bytes, pttl)) = self.remote.read(full, self.l1.is_some()).await? else {
+            return Ok(RedisRead::Missing);
+        };
+        self.judge(full, &bytes, pttl).await
+    }
+
+    /// Decodes stored bytes (plain or envelope) and judges their freshness
+    /// and tags. Corrupt bytes are evicted and read as `Missing`.
+    pub(crate) async fn judge<T: DeserializeOwned>(
+        &self,
+        full: &str,
+        bytes: &[u8],
+        physical_left: Option<Duration>,
+    ) -> Result<RedisRead<T>, Error> {
+        let Some(Stored { value, meta }) =
+            self.remote.decode_entry(full, bytes, physical_left).await
+        else {
+            return Ok(RedisRead::Missing);
+        };
+        if !meta.tags.is_empty() {
+            if self
+                .pending
+                .has_any_tag(meta.tags.iter().map(|(t, _)| t.as_str()))
+            {
+                // Invalidated by a write whose tag bump has not reached
+                // Redis yet.
+                return Ok(RedisRead::Missing);
+            }
+            let names: Vec<String> = meta.tags.iter().map(|(t, _)| t.clone()).collect();
+            let current = self.tag_versions(&names).await?;
+            if current != meta.tags {
+                return Ok(RedisRead::Missing);
+            }
+        }
+        Ok(if meta.is_fresh() {
+            RedisRead::Fresh(value, meta)
+        } else {
+            RedisRead::Stale(value, meta)
+        })
+    }
+
+    /// Whether a delete of `full` is pending (what Redis holds is older).
+    pub(crate) fn has_pending_delete(&self, full: &str) -> bool {
+        self.pending.has_delete(full)
+    }
+
+    /// Records an invalidation that may touch any key (tag, clear): fills
+    /// in progress are not put into L1, and no new caller joins a load that
+    /// began before it.
+    pub(crate) fn note_invalidation(&self) {
+        self.clock.tick_all();
+    }
+
+    /// Drops `key` from this instance's L1 and moves the clock, so a read
+    /// after a write never joins a load that began before it.
+    pub(crate) fn evict(&self, key: &str) {
+        self.clock.tick_key(key);
+        if let Some(l1) = &self.l1 {
+            l1.store.remove(key);
+        }
+    }
+
+    /// `full` (the namespaced `key`) was written: a pending delete of it is
+    /// superseded, L1 copies here and elsewhere are evicted.
+    pub(crate) async fn written(&self, key: &str, full: &str) {
+        self.pending.remove_delete(full);
+        self.evict(key);
+        self.publish(Invalidation::Key(key.to_owned())).await;
+    }
+
+    /// Keys were cleared in Redis: clears this instance's L1 (and its tag
+    /// versions with `tags`) and tells the other instances.
+    pub(crate) async fn cleared(&self, tags: bool) {
+        if let Some(l1) = &self.l1 {
+            l1.store.clear();
+        }
+        if tags {
+            self.tags.clear();
+        }
+        self.note_invalidation();
+        self.publish(Invalidation::Clear).await;
+    }
+
+    /// Tells the other instances; failures are logged, never returned.
+    /// Returns once the message was sent (or failed), through the in-order
+    /// publisher task when it runs.
+    pub(crate) async fn publish(&self, what: Invalidation) {
+        let Some(channel) = &self.channel else { return };
+        let what = match channel.send(what) {
+            Ok(sent) => {
+                let _ = sent.await;
+                return;
+            }
+            Err(what) => what,
+        };
+        let message = [channel.encode(&what)];
+        match self
+            .remote
+            .call(|b| b.publish(&channel.name, &message))
+            .await
+        {
+            Ok(()) => Counters::bump(&self.counters().invalidations_sent),
+            Err(e) => log_skipped("publish invalidation", &e),
+        }
+    }
+
+    /// Waits (bounded) until the invalidation channel is subscribed.
+    pub(crate) async fn wait_subscribed(&self, limit: Duration) {
+        let Some(channel) = &self.channel else { return };
+        let deadline = Instant::now() + limit;
+        while !channel.is_subscribed() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Applies a message from another instance.
+    pub(super) fn apply(&self, text: &str) {
+        let (Some(channel), Some(msg)) = (&self.channel, Channel::parse(text)) else {
+            return;
+        };
+        match channel.judge(&msg) {
+            Verdict::Own => return,
+            Verdict::Gap => {
+                tracing::warn!("invalidation messages were missed, flushing L1");
+                self.flush_l1();
+            }
+            Verdict::Apply => {}
+        }
+        Counters::bump(&self.counters().invalidations_received);
+        match msg.what {
+            Invalidation::Key(key) => self.evict(&key),
+            Invalidation::Tag { tag, version } => {
+                self.clock.tick_all();
+                self.tags.observe(&tag, version);
+            }
+            Invalidation::Clear => {
+                self.clock.tick_all();
+                if let Some(l1) = &self.l1 {
+                    l1.store.clear();
+                }
+                self.tags.clear();
+            }
+        }
+    }
+
+    /// Marks every L1 entry stale and forgets tag versions.
+    pub(super) fn flush_l1(&self) {
+        self.clock.tick_all();
+        if let Some(l1) = &self.l1 {
+            l1.flush();
+        }
+        self.tags.clear();
+        Counters::bump(&self.counters().l1_flushes);
+    }
+}

@@ -1,0 +1,150 @@
+//! Redis as a tier: the backend behind the circuit breaker, with the
+//! statistics each call updates, and entries read and decoded from it.
+//! Corrupt entries are evicted here and read as a miss.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::backend::Backend;
+use crate::breaker::{BreakerConfig, CircuitBreaker};
+use crate::error::Error;
+use crate::stats::Counters;
+use crate::value::codec::{self, Limits};
+use crate::value::entry::{self, Meta};
+
+/// Redis behind the breaker. `backend` is `None` when the cache is disabled:
+/// every call then fails with [`Error::Disabled`] without I/O.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    backend: Option<Backend>,
+    breaker: CircuitBreaker,
+    counters: Arc<Counters>,
+    limits: Limits,
+}
+
+/// A decoded entry as Redis holds it, before tag versions are checked.
+#[derive(Debug)]
+pub(crate) struct Stored<T> {
+    pub(crate) value: T,
+    pub(crate) meta: Meta,
+}
+
+impl Remote {
+    pub(crate) fn new(
+        backend: Option<Backend>,
+        breaker: BreakerConfig,
+        counters: Arc<Counters>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            backend,
+            breaker: CircuitBreaker::new(breaker),
+            counters,
+            limits,
+        }
+    }
+
+    /// The backend, for what bypasses the breaker (health checks, the
+    /// subscription); `None` when the cache is disabled.
+    pub(crate) fn backend(&self) -> Option<&Backend> {
+        self.backend.as_ref()
+    }
+
+    /// The circuit breaker guarding every call.
+    pub(crate) fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// The statistics this tier updates.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Runs one backend call through the circuit breaker. Transient failures
+    /// count toward opening it; every failure is counted in `errors`.
+    pub(crate) async fn call<'a, T, F, Fut>(&'a self, op: F) -> Result<T, Error>
+    where
+        F: FnOnce(&'a Backend) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let backend = self.backend.as_ref().ok_or(Error::Disabled)?;
+        let Some(permit) = self.breaker.acquire() else {
+            Counters::bump(&self.counters.circuit_rejections);
+            return Err(Error::CircuitOpen);
+        };
+        if permit.is_probe() {
+            // The probe decides whether the breaker closes: give it a
+            // connection if Redis is back, rather than failing on a
+            // reconnect task still in back-off.
+            backend.await_connection().await;
+        }
+        match op(backend).await {
+            Ok(v) => {
+                permit.success();
+                Ok(v)
+            }
+            Err(e) => {
+                permit.failure(e.is_transient());
+                Counters::bump(&self.counters.errors);
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads the bytes under `full`, with the time Redis keeps them when
+    /// `with_pttl` (one round trip either way).
+    pub(crate) async fn read(
+        &self,
+        full: &str,
+        with_pttl: bool,
+    ) -> Result<Option<(Vec<u8>, Option<Duration>)>, Error> {
+        let (bytes, pttl) = if with_pttl {
+            self.call(|b| b.get_with_pttl(full)).await?
+        } else {
+            (self.call(|b| b.get(full)).await?, None)
+        };
+        Ok(bytes.map(|b| (b, pttl)))
+    }
+
+    /// Decodes bytes read under `full`; on failure deletes the key and
+    /// counts the error. Never panics.
+    pub(crate) async fn decode_or_evict<T: DeserializeOwned>(
+        &self,
+        full: &str,
+        bytes: &[u8],
+    ) -> Option<T> {
+        match codec::decode(bytes, self.limits) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                Counters::bump(&self.counters.errors);
+                Counters::bump(&self.counters.corrupt_evicted);
+                tracing::warn!(key = full, error = %e, "evicting undecodable cache value");
+                let keys = [full.to_owned()];
+                let _ = self.call(|b| b.unlink(&keys)).await;
+                None
+            }
+        }
+    }
+
+    /// Opens and decodes stored bytes (plain or envelope). Corrupt bytes are
+    /// evicted and read as `None`.
+    pub(crate) async fn decode_entry<T: DeserializeOwned>(
+        &self,
+        full: &str,
+        bytes: &[u8],
+        physical_left: Option<Duration>,
+    ) -> Option<Stored<T>> {
+        let opened = entry::open(bytes);
+        let value = self.decode_or_evict(full, opened.payload).await?;
+        let meta = match opened.envelope {
+            None => Meta::plain(physical_left),
+            Some(env) => {
+                Meta::of_envelope(env.logical_expiry_ms, env.ttl_ms, env.tags, physical_left)
+            }
+        };
+        Some(Stored { value, meta })
+    }
+}
