@@ -80,6 +80,7 @@ impl CacheConfig {
             &mut c.heal_after_timeouts,
             parse_num,
         )?;
+        env.parse("CACHE_L1_MAX_BYTES", &mut c.l1_max_bytes, parse_num)?;
         c.breaker.probe_timeout = c.op_timeout * 4;
         c.validate()
     }
