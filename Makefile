@@ -1,11 +1,16 @@
-# The two commands: `make run` and `make test`. Both install or start what is
-# missing (redis-server) first.
+# `make run` and `make test` install or start what is missing (redis-server)
+# first. `make lint` runs the quality gates, `make bench` the library's
+# Criterion benchmarks, `make bench-http` the end-to-end load benchmark.
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test redis lint bench bench-http
+.PHONY: run test redis toolchain lint bench bench-http
 
-redis:
+# The Rust toolchain pinned in rust-toolchain.toml.
+toolchain:
+	@scripts/ensure-toolchain.sh
+
+redis: toolchain
 	@scripts/ensure-redis.sh
 
 ADDR = $${HTTP_ADDR:-127.0.0.1:8000}
@@ -13,10 +18,13 @@ ADDR = $${HTTP_ADDR:-127.0.0.1:8000}
 # Embedded defaults: SQLite file under ./data (migrated, seeded), the local
 # Redis started by scripts/ensure-redis.sh, cache warmed at start.
 run: redis
-	@echo "ngx-agent: starting on http://$(ADDR) (database $${DATABASE_URL:-sqlite://data/ngx.db}, cache $${REDIS_URL:-redis://127.0.0.1:6379})"
+	@echo "ngx-agent: starting on http://$(ADDR) (database $${DATABASE_URL:-sqlite://data/ngx.db}, cache $${REDIS_URL:-redis://localhost:6379})"
+	@echo "  Status page:           http://$(ADDR)/"
 	@echo "  API docs (Swagger UI): http://$(ADDR)/docs"
 	@echo "  Prometheus metrics:    http://$(ADDR)/metrics"
 	@echo "  Readiness:             http://$(ADDR)/health/ready"
+	@if [ -n "$${ADMIN_TOKEN:-}" ]; then echo "  Admin endpoints:       enabled (ADMIN_TOKEN is set)"; \
+	 else echo "  Admin endpoints:       disabled; enable them with ADMIN_TOKEN=<secret> make run"; fi
 	$(CARGO) run --release -p ngx-agent
 
 test: redis

@@ -5,14 +5,30 @@
 # and nothing answers there. Never touches a server it did not start.
 set -euo pipefail
 
-url="${REDIS_URL:-redis://127.0.0.1:6379}"
+url="${REDIS_URL:-redis://localhost:6379}"
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "ensure-redis: redis-server is missing, installing it with apt-get" >&2
+cannot_install() {
+  cat >&2 <<MSG
+ensure-redis: redis-server is not installed and $1.
+  Install it yourself (Debian/Ubuntu: sudo apt-get install redis-server;
+  macOS: brew install redis), or point REDIS_URL at a running Redis, then
+  run this again.
+MSG
+  exit 1
+}
+
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 || cannot_install "this system has no apt-get"
   sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || cannot_install "installing it needs root or sudo"
+    sudo -n true 2>/dev/null || echo "ensure-redis: sudo may ask for your password" >&2
+    sudo="sudo"
+  fi
+  echo "ensure-redis: redis-server is missing, installing it with apt-get" >&2
+  { $sudo apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null; } ||
+    cannot_install "apt-get install redis-server failed (see above)"
 fi
 
 # Cluster URLs and remote hosts are the operator's business.

@@ -30,6 +30,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ngx_cache::config::Env;
+use ngx_cache::redact::redact_url;
 use ngx_cache::{CacheConfig, ConfigError};
 
 use crate::cache::DomainCacheSettings;
@@ -171,33 +173,31 @@ impl AppConfig {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads every variable through `lookup` (tests pass a map).
+    /// Reads every variable through `lookup` (tests pass a map), with the
+    /// cache library's [`Env`] reader, so every variable accepts the same
+    /// spellings.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let env = Env::new(&lookup);
         let mut c = Self::default();
-        if let Some(v) = get("HTTP_ADDR") {
-            c.http_addr = v.trim().parse().map_err(|_| {
-                ConfigError::invalid(
-                    "HTTP_ADDR",
-                    format!("`{v}` is not an address like 127.0.0.1:8000"),
-                )
-            })?;
+        if let Some(addr) = env.parse("HTTP_ADDR", |v| {
+            v.parse::<SocketAddr>()
+                .map_err(|_| "expected an address like 127.0.0.1:8000")
+        })? {
+            c.http_addr = addr;
         }
-        if let Some(v) = get("DATABASE_URL") {
-            let v = v.trim();
-            if !(v.starts_with("sqlite:")
-                || v.starts_with("postgres://")
-                || v.starts_with("postgresql://"))
+        if let Some(url) = env.string("DATABASE_URL") {
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
             {
                 return Err(ConfigError::invalid(
                     "DATABASE_URL",
                     "must start with sqlite: or postgres://",
                 ));
             }
-            c.database_url = v.to_owned();
+            c.database_url = url;
         }
-        if let Some(schema) = get("DATABASE_SCHEMA") {
-            let schema = schema.trim();
+        if let Some(schema) = env.string("DATABASE_SCHEMA") {
             let ok = schema.len() <= 63
                 && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
                 && schema
@@ -215,9 +215,9 @@ impl AppConfig {
                     "schemas need a postgres:// DATABASE_URL",
                 ));
             }
-            c.database_schema = Some(schema.to_owned());
+            c.database_schema = Some(schema);
         }
-        if let Some(n) = number::<u32>(&get, "DATABASE_MAX_CONNECTIONS")? {
+        if let Some(n) = env.number::<u32>("DATABASE_MAX_CONNECTIONS")? {
             if n == 0 {
                 return Err(ConfigError::invalid(
                     "DATABASE_MAX_CONNECTIONS",
@@ -226,35 +226,32 @@ impl AppConfig {
             }
             c.database_max_connections = n;
         }
-        if let Some(b) = boolean(&get, "DATABASE_SEED")? {
+        if let Some(b) = env.boolean("DATABASE_SEED")? {
             c.seed = b;
         }
-        if let Some(b) = boolean(&get, "CACHE_WARM")? {
+        if let Some(b) = env.boolean("CACHE_WARM")? {
             c.warm = b;
         }
-        c.admin_token = get("ADMIN_TOKEN").map(|t| t.trim().to_owned());
-        if let Some(v) = get("LOG_FORMAT") {
-            c.log_format = match v.trim().to_ascii_lowercase().as_str() {
-                "text" | "pretty" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                _ => {
-                    return Err(ConfigError::invalid(
-                        "LOG_FORMAT",
-                        format!("`{v}` is neither `text` nor `json`"),
-                    ));
-                }
-            };
+        c.admin_token = env.string("ADMIN_TOKEN");
+        if let Some(format) =
+            env.parse("LOG_FORMAT", |v| match v.to_ascii_lowercase().as_str() {
+                "text" | "pretty" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                _ => Err("expected `text` or `json`"),
+            })?
+        {
+            c.log_format = format;
         }
-        if let Some(ms) = number::<u64>(&get, "HTTP_REQUEST_TIMEOUT_MS")? {
-            if ms == 0 {
+        if let Some(timeout) = env.millis("HTTP_REQUEST_TIMEOUT_MS")? {
+            if timeout.is_zero() {
                 return Err(ConfigError::invalid(
                     "HTTP_REQUEST_TIMEOUT_MS",
                     "must be at least 1",
                 ));
             }
-            c.limits.request_timeout = Duration::from_millis(ms);
+            c.limits.request_timeout = timeout;
         }
-        if let Some(bytes) = number::<usize>(&get, "HTTP_BODY_LIMIT_BYTES")? {
+        if let Some(bytes) = env.number::<usize>("HTTP_BODY_LIMIT_BYTES")? {
             if bytes < 1024 {
                 return Err(ConfigError::invalid(
                     "HTTP_BODY_LIMIT_BYTES",
@@ -263,28 +260,28 @@ impl AppConfig {
             }
             c.limits.body_limit = bytes;
         }
-        if let Some(ms) = number::<u64>(&get, "HTTP_SHUTDOWN_TIMEOUT_MS")? {
-            c.shutdown_timeout = Duration::from_millis(ms);
+        if let Some(timeout) = env.millis("HTTP_SHUTDOWN_TIMEOUT_MS")? {
+            c.shutdown_timeout = timeout;
         }
-        if let Some(ms) = positive::<u64>(&get, "HTTP_HEADER_TIMEOUT_MS")? {
-            c.limits.header_timeout = Duration::from_millis(ms);
+        if let Some(t) = positive_millis(&env, "HTTP_HEADER_TIMEOUT_MS")? {
+            c.limits.header_timeout = t;
         }
-        if let Some(ms) = positive::<u64>(&get, "HTTP_IDLE_TIMEOUT_MS")? {
-            c.limits.idle_timeout = Duration::from_millis(ms);
+        if let Some(t) = positive_millis(&env, "HTTP_IDLE_TIMEOUT_MS")? {
+            c.limits.idle_timeout = t;
         }
-        if let Some(n) = positive::<usize>(&get, "HTTP_MAX_CONNECTIONS")? {
-            c.limits.max_connections = n;
+        if let Some(n) = env.number::<usize>("HTTP_MAX_CONNECTIONS")? {
+            c.limits.max_connections = at_least_one("HTTP_MAX_CONNECTIONS", n)?;
         }
-        if let Some(ms) = number::<u64>(&get, "DATABASE_STATEMENT_TIMEOUT_MS")? {
-            c.database_statement_timeout = (ms > 0).then(|| Duration::from_millis(ms));
+        if let Some(t) = env.millis("DATABASE_STATEMENT_TIMEOUT_MS")? {
+            c.database_statement_timeout = (!t.is_zero()).then_some(t);
         }
-        if let Some(n) = positive::<usize>(&get, "CONVERSATION_MAX_MESSAGES")? {
-            c.conversation_limits.max_messages = n;
+        if let Some(n) = env.number::<usize>("CONVERSATION_MAX_MESSAGES")? {
+            c.conversation_limits.max_messages = at_least_one("CONVERSATION_MAX_MESSAGES", n)?;
         }
-        if let Some(n) = positive::<usize>(&get, "CONVERSATION_MAX_BYTES")? {
-            c.conversation_limits.max_bytes = n;
+        if let Some(n) = env.number::<usize>("CONVERSATION_MAX_BYTES")? {
+            c.conversation_limits.max_bytes = at_least_one("CONVERSATION_MAX_BYTES", n)?;
         }
-        if let Some(b) = boolean(&get, "HEALTH_DETAILS_PUBLIC")? {
+        if let Some(b) = env.boolean("HEALTH_DETAILS_PUBLIC")? {
             c.health_details_public = b;
         }
         c.cache = CacheConfig::from_lookup(&lookup)?;
@@ -305,57 +302,28 @@ impl AppConfig {
         Ok(c)
     }
 
-    /// The database URL with any password replaced by `***`.
+    /// The database URL with any password replaced by `***` (the cache
+    /// library's redactor: user-info passwords and `password=` parameters).
     pub fn redacted_database_url(&self) -> String {
         redact_url(&self.database_url)
     }
 }
 
-/// Replaces the user-info part of `scheme://user:pass@host/...` with `***`.
-pub(crate) fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
-fn number<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &str,
-) -> Result<Option<T>, ConfigError> {
-    get(var)
-        .map(|raw| {
-            raw.trim()
-                .parse()
-                .map_err(|_| ConfigError::invalid(var, format!("`{raw}` is not a whole number")))
-        })
-        .transpose()
-}
-
-/// [`number`], refusing 0.
-fn positive<T: std::str::FromStr + PartialEq + Default>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &str,
-) -> Result<Option<T>, ConfigError> {
-    match number::<T>(get, var)? {
-        Some(n) if n == T::default() => Err(ConfigError::invalid(var, "must be at least 1")),
+/// A duration in milliseconds that must not be zero.
+fn positive_millis(env: &Env<'_>, var: &str) -> Result<Option<Duration>, ConfigError> {
+    match env.millis(var)? {
+        Some(t) if t.is_zero() => Err(ConfigError::invalid(var, "must be at least 1")),
         other => Ok(other),
     }
 }
 
-fn boolean(get: &impl Fn(&str) -> Option<String>, var: &str) -> Result<Option<bool>, ConfigError> {
-    get(var)
-        .map(|raw| match raw.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok(true),
-            "0" | "false" | "no" | "off" => Ok(false),
-            _ => Err(ConfigError::invalid(
-                var,
-                format!("`{raw}` is not a boolean (true/false)"),
-            )),
-        })
-        .transpose()
+/// `n`, refusing 0.
+fn at_least_one(var: &str, n: usize) -> Result<usize, ConfigError> {
+    if n == 0 {
+        Err(ConfigError::invalid(var, "must be at least 1"))
+    } else {
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -406,6 +374,22 @@ mod tests {
             let err = from(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");
         }
+    }
+
+    #[test]
+    fn the_database_url_is_redacted_by_the_library() {
+        let c = from(&[(
+            "DATABASE_URL",
+            "postgres://app:s3cret@db/ngx?sslmode=require&x=a@b",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.redacted_database_url(),
+            "postgres://app:***@db/ngx?sslmode=require&x=a@b"
+        );
+        let c = from(&[("DATABASE_URL", "postgres://db/ngx?user=app&password=s3cret")]).unwrap();
+        assert!(!c.redacted_database_url().contains("s3cret"));
+        assert!(!format!("{c:?}").contains("s3cret"));
     }
 
     #[test]

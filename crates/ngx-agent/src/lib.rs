@@ -17,9 +17,10 @@
 //!   program recommendation, ROI) and the stable hash used in cache keys.
 //! - [`config`]: [`config::AppConfig`], the service's settings from the environment.
 //! - [`http`]: the axum API ([`http::app`]), its state, errors, OpenAPI and metrics.
-//! - [`bench`](mod@bench): the HTTP load tool behind `ngx-agent bench`.
+//!
+//! The binary adds the command line (`src/cli/`, not part of this library)
+//! and the load tool behind `ngx-agent bench` (the `ngx-bench` crate).
 
-pub mod bench;
 pub mod cache;
 pub mod compute;
 pub mod config;

@@ -1,12 +1,11 @@
-//! The `ngx-agent` binary.
-//!
-//! - `ngx-agent` (or `ngx-agent serve`): reads the configuration, migrates,
-//!   seeds and warms, then serves the HTTP API until SIGTERM or Ctrl-C.
-//! - `ngx-agent bench [options]`: the load benchmark (`ngx-agent bench --help`).
+//! The `ngx-agent` binary: the service (`serve`, the default), the load
+//! benchmark (`bench`), the container health check (`healthcheck`) and the
+//! operator commands (`cache ...`). `ngx-agent --help` lists them all, with
+//! every environment variable and its default.
 
-use anyhow::Context;
-use ngx_agent::config::{AppConfig, LogFormat};
-use ngx_agent::http::{self, AppState};
+use std::process::ExitCode;
+
+mod cli;
 
 /// mimalloc instead of glibc malloc: the request path allocates a lot of
 /// small, short-lived objects, and malloc/free were the largest user-space
@@ -15,52 +14,6 @@ use ngx_agent::http::{self, AppState};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("serve") => serve().await,
-        Some("bench") => ngx_agent::bench::main(&args[1..]).await,
-        Some("-h" | "--help" | "help") => {
-            println!("usage: ngx-agent [serve]\n       ngx-agent bench --help");
-            Ok(())
-        }
-        Some(other) => anyhow::bail!("unknown command {other:?}; try `ngx-agent --help`"),
-    }
-}
-
-async fn serve() -> anyhow::Result<()> {
-    let config = AppConfig::from_env().context("reading configuration")?;
-    init_tracing(config.log_format);
-    tracing::info!(?config, "starting ngx-agent");
-    let state = AppState::start(&config)
-        .await
-        .context("starting the service")?;
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| format!("binding HTTP_ADDR {}", config.http_addr))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "listening");
-    println!("ngx-agent listening on http://{addr}");
-    println!("  API docs:  http://{addr}/docs");
-    println!("  metrics:   http://{addr}/metrics");
-    println!("  readiness: http://{addr}/health/ready");
-    http::serve(
-        listener,
-        state,
-        http::shutdown::signal(),
-        config.shutdown_timeout,
-    )
-    .await
-    .context("serving HTTP")?;
-    Ok(())
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+async fn main() -> ExitCode {
+    cli::run().await
 }

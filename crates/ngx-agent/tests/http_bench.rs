@@ -8,8 +8,8 @@ mod server;
 
 mod http_support;
 
-use ngx_agent::bench::{RunOptions, Target, Targets, markdown, run};
 use ngx_agent::http::{self, AppState};
+use ngx_bench::{Goals, RunOptions, Target, markdown, run};
 
 async fn serve(state: AppState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -59,7 +59,7 @@ async fn smoke_run_has_no_errors_and_hits_the_cache() {
     );
     let table = markdown(&without, &with);
     assert!(table.contains("| mix: cache hit rate | n/a |"), "{table}");
-    assert_eq!(Targets::of(&without, &with).errors, 0);
+    assert_eq!(Goals::of(&without, &with).errors, 0);
 }
 
 #[test]

@@ -19,7 +19,9 @@ pub(crate) struct CachedArgs {
     pub(crate) cache: Option<Expr>,
     pub(crate) ttl: Option<Duration>,
     pub(crate) l1: Option<bool>,
-    pub(crate) stale_if_error: Option<Duration>,
+    pub(crate) fail_safe: Option<Duration>,
+    /// Where the deprecated name `stale_if_error` was used for `fail_safe`.
+    pub(crate) stale_if_error: Option<Span>,
     pub(crate) msgpack: Option<bool>,
     pub(crate) tags: Vec<Template>,
     pub(crate) cache_none: bool,
@@ -45,6 +47,7 @@ const CACHED_OPTIONS: &[&str] = &[
     "cache",
     "ttl",
     "l1",
+    "fail_safe",
     "stale_if_error",
     "codec",
     "tags",
@@ -102,7 +105,18 @@ impl Parse for CachedArgs {
                 "cache" => a.cache = Some(input.parse()?),
                 "ttl" => a.ttl = Some(duration(input)?),
                 "l1" => a.l1 = Some(input.parse::<LitBool>()?.value),
-                "stale_if_error" => a.stale_if_error = Some(duration(input)?),
+                "fail_safe" | "stale_if_error" => {
+                    if a.fail_safe.is_some() {
+                        return Err(syn::Error::new(
+                            name.span(),
+                            "`stale_if_error` is the old name of `fail_safe`: give only `fail_safe`",
+                        ));
+                    }
+                    if name == "stale_if_error" {
+                        a.stale_if_error = Some(name.span());
+                    }
+                    a.fail_safe = Some(duration(input)?);
+                }
                 "codec" => a.msgpack = Some(codec(input)?),
                 "tags" => a.tags = templates(input)?,
                 "cache_none" => a.cache_none = input.parse::<LitBool>()?.value,

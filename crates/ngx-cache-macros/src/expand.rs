@@ -184,12 +184,12 @@ fn plain_inputs(f: &ItemFn) -> TokenStream {
 /// Expands `#[cached]`.
 pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream> {
     let sig = Signature::analyze(&item, "cached", true)?;
-    if let (Some(unless), Some(_)) = (&args.unless, &args.stale_if_error) {
+    if let (Some(unless), Some(_)) = (&args.unless, &args.fail_safe) {
         // get_or_load sees an unstored value as a failed load and would
         // answer with the stale value instead of the fresh one.
         return Err(syn::Error::new(
             unless.span(),
-            "`unless` cannot be combined with `stale_if_error`: a result kept out of the cache would be replaced by a stale value",
+            "`unless` cannot be combined with `fail_safe`: a result kept out of the cache would be replaced by a stale value",
         ));
     }
     let name = &item.sig.ident;
@@ -288,6 +288,18 @@ pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream>
     let (bind_cache, resolve) = cx.resolve(args.cache.as_ref());
     let key = cx.key_expr(&prefix, &spec);
     let options = options(&cx, &args);
+    // The old option name still works, with a deprecation warning at it: a
+    // use of a `#[deprecated]` item spanned at the user's `stale_if_error`.
+    let deprecation = args.stale_if_error.map(|span| {
+        quote_spanned!(span=>
+            {
+                #[deprecated(note = "`stale_if_error` is renamed `fail_safe`, as in `EntryOptions::fail_safe`")]
+                #[allow(non_upper_case_globals)]
+                const stale_if_error: () = ();
+                let () = stale_if_error;
+            }
+        )
+    });
 
     // The wrapper keeps the function's name, docs and signature.
     let attrs = &item.attrs;
@@ -298,6 +310,7 @@ pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream>
     let wrapper = quote! {
         #(#attrs)*
         #vis #outer {
+            #deprecation
             #receiver_check
             #condition
             #bind_cache
@@ -374,7 +387,7 @@ fn options(cx: &Ctx<'_>, args: &CachedArgs) -> TokenStream {
     if let Some(l1) = args.l1 {
         chain.push(quote!(.l1(#l1)));
     }
-    if let Some(d) = args.stale_if_error {
+    if let Some(d) = args.fail_safe {
         let ms = d.as_millis() as u64;
         chain.push(quote!(.fail_safe(#p::Duration::from_millis(#ms))));
     }

@@ -61,7 +61,7 @@ use proc_macro::TokenStream;
 /// | `cache = self.cache` | the cache to use: a `Cache`, `&Cache`, `Arc<Cache>` or `Option<..>` of them | `ngx_cache::global()` |
 /// | `tags = ["user:{user_id}"]` | tags for `Cache::invalidate_tag`, with argument interpolation | none |
 /// | `l1 = false` | skip the in-process tier for this function | `true` |
-/// | `stale_if_error = "5m"` | fail-safe: serve the last value for this long past its TTL when the body fails | off |
+/// | `fail_safe = "5m"` | serve the last value for this long past its TTL when the body fails (`EntryOptions::fail_safe`); the old name `stale_if_error` still works, with a deprecation warning | off |
 /// | `codec = "msgpack"` | `"json"` or `"msgpack"` | the cache's codec |
 /// | `cache_none = true` | also cache `None` (for the same TTL) | `None` is not cached |
 /// | `condition = <expr>` | evaluated on the arguments before anything else; `false` runs the body uncached | always cache |

@@ -11,14 +11,16 @@
 //!
 //! 1. Leaves, which import nothing but each other's types:
 //!    - `error`: [`Error`] with `is_transient()`, and [`ConfigError`].
-//!    - `redact`: removal of credentials from URLs and messages.
+//!    - `redact`: removal of credentials from URLs ([`redact::redact_url`])
+//!      and messages.
 //!    - `key`: key validation and namespacing, lease and tag keys, glob
 //!      escaping, [`stable_hash`], [`KeyTtl`].
 //!    - `breaker`: the three-state [`CircuitBreaker`].
 //!    - `stats`: the counters and the [`CacheStats`] snapshot.
 //!    - `health`: the [`HealthReport`] shape and `INFO` parsing.
 //! 2. `value/`: [`Codec`]s, the metadata envelope, whole entries encoded
-//!    and judged (pure, no I/O), [`Shared`] values, [`Cacheable`].
+//!    and judged (pure, no I/O), [`Shared`] values, [`Cacheable`], and
+//!    [`value::inspect`], which decodes a stored value of unknown type.
 //! 3. Settings: `config/` ([`CacheConfig`], its builder, `from_env()`) and
 //!    `options` ([`EntryOptions`] and the `get_or_load` result types).
 //! 4. `backend/`: the backend in cache terms (`get_with_pttl`, `set`,
@@ -79,7 +81,7 @@ pub mod breaker;
 pub mod error;
 pub mod health;
 pub mod key;
-mod redact;
+pub mod redact;
 pub mod stats;
 // 2. Values.
 pub mod value;

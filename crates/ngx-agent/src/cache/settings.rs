@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ngx_cache::ConfigError;
+use ngx_cache::config::Env;
 
 use super::KeySpace;
 
@@ -59,34 +60,38 @@ impl DomainCacheSettings {
     /// Reads `CACHE_TTL_*`, `CACHE_FAIL_SAFE`, `CACHE_LOAD_SOFT_TIMEOUT_MS`,
     /// `CACHE_LOAD_HARD_TIMEOUT_MS` and `CACHE_NEGATIVE_TTL` through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(&lookup);
         let mut settings = Self::default();
         for space in KeySpace::ALL {
-            if let Some(secs) = read_secs(&lookup, space.ttl_var())? {
-                if secs == 0 {
-                    return Err(invalid(space.ttl_var(), "must be at least 1 second"));
+            if let Some(ttl) = env.seconds(space.ttl_var())? {
+                if ttl.is_zero() {
+                    return Err(ConfigError::invalid(
+                        space.ttl_var(),
+                        "must be at least 1 second",
+                    ));
                 }
-                settings.ttls.insert(space, Duration::from_secs(secs));
+                settings.ttls.insert(space, ttl);
             }
         }
-        if let Some(secs) = read_secs(&lookup, "CACHE_FAIL_SAFE")? {
-            settings.fail_safe = (secs > 0).then(|| Duration::from_secs(secs));
+        if let Some(window) = env.seconds("CACHE_FAIL_SAFE")? {
+            settings.fail_safe = (!window.is_zero()).then_some(window);
         }
-        if let Some(ms) = read_number(&lookup, "CACHE_LOAD_SOFT_TIMEOUT_MS", "milliseconds")? {
-            settings.soft_timeout = (ms > 0).then(|| Duration::from_millis(ms));
+        if let Some(t) = env.millis("CACHE_LOAD_SOFT_TIMEOUT_MS")? {
+            settings.soft_timeout = (!t.is_zero()).then_some(t);
         }
-        if let Some(ms) = read_number(&lookup, "CACHE_LOAD_HARD_TIMEOUT_MS", "milliseconds")? {
-            settings.hard_timeout = (ms > 0).then(|| Duration::from_millis(ms));
+        if let Some(t) = env.millis("CACHE_LOAD_HARD_TIMEOUT_MS")? {
+            settings.hard_timeout = (!t.is_zero()).then_some(t);
         }
         if let (Some(soft), Some(hard)) = (settings.soft_timeout, settings.hard_timeout)
             && soft >= hard
         {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "CACHE_LOAD_SOFT_TIMEOUT_MS",
                 "must be below CACHE_LOAD_HARD_TIMEOUT_MS",
             ));
         }
-        if let Some(secs) = read_secs(&lookup, "CACHE_NEGATIVE_TTL")? {
-            settings.negative_ttl = (secs > 0).then(|| Duration::from_secs(secs));
+        if let Some(t) = env.seconds("CACHE_NEGATIVE_TTL")? {
+            settings.negative_ttl = (!t.is_zero()).then_some(t);
         }
         Ok(settings)
     }
@@ -110,32 +115,6 @@ impl DomainCacheSettings {
         self.ttls.insert(space, ttl);
         self
     }
-}
-
-fn read_secs(
-    lookup: &impl Fn(&str) -> Option<String>,
-    var: &str,
-) -> Result<Option<u64>, ConfigError> {
-    read_number(lookup, var, "seconds")
-}
-
-fn read_number(
-    lookup: &impl Fn(&str) -> Option<String>,
-    var: &str,
-    unit: &str,
-) -> Result<Option<u64>, ConfigError> {
-    match lookup(var).filter(|v| !v.trim().is_empty()) {
-        None => Ok(None),
-        Some(raw) => raw
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| invalid(var, format!("`{raw}` is not a whole number of {unit}"))),
-    }
-}
-
-fn invalid(var: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::invalid(var, reason)
 }
 
 #[cfg(test)]

@@ -93,6 +93,18 @@ impl Database {
     /// transaction. Idempotent: a group that already has rows is left alone,
     /// so a second call inserts nothing.
     pub async fn seed_with(&self, spec: SeedSpec) -> Result<SeedReport, DbError> {
+        self.seed_with_progress(spec, |_, _| {}).await
+    }
+
+    /// Like [`seed_with`](Self::seed_with), calling `progress(done, total)`
+    /// as customer and conversation rows are inserted (`total` is their sum).
+    /// Nothing is called when those tables already hold data.
+    pub async fn seed_with_progress(
+        &self,
+        spec: SeedSpec,
+        progress: impl Fn(usize, usize) + Send + Sync,
+    ) -> Result<SeedReport, DbError> {
+        let total = spec.customers + spec.conversations;
         let started = Instant::now();
         let mut report = SeedReport::default();
         let mut rng = StdRng::seed_from_u64(spec.rng_seed);
@@ -104,10 +116,16 @@ impl Database {
             && self.is_empty(&mut tx, "conversations").await?
         {
             report.customers = self
-                .seed_customers(&mut tx, &mut rng, spec.customers)
+                .seed_customers(&mut tx, &mut rng, spec.customers, &|n| progress(n, total))
                 .await?;
             let (c, m) = self
-                .seed_conversations(&mut tx, &mut rng, spec.conversations, spec.customers)
+                .seed_conversations(
+                    &mut tx,
+                    &mut rng,
+                    spec.conversations,
+                    spec.customers,
+                    &|n| progress(spec.customers + n, total),
+                )
                 .await?;
             report.conversations = c;
             report.messages = m;
@@ -140,6 +158,7 @@ impl Database {
         tx: &mut Transaction<'_, Any>,
         rng: &mut StdRng,
         count: usize,
+        progress: &(dyn Fn(usize) + Send + Sync),
     ) -> Result<usize, DbError> {
         const COLS: usize = 10;
         const BATCH: usize = 200;
@@ -184,6 +203,7 @@ impl Database {
             }
             self.tick();
             query.execute(&mut **tx).await?;
+            progress(start + rows);
         }
         Ok(count)
     }
@@ -194,6 +214,7 @@ impl Database {
         rng: &mut StdRng,
         count: usize,
         customers: usize,
+        progress: &(dyn Fn(usize) + Send + Sync),
     ) -> Result<(usize, usize), DbError> {
         if customers == 0 {
             return Ok((0, 0));
@@ -234,6 +255,7 @@ impl Database {
             ));
         }
         const CONV_BATCH: usize = 100;
+        let mut done = 0;
         for chunk in conv_rows.chunks(CONV_BATCH) {
             let sql = format!(
                 "INSERT INTO conversations (id, customer_id, customer_name, customer_email,
@@ -265,6 +287,8 @@ impl Database {
             }
             self.tick();
             query.execute(&mut **tx).await?;
+            done += chunk.len();
+            progress(done);
         }
         for chunk in message_rows.chunks(500) {
             let sql = format!(

@@ -8,6 +8,7 @@
 //! - `error`: [`AppError`] and its `{error, detail}` body.
 //! - `conversation`, `customer`, `compute`, `content`: the resource handlers.
 //! - `health`, `admin`, `metrics`: operations endpoints.
+//! - `status`: the live status page (`/`, `/status`) and its `/status.json`.
 //! - `openapi`: [`ApiDoc`], served at `/openapi.json` and `/docs`.
 //! - `middleware`, `shutdown`: request ids, deadline, panic guard, signals.
 //!
@@ -44,6 +45,7 @@ mod openapi;
 mod server;
 pub mod shutdown;
 mod state;
+mod status;
 
 use std::future::Future;
 use std::time::Duration;
@@ -69,6 +71,7 @@ pub use extract::{Admin, CacheDep, Json, Path, Query};
 pub use health::{DatabaseHealth, Liveness, Readiness};
 pub use openapi::ApiDoc;
 pub use state::{AppState, StartError};
+pub use status::{HttpCounters, StatusSnapshot};
 
 /// The whole API over `state`: used by `main` and by the tests
 /// (`app(state).oneshot(request)`).
@@ -91,6 +94,9 @@ pub fn app(state: AppState) -> Router {
         .route("/cache/invalidate", post(admin::invalidate))
         .route("/cache/warm", post(admin::warm))
         .route("/metrics", get(metrics::metrics))
+        .route("/", get(status::page))
+        .route("/status", get(status::page))
+        .route("/status.json", get(status::snapshot))
         .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", ApiDoc::document()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -100,6 +106,10 @@ pub fn app(state: AppState) -> Router {
             middleware::deadline,
         ))
         .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            status::meter,
+        ))
         .layer(
             ServiceBuilder::new()
                 .set_x_request_id(middleware::RandomRequestId)

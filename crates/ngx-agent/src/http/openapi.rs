@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, compute, content, conversation, customer, health, metrics};
+use super::{admin, compute, content, conversation, customer, health, metrics, status};
 
 /// The API description, generated from the handlers' annotations.
 #[derive(Debug, OpenApi)]
@@ -23,6 +23,7 @@ use super::{admin, compute, content, conversation, customer, health, metrics};
         health::live, health::ready,
         admin::stats, admin::invalidate, admin::warm,
         metrics::metrics,
+        status::page, status::snapshot,
     ),
     components(schemas(super::ErrorBody)),
     modifiers(&AdminToken),

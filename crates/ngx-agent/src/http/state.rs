@@ -34,6 +34,8 @@ struct Inner {
     /// The last readiness check, reused for about a second.
     readiness: Arc<super::health::ReadinessCache>,
     metrics: PrometheusHandle,
+    /// Request counters and latency buckets behind the status page.
+    meter: Arc<super::status::RequestMeter>,
     started: Instant,
 }
 
@@ -64,6 +66,7 @@ impl AppState {
                 health_details_public: false,
                 readiness: Arc::default(),
                 metrics: super::metrics::handle(),
+                meter: Arc::default(),
                 started: Instant::now(),
             }),
         }
@@ -98,6 +101,7 @@ impl AppState {
             health_details_public: shared.health_details_public,
             readiness: shared.readiness.clone(),
             metrics: shared.metrics.clone(),
+            meter: shared.meter.clone(),
             started: shared.started,
         });
         f(&mut inner);
@@ -191,6 +195,11 @@ impl AppState {
     /// The Prometheus handle rendering `/metrics`.
     pub(crate) fn metrics(&self) -> &PrometheusHandle {
         &self.inner.metrics
+    }
+
+    /// The request meter of the status page.
+    pub(crate) fn meter(&self) -> &super::status::RequestMeter {
+        &self.inner.meter
     }
 
     /// Seconds since this state was built.

@@ -55,6 +55,27 @@ impl ContentService {
     /// the program catalog into the cache, logging progress. With the cache
     /// disabled nothing is loaded and every entry is `skipped`.
     pub async fn warm(&self, programs: &ProgramService) -> Result<WarmReport, ServiceError> {
+        self.warm_with_progress(programs, |p| {
+            if p.done + p.failed == p.total || (p.done + p.failed) % 10 == 0 {
+                tracing::info!(
+                    done = p.done,
+                    failed = p.failed,
+                    total = p.total,
+                    "warming knowledge base"
+                );
+            }
+        })
+        .await
+    }
+
+    /// Like [`warm`](Self::warm), calling `progress` after each entry; the
+    /// report's `total` counts every entry, knowledge topics, agent
+    /// configuration and catalog.
+    pub async fn warm_with_progress(
+        &self,
+        programs: &ProgramService,
+        progress: impl Fn(&WarmReport),
+    ) -> Result<WarmReport, ServiceError> {
         let topics = self.db.knowledge().list_topics().await?;
         let opts = self.cache.options(KeySpace::Knowledge, Vec::new());
         // Cached as `Option<KnowledgeEntry>`, the type readers ask for.
@@ -80,26 +101,23 @@ impl ContentService {
             .cache
             .cache()
             .warm(entries, 4, |p| {
-                if p.done + p.failed == p.total || (p.done + p.failed) % 10 == 0 {
-                    tracing::info!(
-                        done = p.done,
-                        failed = p.failed,
-                        total = p.total,
-                        "warming knowledge base"
-                    );
-                }
+                progress(&WarmReport {
+                    total: p.total + 2,
+                    ..*p
+                })
             })
             .await;
+        report.total += 2;
         for ok in [
             self.agent_config("default").await.is_ok(),
             programs.catalog().await.is_ok(),
         ] {
-            report.total += 1;
             if ok {
                 report.done += 1;
             } else {
                 report.failed += 1;
             }
+            progress(&report);
         }
         tracing::info!(
             done = report.done,

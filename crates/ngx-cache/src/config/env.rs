@@ -28,107 +28,173 @@ impl CacheConfig {
     /// assert!(err.to_string().contains("REDIS_POOL_SIZE"));
     /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env(&lookup);
+        let env = Env::new(&lookup);
         let mut c = Self::default();
-        if let Some(url) = env.string("REDIS_URL") {
-            c.url = url;
-        }
-        env.parse("REDIS_CLUSTER", &mut c.cluster, parse_bool)?;
-        env.parse("REDIS_POOL_SIZE", &mut c.pool_size, parse_num)?;
-        env.parse(
+        env.set("REDIS_URL", &mut c.url, |e, v| Ok(e.string(v)))?;
+        env.set("REDIS_CLUSTER", &mut c.cluster, Env::boolean)?;
+        env.set("REDIS_POOL_SIZE", &mut c.pool_size, Env::number)?;
+        env.set(
             "REDIS_DECODE_RESPONSES",
             &mut c.decode_responses,
-            parse_bool,
+            Env::boolean,
         )?;
-        env.parse("CACHE_ENABLED", &mut c.enabled, parse_bool)?;
-        env.parse("CACHE_DEFAULT_TTL", &mut c.default_ttl, parse_secs)?;
-        if let Some(ns) = env.string("CACHE_NAMESPACE") {
-            c.namespace = ns;
-        }
-        env.parse(
+        env.set("CACHE_ENABLED", &mut c.enabled, Env::boolean)?;
+        env.set("CACHE_DEFAULT_TTL", &mut c.default_ttl, Env::seconds)?;
+        env.set("CACHE_NAMESPACE", &mut c.namespace, |e, v| Ok(e.string(v)))?;
+        let breaker = &mut c.breaker;
+        env.set(
             "CACHE_CIRCUIT_BREAKER_ENABLED",
-            &mut c.breaker.enabled,
-            parse_bool,
+            &mut breaker.enabled,
+            Env::boolean,
         )?;
-        env.parse(
+        env.set(
             "CACHE_CIRCUIT_BREAKER_FAILURES",
-            &mut c.breaker.failure_threshold,
-            parse_num,
+            &mut breaker.failure_threshold,
+            Env::number,
         )?;
-        env.parse(
+        env.set(
             "CACHE_CIRCUIT_BREAKER_TIMEOUT",
-            &mut c.breaker.open_duration,
-            parse_secs,
+            &mut breaker.open_duration,
+            Env::seconds,
         )?;
-        env.parse("CACHE_CODEC", &mut c.codec, |s| s.parse())?;
-        env.parse("CACHE_OP_TIMEOUT_MS", &mut c.op_timeout, parse_millis)?;
-        env.parse(
+        env.set("CACHE_CODEC", &mut c.codec, |env, var| {
+            env.parse(var, str::parse)
+        })?;
+        env.set("CACHE_OP_TIMEOUT_MS", &mut c.op_timeout, Env::millis)?;
+        env.set(
             "CACHE_CONNECT_TIMEOUT_MS",
             &mut c.connect_timeout,
-            parse_millis,
+            Env::millis,
         )?;
-        env.parse("CACHE_MAX_VALUE_BYTES", &mut c.max_value_bytes, parse_num)?;
-        env.parse("CACHE_MAX_KEY_BYTES", &mut c.max_key_bytes, parse_num)?;
-        env.parse("CACHE_TTL_JITTER", &mut c.ttl_jitter, parse_num)?;
-        let mut threshold = 0usize;
-        env.parse("CACHE_COMPRESSION_THRESHOLD", &mut threshold, parse_num)?;
-        if threshold > 0 {
-            c.compression_threshold = Some(threshold);
+        env.set("CACHE_MAX_VALUE_BYTES", &mut c.max_value_bytes, Env::number)?;
+        env.set("CACHE_MAX_KEY_BYTES", &mut c.max_key_bytes, Env::number)?;
+        env.set("CACHE_TTL_JITTER", &mut c.ttl_jitter, Env::number)?;
+        if let Some(threshold) = env.number::<usize>("CACHE_COMPRESSION_THRESHOLD")? {
+            c.compression_threshold = (threshold > 0).then_some(threshold);
         }
-        env.parse(
+        env.set(
             "CACHE_HEAL_AFTER_TIMEOUTS",
             &mut c.heal_after_timeouts,
-            parse_num,
+            Env::number,
         )?;
-        env.parse("CACHE_L1_MAX_BYTES", &mut c.l1_max_bytes, parse_num)?;
+        env.set("CACHE_L1_ENABLED", &mut c.l1_enabled, Env::boolean)?;
+        env.set("CACHE_L1_CAPACITY", &mut c.l1_capacity, Env::number)?;
+        env.set("CACHE_L1_MAX_TTL", &mut c.l1_max_ttl, Env::seconds)?;
+        env.set("CACHE_L1_MAX_BYTES", &mut c.l1_max_bytes, Env::number)?;
+        env.set(
+            "CACHE_INVALIDATION_ENABLED",
+            &mut c.invalidation,
+            Env::boolean,
+        )?;
         c.breaker.probe_timeout = c.op_timeout * 4;
         c.validate()
     }
 }
 
-struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+/// Reads environment variables through a lookup function and parses them.
+/// Every error is a [`ConfigError`] that names the variable. An unset or
+/// blank variable reads as `None`; values are trimmed.
+///
+/// The library's [`CacheConfig::from_lookup`] uses it, and so can an
+/// application that reads its own settings next to the cache's, so both
+/// accept the same spellings (`true`/`false`, `1`/`0`, `yes`/`no`,
+/// `on`/`off`, whole numbers, seconds and milliseconds).
+///
+/// ```
+/// use std::time::Duration;
+/// use ngx_cache::config::Env;
+///
+/// let lookup = |name: &str| match name {
+///     "APP_WORKERS" => Some(" 4 ".to_owned()),
+///     "APP_VERBOSE" => Some("yes".to_owned()),
+///     "APP_GRACE" => Some("soon".to_owned()),
+///     _ => None,
+/// };
+/// let env = Env::new(&lookup);
+/// assert_eq!(env.number::<u32>("APP_WORKERS").unwrap(), Some(4));
+/// assert_eq!(env.boolean("APP_VERBOSE").unwrap(), Some(true));
+/// assert_eq!(env.string("APP_NAME"), None);
+/// let err = env.seconds("APP_GRACE").unwrap_err();
+/// assert_eq!(err.var, "APP_GRACE");
+/// # let _: Option<Duration> = None;
+/// ```
+pub struct Env<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
 
-impl Env<'_> {
-    fn string(&self, var: &str) -> Option<String> {
-        (self.0)(var).filter(|v| !v.trim().is_empty())
+impl fmt::Debug for Env<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Env").finish_non_exhaustive()
+    }
+}
+
+impl<'a> Env<'a> {
+    /// Reads through `lookup` (`|name| std::env::var(name).ok()` for the
+    /// process environment; a map in tests).
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self { lookup }
     }
 
-    fn parse<T>(
+    /// The trimmed value of `var`; `None` when unset or blank.
+    pub fn string(&self, var: &str) -> Option<String> {
+        (self.lookup)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The value of `var` parsed by `parse`, whose error says why it was
+    /// refused.
+    pub fn parse<T, E: fmt::Display>(
         &self,
         var: &str,
-        slot: &mut T,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<(), ConfigError> {
-        if let Some(raw) = self.string(var) {
-            *slot = parse(raw.trim()).map_err(|reason| {
-                ConfigError::new(var, format!("`{raw}` is not valid: {reason}"))
-            })?;
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some(raw) = self.string(var) else {
+            return Ok(None);
+        };
+        parse(&raw)
+            .map(Some)
+            .map_err(|reason| ConfigError::new(var, format!("`{raw}` is not valid: {reason}")))
+    }
+
+    /// A boolean: `true`, `1`, `yes`, `on` or `false`, `0`, `no`, `off`.
+    pub fn boolean(&self, var: &str) -> Result<Option<bool>, ConfigError> {
+        self.parse(var, |s| match s.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err("expected true or false"),
+        })
+    }
+
+    /// A number of type `T`.
+    pub fn number<T>(&self, var: &str) -> Result<Option<T>, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: fmt::Display,
+    {
+        self.parse(var, str::parse::<T>)
+    }
+
+    /// A whole number of seconds.
+    pub fn seconds(&self, var: &str) -> Result<Option<Duration>, ConfigError> {
+        Ok(self.number::<u64>(var)?.map(Duration::from_secs))
+    }
+
+    /// A whole number of milliseconds.
+    pub fn millis(&self, var: &str) -> Result<Option<Duration>, ConfigError> {
+        Ok(self.number::<u64>(var)?.map(Duration::from_millis))
+    }
+
+    /// Overwrites `slot` with `var` read by `read`, when `var` is set.
+    fn set<T, R>(&self, var: &str, slot: &mut T, read: R) -> Result<(), ConfigError>
+    where
+        R: FnOnce(&Self, &str) -> Result<Option<T>, ConfigError>,
+    {
+        if let Some(v) = read(self, var)? {
+            *slot = v;
         }
         Ok(())
     }
-}
-
-fn parse_bool(s: &str) -> Result<bool, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err("expected true or false".to_owned()),
-    }
-}
-
-fn parse_num<T: std::str::FromStr>(s: &str) -> Result<T, String>
-where
-    T::Err: fmt::Display,
-{
-    s.parse().map_err(|e: T::Err| e.to_string())
-}
-
-fn parse_secs(s: &str) -> Result<Duration, String> {
-    parse_num::<u64>(s).map(Duration::from_secs)
-}
-
-fn parse_millis(s: &str) -> Result<Duration, String> {
-    parse_num::<u64>(s).map(Duration::from_millis)
 }
 
 #[cfg(test)]
@@ -177,8 +243,15 @@ mod tests {
             ("CACHE_CODEC", "msgpack"),
             ("CACHE_OP_TIMEOUT_MS", "100"),
             ("CACHE_COMPRESSION_THRESHOLD", "2048"),
+            ("CACHE_L1_ENABLED", "off"),
+            ("CACHE_L1_CAPACITY", "50"),
+            ("CACHE_L1_MAX_TTL", "5"),
+            ("CACHE_INVALIDATION_ENABLED", "0"),
         ]))
         .unwrap();
+        assert!(!c.l1_enabled && !c.invalidation);
+        assert_eq!(c.l1_capacity, 50);
+        assert_eq!(c.l1_max_ttl, Duration::from_secs(5));
         assert_eq!(c.pool_size, 3);
         assert!(!c.enabled && !c.breaker.enabled);
         assert_eq!(c.default_ttl, Duration::from_secs(60));
@@ -202,6 +275,10 @@ mod tests {
             ("CACHE_CODEC", "pickle"),
             ("REDIS_URL", "http://x"),
             ("CACHE_TTL_JITTER", "2"),
+            ("CACHE_L1_ENABLED", "maybe"),
+            ("CACHE_L1_CAPACITY", "0"),
+            ("CACHE_L1_MAX_TTL", "0"),
+            ("CACHE_INVALIDATION_ENABLED", "maybe"),
         ] {
             let err = CacheConfig::from_lookup(lookup(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{err}");

@@ -1,5 +1,6 @@
 //! Typed configuration: [`CacheConfig`] with its defaults and checks, and
-//! its builder. `from_env()` lives in `env`.
+//! its builder; `from_env()` and the [`Env`] reader it shares with
+//! applications.
 
 use std::fmt;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use crate::value::codec::{Codec, Limits};
 mod env;
 
 pub use crate::error::ConfigError;
+pub use env::Env;
 
 /// Everything the cache needs to run. Build it with [`CacheConfig::builder`],
 /// [`CacheConfig::from_env`], or start from `Default`.
@@ -24,10 +26,11 @@ pub struct CacheConfig {
     pub url: String,
     /// Connect to a Redis Cluster (`REDIS_CLUSTER`).
     pub cluster: bool,
-    /// Multiplexed connections opened and used round-robin (`REDIS_POOL_SIZE`).
+    /// Multiplexed connections opened; each runtime thread prefers one and
+    /// falls back to the others (`REDIS_POOL_SIZE`).
     pub pool_size: usize,
-    /// Accepted for compatibility with the original service; values are
-    /// always decoded into typed Rust values (`REDIS_DECODE_RESPONSES`).
+    /// Must be a boolean, and has no effect: values are always decoded into
+    /// typed Rust values (`REDIS_DECODE_RESPONSES`).
     pub decode_responses: bool,
     /// When false, every read misses and nothing touches the network (`CACHE_ENABLED`).
     pub enabled: bool,
@@ -104,6 +107,7 @@ impl fmt::Debug for CacheConfig {
             .field("url", &crate::redact::redact_url(&self.url))
             .field("cluster", &self.cluster)
             .field("pool_size", &self.pool_size)
+            .field("decode_responses", &self.decode_responses)
             .field("enabled", &self.enabled)
             .field("default_ttl", &self.default_ttl)
             .field("namespace", &self.namespace)
@@ -344,7 +348,7 @@ setters! {
     l1_max_bytes: u64 => |c, v| c.l1_max_bytes = v;
     /// Upper bound of L1 lifetimes.
     l1_max_ttl: std::time::Duration => |c, v| c.l1_max_ttl = v;
-    /// Turns the invalidation bus on or off.
+    /// Turns the invalidation channel on or off.
     invalidation: bool => |c, v| c.invalidation = v;
 }
 

@@ -113,7 +113,7 @@ fn compress(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn decompress(bytes: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
+pub(crate) fn decompress(bytes: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
     let header: [u8; 4] = bytes
         .get(1..5)
         .and_then(|h| h.try_into().ok())

@@ -1,9 +1,11 @@
 //! Values as they are stored: codecs, the metadata envelope, encoding and
-//! judging whole entries, and [`Shared`] values. Pure: nothing here does I/O.
+//! judging whole entries, [`Shared`] values, and [`inspect`] for operator
+//! tools (a stored value of unknown type, decoded). Pure: nothing here does I/O.
 
 pub mod codec;
 pub(crate) mod entry;
 pub(crate) mod envelope;
+pub mod inspect;
 pub mod shared;
 
 pub use codec::Codec;

@@ -43,7 +43,7 @@ async fn optional(id: String) -> Option<String> {
     (!id.is_empty()).then_some(id)
 }
 
-#[cached(key = "{id}:{slug}", tags = ["item:{id}", "all"], stale_if_error = "1h")]
+#[cached(key = "{id}:{slug}", tags = ["item:{id}", "all"], fail_safe = "1h")]
 async fn io_result(id: u32, slug: Slug) -> std::io::Result<Vec<u8>> {
     Ok(format!("{id}{slug}").into_bytes())
 }

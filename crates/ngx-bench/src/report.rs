@@ -1,30 +1,31 @@
-//! The side-by-side Markdown table and the targets check.
+//! The side-by-side Markdown table and the check of the performance goals.
 
 use std::fmt::Write as _;
 
 use super::run::RunReport;
 
-/// The targets, checked against a cache-off and a cache-on run.
+/// The performance goals of the cache, checked against a cache-off and a
+/// cache-on run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Targets {
-    /// p50 without cache / p50 with cache (target: 10 or more).
+pub struct Goals {
+    /// p50 without cache / p50 with cache (goal: 10 or more).
     pub p50_speedup: f64,
     /// p50 without cache / p50 of `GET /health` in the cache-on run: the
     /// largest p50 speedup any cache could show, since a request answered
     /// from the cache still costs at least what `/health` costs.
     pub p50_ceiling: f64,
-    /// Database queries per request with cache (target: 0.2 or less).
+    /// Database queries per request with cache (goal: 0.2 or less).
     pub db_queries_per_request: f64,
-    /// Hit rate with cache (target: 0.95 or more).
+    /// Hit rate with cache (goal: 0.95 or more).
     pub hit_rate: f64,
-    /// Cached conversation reads / health throughput (target: 0.6 or more).
+    /// Cached conversation reads / health throughput (goal: 0.6 or more).
     pub read_to_health: f64,
-    /// Errors in both runs (target: 0).
+    /// Errors in both runs (goal: 0).
     pub errors: usize,
 }
 
-impl Targets {
-    /// Computes the figures the targets are about.
+impl Goals {
+    /// Computes the figures the goals are about.
     pub fn of(off: &RunReport, on: &RunReport) -> Self {
         Self {
             p50_speedup: off.mix.p50_ms / on.mix.p50_ms.max(1e-9),
@@ -39,10 +40,10 @@ impl Targets {
         }
     }
 
-    /// One line per target: value, target, met or not.
+    /// One line per goal: the goal, the measured value, met or not.
     pub fn markdown(&self) -> String {
         let mark = |ok: bool| if ok { "met" } else { "**missed**" };
-        let mut out = String::from("| target | measured | result |\n|---|---:|---|\n");
+        let mut out = String::from("| goal | measured | result |\n|---|---:|---|\n");
         let _ = writeln!(
             out,
             "| p50 with cache at least 10x lower | {:.1}x | {} |",

@@ -1,5 +1,5 @@
-//! The HTTP load tool behind `ngx-agent bench`: the original document's
-//! "Performance Impact" table, measured.
+//! The HTTP load tool behind `ngx-agent bench`: the "Performance Impact"
+//! table of the design, measured.
 //!
 //! It sends a fixed number of requests at a fixed concurrency, with ids
 //! drawn from a Zipf distribution over the seeded customers and
@@ -17,6 +17,8 @@
 //! `--url` it measures one already running service instead. Only loopback
 //! addresses are accepted.
 
+#![forbid(unsafe_code)]
+
 pub mod mix;
 pub mod report;
 pub mod run;
@@ -25,85 +27,97 @@ pub mod server;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use report::{Targets, markdown};
+pub use report::{Goals, markdown};
 pub use run::{PhaseResult, RunOptions, RunReport, Target, run};
 pub use server::{DataStore, Server};
 
-const USAGE: &str = "usage: ngx-agent bench [options]
+/// The options of `ngx-agent bench`.
+///
+/// By default it starts ngx-agent twice (`CACHE_ENABLED=false`, then
+/// `true`) on free loopback ports over fresh databases, drives each with the
+/// same Zipf workload and prints a Markdown table. `REDIS_URL` and the other
+/// settings come from the environment.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Measure one running service instead (loopback only).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// `sqlite` (a fresh temporary file per run) or a `postgres://` URL (a
+    /// fresh schema per run, dropped after).
+    #[arg(long, value_name = "DB", default_value = "sqlite", value_parser = parse_store)]
+    pub database: DataStore,
+    /// Measured requests of the mix.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub requests: usize,
+    /// Unmeasured requests sent first.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub warmup: usize,
+    /// Concurrent connections.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Requests of the `/health` and conversation-read phases.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub probe_requests: usize,
+    /// Zipf exponent of the id distribution.
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    pub zipf: f64,
+    /// Seeded customers.
+    #[arg(long, value_name = "N", default_value_t = 3_000)]
+    pub customers: usize,
+    /// Seeded conversations.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    pub conversations: usize,
+    /// RNG seed.
+    #[arg(long, value_name = "N", default_value_t = 7)]
+    pub seed: u64,
+    /// Share of message appends in the mix, percent.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=43))]
+    pub write_percent: u32,
+    /// The ngx-agent to start (default: the running executable).
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+}
 
-Starts ngx-agent twice (CACHE_ENABLED=false, then true) on free loopback
-ports over fresh databases, drives each with the same Zipf workload and
-prints a Markdown table. REDIS_URL and other settings come from the
-environment.
+fn parse_store(value: &str) -> Result<DataStore, String> {
+    if value == "sqlite" {
+        Ok(DataStore::Sqlite)
+    } else if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        Ok(DataStore::Postgres(value.to_owned()))
+    } else {
+        Err("expected sqlite or a postgres:// URL".to_owned())
+    }
+}
 
-options:
-  --url URL            measure one running service instead (loopback only)
-  --database DB        sqlite (default: a fresh temp file per run) or a
-                       postgres:// URL (a fresh schema per run, dropped after)
-  --requests N         measured requests of the mix (default 20000)
-  --warmup N           unmeasured requests sent first (default 20000)
-  --concurrency N      concurrent connections (default 32)
-  --probe-requests N   requests of the /health and conversation-read phases (default 20000)
-  --zipf S             Zipf exponent (default 1.0)
-  --customers N        seeded customers (default 3000)
-  --conversations N    seeded conversations (default 1000)
-  --seed N             RNG seed (default 7)
-  --write-percent N    share of message appends in the mix (default 2)
-  --binary PATH        the ngx-agent to start (default: this executable)";
-
-/// Entry point of `ngx-agent bench`.
-pub async fn main(args: &[String]) -> anyhow::Result<()> {
-    let mut opts = RunOptions::default();
-    let mut url = None;
-    let mut store = DataStore::Sqlite;
-    let mut binary = std::env::current_exe()?;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        if flag == "-h" || flag == "--help" {
-            println!("{USAGE}");
-            return Ok(());
-        }
-        let value = it
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("{flag} needs a value\n\n{USAGE}"))?;
-        let num = || -> anyhow::Result<usize> {
-            value
-                .parse()
-                .map_err(|_| anyhow::anyhow!("{flag}: {value:?} is not a number"))
-        };
-        match flag.as_str() {
-            "--url" => url = Some(value.clone()),
-            "--database" => {
-                store = if value == "sqlite" {
-                    DataStore::Sqlite
-                } else if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-                    DataStore::Postgres(value.clone())
-                } else {
-                    anyhow::bail!("--database: expected sqlite or a postgres:// URL");
-                }
-            }
-            "--requests" => opts.requests = num()?,
-            "--warmup" => opts.warmup = num()?,
-            "--concurrency" => opts.concurrency = num()?.max(1),
-            "--probe-requests" => opts.probe_requests = num()?,
-            "--customers" => opts.customers = num()?,
-            "--conversations" => opts.conversations = num()?,
-            "--seed" => opts.seed = num()? as u64,
-            "--write-percent" => opts.write_percent = num()?.min(43) as u32,
-            "--zipf" => {
-                opts.zipf_s = value
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("--zipf: {value:?} is not a number"))?
-            }
-            "--binary" => binary = PathBuf::from(value),
-            other => anyhow::bail!("unknown option {other}\n\n{USAGE}"),
+impl BenchArgs {
+    /// The run options these arguments describe.
+    pub fn run_options(&self) -> RunOptions {
+        RunOptions {
+            requests: self.requests,
+            warmup: self.warmup,
+            concurrency: usize::from(self.concurrency),
+            zipf_s: self.zipf,
+            customers: self.customers,
+            conversations: self.conversations,
+            probe_requests: self.probe_requests,
+            seed: self.seed,
+            write_percent: self.write_percent,
         }
     }
+}
+
+/// Entry point of `ngx-agent bench`.
+pub async fn main(args: BenchArgs) -> anyhow::Result<()> {
+    let opts = args.run_options();
+    let binary = match args.binary {
+        Some(path) => path,
+        None => std::env::current_exe()?,
+    };
+    let store = args.database;
     eprintln!(
         "bench: {} measured + {} warm-up requests, concurrency {}, Zipf s={}, {}% writes",
         opts.requests, opts.warmup, opts.concurrency, opts.zipf_s, opts.write_percent
     );
-    if let Some(url) = url {
+    if let Some(url) = args.url {
         let target = Target::new(&url, opts.concurrency).map_err(anyhow::Error::msg)?;
         let report = run(&target, "service", &opts)
             .await
@@ -115,7 +129,7 @@ pub async fn main(args: &[String]) -> anyhow::Result<()> {
     let off = spawned(&binary, false, &store, &opts).await?;
     let on = spawned(&binary, true, &store, &opts).await?;
     println!("{}", markdown(&off, &on));
-    println!("{}", Targets::of(&off, &on).markdown());
+    println!("{}", Goals::of(&off, &on).markdown());
     for r in [&off, &on] {
         for s in &r.mix.error_samples {
             eprintln!("bench: {} error sample: {s}", r.label);

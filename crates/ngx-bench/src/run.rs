@@ -199,9 +199,11 @@ impl Target {
     }
 
     /// Sends `requests` calls from `make` with `concurrency` workers and
-    /// measures them.
+    /// measures them. On a terminal, a progress bar named `name` shows on
+    /// standard error; elsewhere nothing is drawn.
     pub async fn phase(
         &self,
+        name: &str,
         requests: usize,
         concurrency: usize,
         seed: u64,
@@ -209,10 +211,11 @@ impl Target {
     ) -> PhaseResult {
         let make = Arc::new(make);
         let next = Arc::new(AtomicUsize::new(0));
+        let bar = progress_bar(name, requests);
         let start = Instant::now();
         let mut workers = Vec::with_capacity(concurrency);
         for w in 0..concurrency.max(1) {
-            let (target, make, next) = (self.clone(), make.clone(), next.clone());
+            let (target, make, next, bar) = (self.clone(), make.clone(), next.clone(), bar.clone());
             workers.push(tokio::spawn(async move {
                 let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1_000_003) + w as u64);
                 let mut lat = Vec::new();
@@ -223,6 +226,7 @@ impl Target {
                     let t = Instant::now();
                     let result = target.send_on(&mut conn, &call).await;
                     lat.push(t.elapsed().as_micros() as u64);
+                    bar.inc(1);
                     if let Err(e) = result {
                         errors.push(e);
                     }
@@ -242,6 +246,7 @@ impl Target {
             }
         }
         let elapsed = start.elapsed().as_secs_f64();
+        bar.finish_and_clear();
         lat.sort_unstable();
         let pct = |p: f64| {
             if lat.is_empty() {
@@ -330,6 +335,7 @@ pub async fn run(target: &Target, label: &str, opts: &RunOptions) -> Result<RunR
         let g = generator.clone();
         let warm = target
             .phase(
+                &format!("{label}: warm-up"),
                 opts.warmup,
                 opts.concurrency,
                 opts.seed ^ 0xABCD,
@@ -346,9 +352,13 @@ pub async fn run(target: &Target, label: &str, opts: &RunOptions) -> Result<RunR
     let before = target.counters().await?;
     let g = generator.clone();
     let mix = target
-        .phase(opts.requests, opts.concurrency, opts.seed, move |r| {
-            g.next(r)
-        })
+        .phase(
+            &format!("{label}: mix"),
+            opts.requests,
+            opts.concurrency,
+            opts.seed,
+            move |r| g.next(r),
+        )
         .await;
     let after = target.counters().await?;
     let hits = after.hits.saturating_sub(before.hits);
@@ -358,18 +368,23 @@ pub async fn run(target: &Target, label: &str, opts: &RunOptions) -> Result<RunR
     let db_queries_per_request =
         after.db_queries.saturating_sub(before.db_queries) as f64 / mix.requests.max(1) as f64;
     let health = target
-        .phase(opts.probe_requests, opts.concurrency, opts.seed + 1, |_| {
-            Call {
+        .phase(
+            &format!("{label}: GET /health"),
+            opts.probe_requests,
+            opts.concurrency,
+            opts.seed + 1,
+            |_| Call {
                 method: "GET",
                 path: "/health".into(),
                 body: None,
                 kind: "health",
-            }
-        })
+            },
+        )
         .await;
     let g = generator.clone();
     let conversation_read = target
         .phase(
+            &format!("{label}: GET /conversations/{{id}}"),
             opts.probe_requests,
             opts.concurrency,
             opts.seed + 2,
@@ -384,4 +399,17 @@ pub async fn run(target: &Target, label: &str, opts: &RunOptions) -> Result<RunR
         health,
         conversation_read,
     })
+}
+
+/// A progress bar on standard error, drawn only when it is a terminal
+/// (indicatif hides a bar whose target is not one).
+fn progress_bar(name: &str, len: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg:>32} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(name.to_owned());
+    bar
 }

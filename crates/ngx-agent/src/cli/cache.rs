@@ -1,0 +1,496 @@
+//! `ngx-agent cache ...`: operator commands that read the service's
+//! environment and talk to Redis directly.
+//!
+//! Reads (`stats`, `get`, `keys`) use a plain connection and never change
+//! anything. Writes (`invalidate`, `clear`, `warm`) go through the library's
+//! [`Cache`], so they publish the same invalidation messages as the service
+//! and every running instance drops the entries from its L1.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{ArgGroup, Subcommand};
+use ngx_agent::cache::{DomainCacheSettings, KeySpace, NgxCacheManager};
+use ngx_agent::config::AppConfig;
+use ngx_agent::db::{Database, DbOptions};
+use ngx_agent::service::Services;
+use ngx_cache::{Cache, CacheConfig, escape_glob};
+use redis::aio::MultiplexedConnection;
+
+use super::{EnvArgs, Output, entry, progress};
+
+/// The `cache` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// Keys per type in Redis, and Redis's own hit and memory counters.
+    Stats,
+    /// PING latency, Redis version, memory and clients; exit 1 when unhealthy.
+    Health,
+    /// Decode one entry (any codec) and show its value, TTL, logical expiry
+    /// and tags; says when it is stale, invalidated or corrupt.
+    Get {
+        /// Key space: conversation (conv), customer (cust), prediction (pred),
+        /// tier, program (prog:rec), roi, config (conf:agent), knowledge
+        /// (know), catalog (prog:catalog).
+        #[arg(value_name = "TYPE", value_parser = parse_space)]
+        space: KeySpace,
+        /// The identifier after the type's prefix, e.g. conv-00001 or objection:<hash>.
+        id: String,
+    },
+    /// List the keys of one type (SCAN, never KEYS).
+    Keys {
+        /// Key space, as for `get`.
+        #[arg(value_name = "TYPE", value_parser = parse_space)]
+        space: KeySpace,
+        /// Stop after this many keys.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: usize,
+    },
+    /// Invalidate one key, one tag, a whole type or a key prefix, in Redis
+    /// and in every running instance's L1.
+    Invalidate(InvalidateArgs),
+    /// Remove every key of the namespace; asks for confirmation unless --yes.
+    Clear {
+        /// Do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Load the knowledge base, the agent configuration and the program
+    /// catalog from the database into the cache.
+    Warm,
+}
+
+/// What `cache invalidate` removes: exactly one of the four.
+#[derive(Debug, clap::Args)]
+#[command(group(ArgGroup::new("what").required(true).multiple(false)))]
+pub(crate) struct InvalidateArgs {
+    /// A key without the namespace, e.g. conv:v1:conv-00001.
+    #[arg(long, group = "what", value_name = "KEY")]
+    key: Option<String>,
+    /// A tag, e.g. customer:cust-00001 (everything derived from that customer).
+    #[arg(long, group = "what", value_name = "TAG")]
+    tag: Option<String>,
+    /// A whole key space, as for `get` (e.g. conv).
+    #[arg(long = "type", group = "what", value_name = "TYPE", value_parser = parse_space)]
+    space: Option<KeySpace>,
+    /// Every key that starts with this prefix (without the namespace).
+    #[arg(long, group = "what", value_name = "PREFIX")]
+    prefix: Option<String>,
+}
+
+/// Parses a key space by name (`conversation`) or prefix (`conv`, `prog:rec`).
+pub(crate) fn parse_space(s: &str) -> Result<KeySpace, String> {
+    KeySpace::parse(s)
+        .or_else(|| {
+            KeySpace::ALL.into_iter().find(|k| {
+                let prefix = k.prefix();
+                let bare = prefix.rsplit_once(':').map_or(prefix, |(p, _)| p);
+                s == bare || s == prefix
+            })
+        })
+        .ok_or_else(|| {
+            let names: Vec<&str> = KeySpace::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown type; expected one of {}", names.join(", "))
+        })
+}
+
+pub(crate) async fn run(cmd: CacheCommand, env: &EnvArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let config = CacheConfig::from_lookup(|n| env.get(n)).context("reading configuration")?;
+    if !config.enabled {
+        bail!("CACHE_ENABLED=false: there is no cache to work on");
+    }
+    match cmd {
+        CacheCommand::Stats => stats(&config, out).await,
+        CacheCommand::Health => health(config, out).await,
+        CacheCommand::Get { space, id } => {
+            entry::show(&mut raw(&config).await?, &config, space, &id, out).await
+        }
+        CacheCommand::Keys { space, limit } => keys(&config, space, limit, out).await,
+        CacheCommand::Invalidate(args) => invalidate(config, env, args, out).await,
+        CacheCommand::Clear { yes } => clear(config, yes, out).await,
+        CacheCommand::Warm => warm(env, out).await,
+    }
+}
+
+/// A plain connection for reads, within the connect timeout.
+pub(crate) async fn raw(config: &CacheConfig) -> anyhow::Result<MultiplexedConnection> {
+    let url = config.redacted_url();
+    // redis-rs errors may echo the URL: print the redacted one instead.
+    let clean = |e: redis::RedisError| e.to_string().replace(&config.url, &url);
+    let client = redis::Client::open(config.url.as_str())
+        .map_err(|e| anyhow::anyhow!("REDIS_URL {url}: {}", clean(e)))?;
+    tokio::time::timeout(
+        config.connect_timeout,
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "Redis at {url} did not answer within {:?}",
+            config.connect_timeout
+        )
+    })?
+    .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {url}: {}", clean(e)))
+}
+
+/// The library handle for writes: no L1 (this process serves nothing), and
+/// a connection that must succeed now.
+async fn connect(mut config: CacheConfig) -> anyhow::Result<Cache> {
+    config.l1_enabled = false;
+    let url = config.redacted_url();
+    Cache::connect(config)
+        .await
+        .with_context(|| format!("connecting to Redis at {url}"))
+}
+
+/// Every key of `pattern`, SCAN by SCAN, up to `limit`.
+async fn scan(
+    conn: &mut MultiplexedConnection,
+    pattern: &str,
+    limit: usize,
+    mut each: impl FnMut(String),
+) -> anyhow::Result<bool> {
+    let mut cursor: u64 = 0;
+    let mut seen = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .context("SCAN")?;
+        for key in keys {
+            if seen == limit {
+                return Ok(true);
+            }
+            seen += 1;
+            each(key);
+        }
+        if next == 0 {
+            return Ok(false);
+        }
+        cursor = next;
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Stats {
+    namespace: String,
+    redis: String,
+    keys_by_type: BTreeMap<&'static str, u64>,
+    tag_versions: u64,
+    other_keys: u64,
+    redis_version: Option<String>,
+    used_memory: Option<String>,
+    keyspace_hits: Option<u64>,
+    keyspace_misses: Option<u64>,
+    keyspace_hit_rate: Option<f64>,
+    expired_keys: Option<u64>,
+    evicted_keys: Option<u64>,
+    connected_clients: Option<u64>,
+}
+
+async fn stats(config: &CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
+    let mut conn = raw(config).await?;
+    let ns = &config.namespace;
+    let mut by_type: BTreeMap<&'static str, u64> =
+        KeySpace::ALL.iter().map(|k| (k.name(), 0)).collect();
+    let (mut tags, mut other) = (0, 0);
+    let tag_prefix = format!("{ns}:__tag:");
+    let spaces: Vec<(String, &'static str)> = KeySpace::ALL
+        .iter()
+        .map(|k| (format!("{ns}:{}:", k.prefix()), k.name()))
+        .collect();
+    scan(
+        &mut conn,
+        &format!("{}:*", escape_glob(ns)),
+        usize::MAX,
+        |key| {
+            if key.starts_with(&tag_prefix) {
+                tags += 1;
+            } else if let Some((_, name)) = spaces.iter().find(|(p, _)| key.starts_with(p.as_str()))
+            {
+                *by_type.entry(name).or_default() += 1;
+            } else {
+                other += 1;
+            }
+        },
+    )
+    .await?;
+    let info: String = redis::cmd("INFO")
+        .query_async(&mut conn)
+        .await
+        .context("INFO")?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(|v| v.trim().to_owned())
+    };
+    let num = |name: &str| field(name).and_then(|v| v.parse::<u64>().ok());
+    let (hits, misses) = (num("keyspace_hits"), num("keyspace_misses"));
+    let s = Stats {
+        namespace: ns.clone(),
+        redis: config.redacted_url(),
+        keys_by_type: by_type,
+        tag_versions: tags,
+        other_keys: other,
+        redis_version: field("redis_version"),
+        used_memory: field("used_memory_human"),
+        keyspace_hits: hits,
+        keyspace_misses: misses,
+        keyspace_hit_rate: match (hits, misses) {
+            (Some(h), Some(m)) if h + m > 0 => Some(h as f64 / (h + m) as f64),
+            _ => None,
+        },
+        expired_keys: num("expired_keys"),
+        evicted_keys: num("evicted_keys"),
+        connected_clients: num("connected_clients"),
+    };
+    out.print(&s, || {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+        let n = |v: Option<u64>| v.map_or_else(|| "?".into(), |v| v.to_string());
+        println!(
+            "namespace {} on {} (Redis {})",
+            s.namespace,
+            s.redis,
+            opt(&s.redis_version)
+        );
+        println!();
+        println!("{:<14} {:>10}", "type", "keys");
+        for (name, count) in &s.keys_by_type {
+            println!("{name:<14} {count:>10}");
+        }
+        println!("{:<14} {:>10}", "tag versions", s.tag_versions);
+        if s.other_keys > 0 {
+            println!("{:<14} {:>10}", "other", s.other_keys);
+        }
+        println!();
+        println!("Redis server (all clients, since its start):");
+        println!(
+            "  hit rate      {}",
+            s.keyspace_hit_rate
+                .map_or_else(|| "n/a".into(), |r| format!("{:.1}%", r * 100.0))
+        );
+        println!(
+            "  hits/misses   {} / {}",
+            n(s.keyspace_hits),
+            n(s.keyspace_misses)
+        );
+        println!("  memory        {}", opt(&s.used_memory));
+        println!("  expired       {}", n(s.expired_keys));
+        println!("  evicted       {}", n(s.evicted_keys));
+        println!("  clients       {}", n(s.connected_clients));
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn health(config: CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
+    let mut config = config;
+    config.l1_enabled = false;
+    config.invalidation = false;
+    // A lazy handle still answers health_check() when Redis is down.
+    let cache = Cache::connect_lazy(config).await?;
+    let report = cache.health_check().await;
+    out.print(&report, || {
+        if report.healthy {
+            println!(
+                "healthy: Redis {} answered PING in {:.2} ms, memory {}, {} clients",
+                report.version.as_deref().unwrap_or("?"),
+                report.latency_ms,
+                report.used_memory.as_deref().unwrap_or("?"),
+                report
+                    .connected_clients
+                    .map_or_else(|| "?".into(), |c| c.to_string()),
+            );
+        } else {
+            println!(
+                "UNHEALTHY ({}): {}",
+                report.status,
+                report.error.as_deref().unwrap_or("no answer")
+            );
+        }
+    });
+    Ok(if report.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[derive(serde::Serialize)]
+struct KeyList {
+    keys: Vec<String>,
+    truncated: bool,
+}
+
+async fn keys(
+    config: &CacheConfig,
+    space: KeySpace,
+    limit: usize,
+    out: Output,
+) -> anyhow::Result<ExitCode> {
+    let mut conn = raw(config).await?;
+    let prefix = format!("{}:{}:", config.namespace, space.prefix());
+    let mut keys = Vec::new();
+    let truncated = scan(
+        &mut conn,
+        &format!("{}*", escape_glob(&prefix)),
+        limit,
+        |k| keys.push(k),
+    )
+    .await?;
+    keys.sort_unstable();
+    let list = KeyList { keys, truncated };
+    out.print(&list, || {
+        for k in &list.keys {
+            println!("{k}");
+        }
+        if list.truncated {
+            eprintln!("(stopped after {limit} keys; raise --limit for more)");
+        }
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Serialize)]
+struct Invalidated {
+    target: &'static str,
+    value: String,
+    /// Keys removed, 1/0 for a key, or the tag's new version.
+    removed: u64,
+    published: bool,
+}
+
+async fn invalidate(
+    config: CacheConfig,
+    env: &EnvArgs,
+    args: InvalidateArgs,
+    out: Output,
+) -> anyhow::Result<ExitCode> {
+    let published = config.invalidation;
+    let cache = connect(config).await?;
+    let domain = DomainCacheSettings::from_lookup(|n| env.get(n))?;
+    let manager = NgxCacheManager::new(cache.clone(), domain);
+    let (target, value, removed) = if let Some(key) = args.key {
+        let n = u64::from(cache.try_delete(&key).await?);
+        ("key", key, n)
+    } else if let Some(tag) = args.tag {
+        let version = cache.try_invalidate_tag(&tag).await?;
+        ("tag", tag, version)
+    } else if let Some(space) = args.space {
+        let n = manager.clear_space(space).await?;
+        ("type", space.name().to_owned(), n)
+    } else if let Some(prefix) = args.prefix {
+        let n = cache.clear_prefix(&prefix).await?;
+        ("prefix", prefix, n)
+    } else {
+        bail!("give one of --key, --tag, --type or --prefix");
+    };
+    let result = Invalidated {
+        target,
+        value,
+        removed,
+        published,
+    };
+    out.print(&result, || {
+        let what = match result.target {
+            "key" if result.removed == 1 => "removed the key".to_owned(),
+            "key" => "the key did not exist".to_owned(),
+            "tag" => format!("tag version is now {}", result.removed),
+            _ => format!("{} keys removed", result.removed),
+        };
+        println!("invalidated {} {}: {what}", result.target, result.value);
+        if result.published {
+            println!("every instance's L1 was told (CACHE_INVALIDATION_ENABLED=true)");
+        }
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Serialize)]
+struct Cleared {
+    namespace: String,
+    removed: u64,
+}
+
+async fn clear(config: CacheConfig, yes: bool, out: Output) -> anyhow::Result<ExitCode> {
+    let ns = config.namespace.clone();
+    let where_ = config.redacted_url();
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "refusing to clear namespace `{ns}` without --yes: standard input is not a terminal"
+            );
+        }
+        let mut conn = raw(&config).await?;
+        let mut count = 0u64;
+        scan(
+            &mut conn,
+            &format!("{}:*", escape_glob(&ns)),
+            usize::MAX,
+            |_| count += 1,
+        )
+        .await?;
+        eprint!("Remove all {count} keys of namespace `{ns}` on {where_}? Type `yes` to confirm: ");
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            eprintln!("nothing removed");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let cache = connect(config).await?;
+    let removed = cache.clear_namespace().await?;
+    let result = Cleared {
+        namespace: ns,
+        removed,
+    };
+    out.print(&result, || {
+        println!(
+            "cleared namespace {}: {} keys removed, every instance's L1 dropped",
+            result.namespace, result.removed
+        );
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn warm(env: &EnvArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let config = AppConfig::from_lookup(|n| env.get(n)).context("reading configuration")?;
+    let mut options = DbOptions::default().max_connections(config.database_max_connections);
+    if let Some(schema) = &config.database_schema {
+        options = options.schema(schema.clone());
+    }
+    let db = Database::connect_with(&config.database_url, options)
+        .await
+        .with_context(|| format!("connecting to {}", config.redacted_database_url()))?;
+    let cache = connect(config.cache.clone()).await?;
+    let services = Services::new(db.clone(), Some(NgxCacheManager::new(cache, config.domain)));
+    let bar = progress::bar("warming", 0);
+    let report = services
+        .content
+        .warm_with_progress(&services.programs, |p| {
+            bar.set_length(p.total as u64);
+            bar.set_position((p.done + p.failed) as u64);
+        })
+        .await
+        .context("warming")?;
+    bar.finish_and_clear();
+    db.close().await;
+    out.print(&report, || {
+        println!(
+            "warmed {} of {} entries ({} failed)",
+            report.done, report.total, report.failed
+        );
+    });
+    Ok(if report.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
