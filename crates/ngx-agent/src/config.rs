@@ -21,6 +21,13 @@
 //! | `HTTP_SHUTDOWN_TIMEOUT_MS` | 10000 | how long shutdown waits for in-flight requests |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset | OTLP/HTTP receiver for trace export (off when unset) |
 //! | `OTEL_SERVICE_NAME` | `ngx-agent` | `service.name` of exported spans |
+//! | `HTTP_HEADER_TIMEOUT_MS` | 5000 | a connection that has not sent a request's headers within this is closed |
+//! | `HTTP_IDLE_TIMEOUT_MS` | 60000 | a keep-alive connection idle for this long is closed |
+//! | `HTTP_MAX_CONNECTIONS` | 1024 | open connections at most; more wait in the listen backlog |
+//! | `DATABASE_STATEMENT_TIMEOUT_MS` | 5000 | PostgreSQL `statement_timeout`, SQLite busy timeout; 0 = none |
+//! | `CONVERSATION_MAX_MESSAGES` | 500 | messages one conversation may hold (422 beyond) |
+//! | `CONVERSATION_MAX_BYTES` | 262144 | bytes of message text one conversation may hold (422 beyond) |
+//! | `HEALTH_DETAILS_PUBLIC` | false | show readiness details without the admin token |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -32,6 +39,7 @@ use ngx_cache::{CacheConfig, ConfigError};
 
 use crate::cache::DomainCacheSettings;
 use crate::db::Database;
+pub use crate::domain::ConversationLimits;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,11 +53,20 @@ pub enum LogFormat {
 
 /// Limits applied by the HTTP layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HttpLimits {
     /// Deadline of one request; past it the client gets 503.
     pub request_timeout: Duration,
     /// Largest accepted request body, in bytes; above it the client gets 413.
     pub body_limit: usize,
+    /// A connection must send a request's headers within this, or it is
+    /// closed: slow or silent clients cannot hold connections.
+    pub header_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections at most. Further clients wait in the kernel's
+    /// listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for HttpLimits {
@@ -57,6 +74,9 @@ impl Default for HttpLimits {
         Self {
             request_timeout: Duration::from_secs(10),
             body_limit: 256 * 1024,
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
         }
     }
 }
@@ -84,8 +104,16 @@ pub struct AppConfig {
     pub log_format: LogFormat,
     /// Log filter, `tracing` directives (`RUST_LOG`); checked at start-up.
     pub log_filter: String,
-    /// Request timeout and body limit.
+    /// Request timeout, body limit, connection timeouts and cap.
     pub limits: HttpLimits,
+    /// PostgreSQL `statement_timeout` and SQLite busy timeout
+    /// (`DATABASE_STATEMENT_TIMEOUT_MS`); `None` waits forever.
+    pub database_statement_timeout: Option<Duration>,
+    /// Bounds of one conversation (`CONVERSATION_MAX_*`).
+    pub conversation_limits: ConversationLimits,
+    /// Show readiness details to anyone, not only with the admin token
+    /// (`HEALTH_DETAILS_PUBLIC`).
+    pub health_details_public: bool,
     /// How long shutdown waits for in-flight requests (`HTTP_SHUTDOWN_TIMEOUT_MS`).
     pub shutdown_timeout: Duration,
     /// The cache library's settings (`REDIS_URL`, `CACHE_*`).
@@ -110,6 +138,9 @@ impl Default for AppConfig {
             log_format: LogFormat::Text,
             log_filter: "info,sqlx=warn".to_owned(),
             limits: HttpLimits::default(),
+            database_statement_timeout: Some(Duration::from_secs(5)),
+            conversation_limits: ConversationLimits::default(),
+            health_details_public: false,
             shutdown_timeout: Duration::from_secs(10),
             cache: CacheConfig::default(),
             domain: DomainCacheSettings::default(),
@@ -134,6 +165,12 @@ impl fmt::Debug for AppConfig {
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
             .field("limits", &self.limits)
+            .field(
+                "database_statement_timeout",
+                &self.database_statement_timeout,
+            )
+            .field("conversation_limits", &self.conversation_limits)
+            .field("health_details_public", &self.health_details_public)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("cache", &self.cache)
             .field("domain", &self.domain)
@@ -244,9 +281,43 @@ impl AppConfig {
         if let Some(timeout) = env.millis("HTTP_SHUTDOWN_TIMEOUT_MS")? {
             c.shutdown_timeout = timeout;
         }
+        if let Some(t) = positive_millis(&env, "HTTP_HEADER_TIMEOUT_MS")? {
+            c.limits.header_timeout = t;
+        }
+        if let Some(t) = positive_millis(&env, "HTTP_IDLE_TIMEOUT_MS")? {
+            c.limits.idle_timeout = t;
+        }
+        if let Some(n) = env.number::<usize>("HTTP_MAX_CONNECTIONS")? {
+            c.limits.max_connections = at_least_one("HTTP_MAX_CONNECTIONS", n)?;
+        }
+        if let Some(t) = env.millis("DATABASE_STATEMENT_TIMEOUT_MS")? {
+            c.database_statement_timeout = (!t.is_zero()).then_some(t);
+        }
+        if let Some(n) = env.number::<usize>("CONVERSATION_MAX_MESSAGES")? {
+            c.conversation_limits.max_messages = at_least_one("CONVERSATION_MAX_MESSAGES", n)?;
+        }
+        if let Some(n) = env.number::<usize>("CONVERSATION_MAX_BYTES")? {
+            c.conversation_limits.max_bytes = at_least_one("CONVERSATION_MAX_BYTES", n)?;
+        }
+        if let Some(b) = env.boolean("HEALTH_DETAILS_PUBLIC")? {
+            c.health_details_public = b;
+        }
         c.cache = CacheConfig::from_lookup(&lookup)?;
         c.domain = DomainCacheSettings::from_lookup(&lookup)?;
         c.otel = crate::otel::OtelConfig::from_lookup(&lookup)?;
+        if let Some(hard) = c.domain.hard_timeout
+            && hard >= c.limits.request_timeout
+        {
+            return Err(ConfigError::invalid(
+                "CACHE_LOAD_HARD_TIMEOUT_MS",
+                format!(
+                    "{} ms must be below HTTP_REQUEST_TIMEOUT_MS ({} ms), so a hung load can still \
+                     be answered with a stale value",
+                    hard.as_millis(),
+                    c.limits.request_timeout.as_millis()
+                ),
+            ));
+        }
         Ok(c)
     }
 
@@ -254,6 +325,23 @@ impl AppConfig {
     /// library's redactor: user-info passwords and `password=` parameters).
     pub fn redacted_database_url(&self) -> String {
         redact_url(&self.database_url)
+    }
+}
+
+/// A duration in milliseconds that must not be zero.
+fn positive_millis(env: &Env<'_>, var: &str) -> Result<Option<Duration>, ConfigError> {
+    match env.millis(var)? {
+        Some(t) if t.is_zero() => Err(ConfigError::invalid(var, "must be at least 1")),
+        other => Ok(other),
+    }
+}
+
+/// `n`, refusing 0.
+fn at_least_one(var: &str, n: usize) -> Result<usize, ConfigError> {
+    if n == 0 {
+        Err(ConfigError::invalid(var, "must be at least 1"))
+    } else {
+        Ok(n)
     }
 }
 
@@ -293,6 +381,14 @@ mod tests {
             ("HTTP_BODY_LIMIT_BYTES", "10"),
             ("CACHE_ENABLED", "perhaps"),
             ("CACHE_TTL_CONVERSATION", "-1"),
+            ("HTTP_HEADER_TIMEOUT_MS", "0"),
+            ("HTTP_IDLE_TIMEOUT_MS", "1s"),
+            ("HTTP_MAX_CONNECTIONS", "0"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "-5"),
+            ("CONVERSATION_MAX_MESSAGES", "0"),
+            ("CONVERSATION_MAX_BYTES", "lots"),
+            ("HEALTH_DETAILS_PUBLIC", "sure"),
+            ("CACHE_LOAD_HARD_TIMEOUT_MS", "x"),
         ] {
             let err = from(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");
@@ -313,6 +409,38 @@ mod tests {
         let c = from(&[("DATABASE_URL", "postgres://db/ngx?user=app&password=s3cret")]).unwrap();
         assert!(!c.redacted_database_url().contains("s3cret"));
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn connection_and_load_limits_are_read() {
+        let c = from(&[
+            ("HTTP_HEADER_TIMEOUT_MS", "1500"),
+            ("HTTP_IDLE_TIMEOUT_MS", "20000"),
+            ("HTTP_MAX_CONNECTIONS", "64"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "0"),
+            ("CONVERSATION_MAX_MESSAGES", "40"),
+            ("CONVERSATION_MAX_BYTES", "65536"),
+            ("HEALTH_DETAILS_PUBLIC", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.limits.header_timeout, Duration::from_millis(1500));
+        assert_eq!(c.limits.idle_timeout, Duration::from_secs(20));
+        assert_eq!(c.limits.max_connections, 64);
+        assert_eq!(c.database_statement_timeout, None);
+        assert_eq!(c.conversation_limits.max_messages, 40);
+        assert_eq!(c.conversation_limits.max_bytes, 65536);
+        assert!(c.health_details_public);
+        // The load's hard timeout must stay under the request deadline.
+        let err = from(&[("HTTP_REQUEST_TIMEOUT_MS", "2000")]).unwrap_err();
+        assert_eq!(err.var, "CACHE_LOAD_HARD_TIMEOUT_MS");
+        assert!(
+            from(&[
+                ("HTTP_REQUEST_TIMEOUT_MS", "2000"),
+                ("CACHE_LOAD_HARD_TIMEOUT_MS", "1000"),
+                ("CACHE_LOAD_SOFT_TIMEOUT_MS", "100"),
+            ])
+            .is_ok()
+        );
     }
 
     #[test]

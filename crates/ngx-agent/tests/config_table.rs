@@ -65,6 +65,17 @@ const CASES: &[(&str, Option<&str>, &str)] = &[
         "http://collector:4318",
     ),
     ("OTEL_SERVICE_NAME", None, "agent-a"),
+    ("CACHE_L1_MAX_BYTES", Some("lots"), "1048576"),
+    ("CACHE_LOAD_SOFT_TIMEOUT_MS", Some("x"), "100"),
+    ("CACHE_LOAD_HARD_TIMEOUT_MS", Some("x"), "2000"),
+    ("CACHE_NEGATIVE_TTL", Some("soon"), "30"),
+    ("DATABASE_STATEMENT_TIMEOUT_MS", Some("-5"), "1000"),
+    ("HTTP_HEADER_TIMEOUT_MS", Some("0"), "2000"),
+    ("HTTP_IDLE_TIMEOUT_MS", Some("0"), "30000"),
+    ("HTTP_MAX_CONNECTIONS", Some("0"), "64"),
+    ("CONVERSATION_MAX_MESSAGES", Some("0"), "50"),
+    ("CONVERSATION_MAX_BYTES", Some("lots"), "65536"),
+    ("HEALTH_DETAILS_PUBLIC", Some("sure"), "true"),
 ];
 
 /// Variables another one needs to be valid at all.

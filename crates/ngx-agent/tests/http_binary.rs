@@ -37,7 +37,12 @@ async fn serves_then_stops_cleanly_on_sigterm() {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let ready = loop {
-        if let Ok(r) = client.get(format!("{base}/health/ready")).send().await {
+        if let Ok(r) = client
+            .get(format!("{base}/health/ready"))
+            .bearer_auth("binary-test-secret-token")
+            .send()
+            .await
+        {
             break r;
         }
         assert!(Instant::now() < deadline, "the binary never answered");
@@ -153,4 +158,161 @@ fn malformed_configuration_stops_start_up_naming_the_variable() {
             "{text}"
         );
     }
+}
+
+/// Starts the binary on a free port with a fresh SQLite file, no cache and
+/// `vars`; returns it once `/health` answers.
+async fn start_binary(vars: &[(&str, &str)]) -> (std::process::Child, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(BIN);
+    cmd.env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/ngx.db", dir.path().display()),
+        )
+        .env("CACHE_ENABLED", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start ngx-agent");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the binary never answered");
+        assert!(child.try_wait().unwrap().is_none(), "exited early");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (child, base, dir)
+}
+
+/// Stops a child we started, by its pid.
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads until the server closes the socket; `false` if it is still open
+/// at `deadline`.
+async fn closed_by(mut socket: tokio::net::TcpStream, deadline: tokio::time::Instant) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0_u8; 1024];
+    loop {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_closed_while_others_are_served() {
+    use tokio::io::AsyncWriteExt;
+    let (child, base, _dir) = start_binary(&[("HTTP_HEADER_TIMEOUT_MS", "1000")]).await;
+    let addr = base.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..500 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /health HT").await.unwrap();
+        slow.push(s);
+    }
+    let opened = tokio::time::Instant::now();
+    // A normal client keeps being served while the 500 hang.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let mut served = 0;
+    while opened.elapsed() < Duration::from_millis(1200) {
+        let r = client
+            .get(format!("{base}/customers/cust-00001"))
+            .send()
+            .await;
+        assert_eq!(r.expect("normal client served").status(), 200);
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Every slow socket is closed within the timeout (plus slack for a
+    // loaded machine), not held open.
+    let deadline = opened + Duration::from_secs(4);
+    let checks: Vec<_> = slow
+        .into_iter()
+        .map(|s| tokio::spawn(closed_by(s, deadline)))
+        .collect();
+    let mut still_open = 0;
+    for c in checks {
+        if !c.await.unwrap() {
+            still_open += 1;
+        }
+    }
+    stop(child);
+    assert_eq!(still_open, 0, "{still_open} of 500 slow sockets still open");
+    assert!(served >= 5, "served {served}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_capped_and_idle_ones_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (child, base, _dir) = start_binary(&[
+        ("HTTP_MAX_CONNECTIONS", "8"),
+        ("HTTP_HEADER_TIMEOUT_MS", "10000"),
+        ("HTTP_IDLE_TIMEOUT_MS", "1000"),
+    ])
+    .await;
+    let addr = base.trim_start_matches("http://").to_owned();
+    // Give the probe connection of `start_binary` time to be released.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Eight keep-alive connections, each served once, then idle.
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0_u8; 512];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        idle.push(s);
+    }
+    let started = Instant::now();
+    // A ninth client waits for a free slot: the idle ones are closed after
+    // the idle timeout (not the 10 s header timeout), then it is served.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let ninth = tokio::spawn({
+        let base = base.clone();
+        async move { client.get(format!("{base}/health")).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !ninth.is_finished(),
+        "a ninth connection was served at once"
+    );
+    let resp = tokio::time::timeout(Duration::from_secs(5), ninth)
+        .await
+        .expect("served once an idle connection closed")
+        .unwrap()
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(resp.status(), 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    for s in idle {
+        assert!(closed_by(s, deadline).await, "idle connection kept open");
+    }
+    stop(child);
+    assert!(waited >= Duration::from_millis(700), "waited {waited:?}");
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
 }

@@ -294,7 +294,7 @@ async fn a_read_after_delete_does_not_join_an_older_load() {
             m.get_or_load_conversation(CONV, move || async move {
                 started.notify_one();
                 release.notified().await;
-                Ok::<_, ServiceError>(old)
+                Ok::<_, ServiceError>(Some(old))
             })
             .await
         })
@@ -322,7 +322,7 @@ async fn a_read_after_delete_does_not_join_an_older_load() {
     release.notify_one();
     assert_eq!(
         slow.await.unwrap().unwrap(),
-        old,
+        Some(old),
         "the old load still answers its caller"
     );
     let read = reader.await.unwrap().unwrap();

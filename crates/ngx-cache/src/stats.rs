@@ -183,6 +183,9 @@ pub struct CacheStats {
     pub resubscribes: u64,
     /// Entries currently held in L1.
     pub l1_entries: usize,
+    /// Current weight of L1 in bytes (stored size of each value plus its
+    /// key and overhead), bounded by `CACHE_L1_MAX_BYTES`.
+    pub l1_bytes: u64,
     /// Key deletes and tag invalidations that could not reach Redis and are
     /// being retried; this instance treats what they cover as misses until
     /// then.
@@ -208,6 +211,7 @@ pub(crate) struct Gauges {
     pub(crate) connected: bool,
     pub(crate) reconnects: u64,
     pub(crate) l1_entries: usize,
+    pub(crate) l1_bytes: u64,
     pub(crate) deletes_pending: usize,
     pub(crate) invalidation_lag_ms: LagPercentiles,
 }
@@ -218,6 +222,7 @@ impl CacheStats {
             connected,
             reconnects,
             l1_entries,
+            l1_bytes,
             deletes_pending,
             invalidation_lag_ms,
         } = gauges;
@@ -259,6 +264,7 @@ impl CacheStats {
             l1_flushes: load(&c.l1_flushes),
             resubscribes: load(&c.resubscribes),
             l1_entries,
+            l1_bytes,
             deletes_pending,
             invalidation_lag_ms,
         }

@@ -18,6 +18,14 @@ use crate::domain::{
 /// The domain cache: one key space and TTL per data type (see
 /// [`KeySpace`]), tags that group a customer's derived data, and metric
 /// counters. Cheap to clone.
+///
+/// # Negative caching
+/// Customers, conversations, knowledge topics and agent configurations are
+/// cached as `Option<T>`: a load that finds no row stores `null` for
+/// [`DomainCacheSettings::negative_ttl`] (10 s by default), so a scan over
+/// unknown ids costs one database query per id and TTL, not one per
+/// request. Creating the id deletes the key, which ends the negative entry
+/// on every instance.
 #[derive(Debug, Clone)]
 pub struct NgxCacheManager {
     cache: Cache,
@@ -59,9 +67,12 @@ macro_rules! typed {
 /// Conversations are cached as [`Shared`]: the largest values of the
 /// service (every message), read on most requests. An L1 hit clones an
 /// `Arc`, and the HTTP handler sends the JSON rendered once per cached value
-/// ([`Shared::json`]). In Redis the entry is the plain `ConversationState`.
+/// ([`Shared::json`]). In Redis the entry is the plain `ConversationState`,
+/// or `null` for an id known not to exist (see [negative
+/// caching](NgxCacheManager#negative-caching)).
 impl NgxCacheManager {
-    /// Reads the cached conversation; a miss when absent or Redis is down.
+    /// Reads the cached conversation; a miss when absent, cached as not
+    /// found, or Redis is down.
     pub async fn get_conversation(&self, id: &str) -> Option<ConversationState> {
         self.get_conversation_shared(id)
             .await
@@ -70,7 +81,10 @@ impl NgxCacheManager {
 
     /// [`get_conversation`](Self::get_conversation) without the copy.
     pub async fn get_conversation_shared(&self, id: &str) -> Option<Shared<ConversationState>> {
-        self.cache.get(&KeySpace::Conversation.key(&[id])).await
+        self.cache
+            .get::<Option<Shared<ConversationState>>>(&KeySpace::Conversation.key(&[id]))
+            .await
+            .flatten()
     }
 
     /// Caches `value` under `id` with the conversation TTL.
@@ -79,25 +93,27 @@ impl NgxCacheManager {
             .await
     }
 
-    /// Removes the cached conversation everywhere (Redis and every L1).
+    /// Removes the cached conversation (or its "not found") everywhere
+    /// (Redis and every L1).
     pub async fn delete_conversation(&self, id: &str) -> bool {
         self.cache.delete(&KeySpace::Conversation.key(&[id])).await
     }
 
     /// Returns the cached conversation, or loads, caches and returns it.
+    /// A loaded `None` (no such conversation) is cached for the negative TTL.
     pub async fn get_or_load_conversation<E, F, Fut>(
         &self,
         id: &str,
         loader: F,
-    ) -> Result<ConversationState, LoadError<E>>
+    ) -> Result<Option<ConversationState>, LoadError<E>>
     where
         E: Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<ConversationState, E>> + Send + 'static,
+        Fut: Future<Output = Result<Option<ConversationState>, E>> + Send + 'static,
     {
         self.get_or_load_conversation_shared(id, loader)
             .await
-            .map(Shared::into_inner)
+            .map(|c| c.map(Shared::into_inner))
     }
 
     /// [`get_or_load_conversation`](Self::get_or_load_conversation) without
@@ -106,23 +122,64 @@ impl NgxCacheManager {
         &self,
         id: &str,
         loader: F,
-    ) -> Result<Shared<ConversationState>, LoadError<E>>
+    ) -> Result<Option<Shared<ConversationState>>, LoadError<E>>
     where
         E: Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<ConversationState, E>> + Send + 'static,
+        Fut: Future<Output = Result<Option<ConversationState>, E>> + Send + 'static,
     {
-        self.load(
-            KeySpace::Conversation,
-            &[id],
-            Vec::new(),
-            move || async move { loader().await.map(Shared::new) },
-        )
+        self.load_optional(KeySpace::Conversation, &[id], move || async move {
+            loader().await.map(|c| c.map(Shared::new))
+        })
         .await
     }
 }
 
-typed!(
+/// Like `typed!`, for the types whose ids may not exist: the cached value is
+/// `Option<T>`, and a loaded `None` is kept for the negative TTL.
+macro_rules! typed_optional {
+    ($(#[$doc:meta])* $space:ident, $ty:ty, $get:ident, $set:ident, $delete:ident, $load:ident) => {
+        impl NgxCacheManager {
+            $(#[$doc])*
+            /// Reads the cached value; a miss when absent, cached as not
+            /// found, or Redis is down.
+            pub async fn $get(&self, id: &str) -> Option<$ty> {
+                self.cache
+                    .get::<Option<$ty>>(&KeySpace::$space.key(&[id]))
+                    .await
+                    .flatten()
+            }
+
+            /// Caches `value` under `id` with the key space's TTL.
+            pub async fn $set(&self, id: &str, value: &$ty) -> Result<(), Error> {
+                self.store(KeySpace::$space, &[id], value, Vec::new()).await
+            }
+
+            /// Removes the cached value (or its "not found") everywhere
+            /// (Redis and every L1).
+            pub async fn $delete(&self, id: &str) -> bool {
+                self.cache.delete(&KeySpace::$space.key(&[id])).await
+            }
+
+            /// Returns the cached value, or loads, caches and returns it. A
+            /// loaded `None` (no such id) is cached for the negative TTL.
+            pub async fn $load<E, F, Fut>(
+                &self,
+                id: &str,
+                loader: F,
+            ) -> Result<Option<$ty>, LoadError<E>>
+            where
+                E: Send + Sync + 'static,
+                F: FnOnce() -> Fut + Send + 'static,
+                Fut: Future<Output = Result<Option<$ty>, E>> + Send + 'static,
+            {
+                self.load_optional(KeySpace::$space, &[id], loader).await
+            }
+        }
+    };
+}
+
+typed_optional!(
     Customer,
     CustomerProfile,
     get_customer,
@@ -130,7 +187,7 @@ typed!(
     delete_customer,
     get_or_load_customer
 );
-typed!(
+typed_optional!(
     AgentConfig,
     AgentConfig,
     get_agent_config,
@@ -138,7 +195,7 @@ typed!(
     delete_agent_config,
     get_or_load_agent_config
 );
-typed!(
+typed_optional!(
     Knowledge,
     KnowledgeEntry,
     get_knowledge,
@@ -174,11 +231,18 @@ impl NgxCacheManager {
         &self.settings
     }
 
-    /// The entry options of `space`: its TTL, the fail-safe window, `tags`.
+    /// The entry options of `space`: its TTL, the fail-safe window, the
+    /// load timeouts, `tags`.
     pub fn options(&self, space: KeySpace, tags: Vec<String>) -> EntryOptions {
         let mut opts = EntryOptions::new().ttl(self.settings.ttl(space)).tags(tags);
         if let Some(window) = self.settings.fail_safe {
             opts = opts.fail_safe(window);
+        }
+        if let Some(soft) = self.settings.soft_timeout {
+            opts = opts.soft_timeout(soft);
+        }
+        if let Some(hard) = self.settings.hard_timeout {
+            opts = opts.hard_timeout(hard);
         }
         opts
     }
@@ -229,6 +293,29 @@ impl NgxCacheManager {
         );
         super::status::record(loaded.source);
         Ok(loaded.value)
+    }
+
+    /// Get-or-load of a value that may not exist: a loaded `None` is cached
+    /// for the negative TTL (or not at all when it is off).
+    async fn load_optional<T, E, F, Fut>(
+        &self,
+        space: KeySpace,
+        parts: &[&str],
+        loader: F,
+    ) -> Result<Option<T>, LoadError<E>>
+    where
+        T: Cacheable,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Option<T>, E>> + Send + 'static,
+    {
+        let mut opts = self.options(space, Vec::new());
+        if let Some(negative) = self.settings.negative_ttl {
+            opts = opts.negative_ttl(negative);
+        }
+        self.cache
+            .get_or_load(&space.key(parts), &opts, loader)
+            .await
     }
 
     /// Reads a cached prediction of `model` for an input hash.

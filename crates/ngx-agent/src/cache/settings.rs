@@ -1,5 +1,5 @@
-//! Per-type TTLs and fail-safe settings of the domain cache, from the
-//! environment.
+//! Per-type TTLs, fail-safe, load timeouts and negative caching of the
+//! domain cache, from the environment.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,13 +9,28 @@ use ngx_cache::config::Env;
 
 use super::KeySpace;
 
-/// TTLs by key space, plus the fail-safe window applied to domain entries.
+/// TTLs by key space, plus the fail-safe window, load timeouts and the
+/// "not found" TTL applied to domain entries.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct DomainCacheSettings {
     ttls: HashMap<KeySpace, Duration>,
     /// How long an entry outlives its TTL as a fallback when the database
     /// fails (`CACHE_FAIL_SAFE`, seconds; 0 turns fail-safe off).
     pub fail_safe: Option<Duration>,
+    /// A load slower than this answers with the stale value at once, when
+    /// there is one, and finishes in the background
+    /// (`CACHE_LOAD_SOFT_TIMEOUT_MS`; 0 turns it off).
+    pub soft_timeout: Option<Duration>,
+    /// A load is abandoned after this long: the caller gets the stale value,
+    /// or 503 when there is none (`CACHE_LOAD_HARD_TIMEOUT_MS`; 0 turns it
+    /// off). Kept below the request deadline, so a hung database cannot
+    /// hold a request until the deadline.
+    pub hard_timeout: Option<Duration>,
+    /// How long "not found" is cached for customers, conversations,
+    /// knowledge topics and agent configurations (`CACHE_NEGATIVE_TTL`,
+    /// seconds; 0 turns negative caching off). Creating the id removes it.
+    pub negative_ttl: Option<Duration>,
 }
 
 impl Default for DomainCacheSettings {
@@ -26,12 +41,24 @@ impl Default for DomainCacheSettings {
                 .map(|s| (*s, s.default_ttl()))
                 .collect(),
             fail_safe: Some(Duration::from_secs(3600)),
+            soft_timeout: Some(Self::DEFAULT_SOFT_TIMEOUT),
+            hard_timeout: Some(Self::DEFAULT_HARD_TIMEOUT),
+            negative_ttl: Some(Self::DEFAULT_NEGATIVE_TTL),
         }
     }
 }
 
 impl DomainCacheSettings {
-    /// Reads `CACHE_TTL_*` and `CACHE_FAIL_SAFE` through `lookup`.
+    /// Default of [`soft_timeout`](Self::soft_timeout): 250 ms.
+    pub const DEFAULT_SOFT_TIMEOUT: Duration = Duration::from_millis(250);
+    /// Default of [`hard_timeout`](Self::hard_timeout): 3 s, well under the
+    /// default 10 s request deadline.
+    pub const DEFAULT_HARD_TIMEOUT: Duration = Duration::from_secs(3);
+    /// Default of [`negative_ttl`](Self::negative_ttl): 10 s.
+    pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(10);
+
+    /// Reads `CACHE_TTL_*`, `CACHE_FAIL_SAFE`, `CACHE_LOAD_SOFT_TIMEOUT_MS`,
+    /// `CACHE_LOAD_HARD_TIMEOUT_MS` and `CACHE_NEGATIVE_TTL` through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(&lookup);
         let mut settings = Self::default();
@@ -48,6 +75,23 @@ impl DomainCacheSettings {
         }
         if let Some(window) = env.seconds("CACHE_FAIL_SAFE")? {
             settings.fail_safe = (!window.is_zero()).then_some(window);
+        }
+        if let Some(t) = env.millis("CACHE_LOAD_SOFT_TIMEOUT_MS")? {
+            settings.soft_timeout = (!t.is_zero()).then_some(t);
+        }
+        if let Some(t) = env.millis("CACHE_LOAD_HARD_TIMEOUT_MS")? {
+            settings.hard_timeout = (!t.is_zero()).then_some(t);
+        }
+        if let (Some(soft), Some(hard)) = (settings.soft_timeout, settings.hard_timeout)
+            && soft >= hard
+        {
+            return Err(ConfigError::invalid(
+                "CACHE_LOAD_SOFT_TIMEOUT_MS",
+                "must be below CACHE_LOAD_HARD_TIMEOUT_MS",
+            ));
+        }
+        if let Some(t) = env.seconds("CACHE_NEGATIVE_TTL")? {
+            settings.negative_ttl = (!t.is_zero()).then_some(t);
         }
         Ok(settings)
     }
@@ -92,5 +136,32 @@ mod tests {
             DomainCacheSettings::from_lookup(|n| (n == "CACHE_TTL_ROI").then(|| "ten".to_owned()))
                 .unwrap_err();
         assert_eq!(err.var, "CACHE_TTL_ROI");
+    }
+
+    #[test]
+    fn reads_load_timeouts_and_the_negative_ttl() {
+        let d = DomainCacheSettings::default();
+        assert_eq!(d.hard_timeout, Some(Duration::from_secs(3)));
+        let s = DomainCacheSettings::from_lookup(|n| match n {
+            "CACHE_LOAD_SOFT_TIMEOUT_MS" => Some("100".into()),
+            "CACHE_LOAD_HARD_TIMEOUT_MS" => Some("900".into()),
+            "CACHE_NEGATIVE_TTL" => Some("0".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(s.soft_timeout, Some(Duration::from_millis(100)));
+        assert_eq!(s.hard_timeout, Some(Duration::from_millis(900)));
+        assert_eq!(s.negative_ttl, None);
+        let err = DomainCacheSettings::from_lookup(|n| match n {
+            "CACHE_LOAD_SOFT_TIMEOUT_MS" => Some("5000".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(err.var, "CACHE_LOAD_SOFT_TIMEOUT_MS");
+        let err = DomainCacheSettings::from_lookup(|n| {
+            (n == "CACHE_NEGATIVE_TTL").then(|| "soon".to_owned())
+        })
+        .unwrap_err();
+        assert_eq!(err.var, "CACHE_NEGATIVE_TTL");
     }
 }

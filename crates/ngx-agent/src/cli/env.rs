@@ -114,6 +114,11 @@ pub(crate) const VARS: &[Var] = &[
         "Seconds; upper bound of any L1 lifetime",
     ),
     var(
+        "CACHE_L1_MAX_BYTES",
+        "67108864",
+        "L1 weight bound in bytes (stored size of each value plus key)",
+    ),
+    var(
         "CACHE_INVALIDATION_ENABLED",
         "true",
         "Keep every instance's L1 coherent over pub/sub",
@@ -133,6 +138,21 @@ pub(crate) const VARS: &[Var] = &[
         "Seconds a domain entry outlives its TTL as a fallback (0 = off)",
     ),
     var(
+        "CACHE_LOAD_SOFT_TIMEOUT_MS",
+        "250",
+        "A domain load slower than this answers with the stale value (0 = off)",
+    ),
+    var(
+        "CACHE_LOAD_HARD_TIMEOUT_MS",
+        "3000",
+        "A domain load is abandoned after this; below HTTP_REQUEST_TIMEOUT_MS (0 = off)",
+    ),
+    var(
+        "CACHE_NEGATIVE_TTL",
+        "10",
+        "Seconds an unknown id is remembered as not found (0 = off)",
+    ),
+    var(
         "HTTP_ADDR",
         "127.0.0.1:8000",
         "Listen address of the service",
@@ -150,6 +170,11 @@ pub(crate) const VARS: &[Var] = &[
         help: "PostgreSQL only: use (and create) this schema",
     },
     var("DATABASE_MAX_CONNECTIONS", "8", "Database pool size"),
+    var(
+        "DATABASE_STATEMENT_TIMEOUT_MS",
+        "5000",
+        "PostgreSQL statement_timeout, SQLite busy timeout (0 = none)",
+    ),
     var(
         "DATABASE_SEED",
         "true",
@@ -193,6 +218,32 @@ pub(crate) const VARS: &[Var] = &[
         "OTEL_SERVICE_NAME",
         "ngx-agent",
         "service.name of the exported spans",
+    ),
+    var(
+        "HTTP_HEADER_TIMEOUT_MS",
+        "5000",
+        "A connection must send a request's headers within this",
+    ),
+    var(
+        "HTTP_IDLE_TIMEOUT_MS",
+        "60000",
+        "A keep-alive connection idle this long is closed",
+    ),
+    var("HTTP_MAX_CONNECTIONS", "1024", "Open connections at most"),
+    var(
+        "CONVERSATION_MAX_MESSAGES",
+        "500",
+        "Messages one conversation may hold (422 beyond)",
+    ),
+    var(
+        "CONVERSATION_MAX_BYTES",
+        "262144",
+        "Bytes of message text one conversation may hold (422 beyond)",
+    ),
+    var(
+        "HEALTH_DETAILS_PUBLIC",
+        "false",
+        "Show readiness details without the admin token",
     ),
 ];
 

@@ -10,6 +10,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{Connection, Executor};
 
 use super::{Backend, Database, DbError};
+use crate::domain::ConversationLimits;
 
 /// Options for [`Database::connect_with`].
 #[derive(Debug, Clone)]
@@ -23,6 +24,12 @@ pub struct DbOptions {
     /// missing) through `SET search_path`. Tests use one schema each so they
     /// run in parallel. Must match `[a-z_][a-z0-9_]{0,62}`.
     pub schema: Option<String>,
+    /// How long one statement may run (PostgreSQL `statement_timeout`,
+    /// which includes waiting for locks) or wait for a locked database
+    /// (SQLite busy timeout). Default 5 s; `None` waits forever.
+    pub statement_timeout: Option<Duration>,
+    /// Bounds of one conversation, checked by every append.
+    pub conversation_limits: ConversationLimits,
 }
 
 impl Default for DbOptions {
@@ -31,6 +38,8 @@ impl Default for DbOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
             schema: None,
+            statement_timeout: Some(Duration::from_secs(5)),
+            conversation_limits: ConversationLimits::default(),
         }
     }
 }
@@ -40,6 +49,20 @@ impl DbOptions {
     #[must_use]
     pub fn max_connections(mut self, n: u32) -> Self {
         self.max_connections = n;
+        self
+    }
+
+    /// Sets [`DbOptions::statement_timeout`].
+    #[must_use]
+    pub fn statement_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.statement_timeout = limit;
+        self
+    }
+
+    /// Sets [`DbOptions::conversation_limits`].
+    #[must_use]
+    pub fn conversation_limits(mut self, limits: ConversationLimits) -> Self {
+        self.conversation_limits = limits;
         self
     }
 
@@ -82,15 +105,26 @@ impl Database {
             (Some(s), Backend::Postgres) => {
                 validate_schema(s)?;
                 let mut conn = sqlx::AnyConnection::connect(&url).await?;
-                conn.execute(sqlx::query(AssertSqlSafe(format!(
+                // Concurrent `CREATE SCHEMA IF NOT EXISTS` can still fail
+                // with a unique violation: serialise it per schema.
+                let mut tx = conn.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(advisory_key(Some(s), "schema"))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.execute(sqlx::query(AssertSqlSafe(format!(
                     "CREATE SCHEMA IF NOT EXISTS \"{s}\""
                 ))))
                 .await?;
+                tx.commit().await?;
                 conn.close().await?;
                 Some(Arc::<str>::from(s.as_str()))
             }
         };
         let on_connect = schema.clone();
+        let timeout_ms = options
+            .statement_timeout
+            .map_or(0, |d| d.as_millis().max(1));
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
@@ -103,6 +137,13 @@ impl Database {
                         ))))
                         .await?;
                     }
+                    // A hung database (a held lock) fails the statement
+                    // instead of holding the connection and its caller.
+                    let limit = match backend {
+                        Backend::Postgres => format!("SET statement_timeout = {timeout_ms}"),
+                        Backend::Sqlite => format!("PRAGMA busy_timeout = {timeout_ms}"),
+                    };
+                    conn.execute(sqlx::query(AssertSqlSafe(limit))).await?;
                     Ok(())
                 })
             })
@@ -118,6 +159,7 @@ impl Database {
             backend,
             schema,
             queries: Arc::new(AtomicU64::new(0)),
+            conversation_limits: options.conversation_limits,
         })
     }
 
@@ -139,6 +181,38 @@ impl Database {
         self.close().await;
         Ok(())
     }
+}
+
+impl Database {
+    /// The PostgreSQL advisory lock key of `purpose` in this handle's schema.
+    pub(crate) fn advisory_key(&self, purpose: &str) -> i64 {
+        advisory_key(self.schema.as_deref(), purpose)
+    }
+
+    /// PostgreSQL: takes the transaction-level advisory lock of `purpose`
+    /// (released at commit or rollback). SQLite: nothing, its writers are
+    /// serialised by the database lock.
+    pub(crate) async fn advisory_xact_lock(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        purpose: &str,
+    ) -> Result<(), DbError> {
+        if self.backend == Backend::Postgres {
+            self.tick();
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(self.advisory_key(purpose))
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A stable 64-bit key for `ngx-agent:{schema}:{purpose}`: instances on the
+/// same schema share it, other schemas do not wait for each other.
+fn advisory_key(schema: Option<&str>, purpose: &str) -> i64 {
+    let name = format!("ngx-agent:{}:{purpose}", schema.unwrap_or("public"));
+    xxhash_rust::xxh3::xxh3_64(name.as_bytes()) as i64
 }
 
 /// Normalises the URL and tells the backend apart.

@@ -123,6 +123,10 @@ impl<'a> ConversationRepo<'a> {
     /// in one transaction; [`DbError::NotFound`] if the conversation does not
     /// exist. Two queries. Concurrent appends are serialised by the row
     /// update, so sequence numbers never collide.
+    ///
+    /// A conversation that already holds
+    /// [`ConversationLimits`](crate::domain::ConversationLimits) worth of
+    /// messages or bytes takes no more: [`DbError::Invalid`] on `messages`.
     pub async fn append_message(&self, id: &str, message: &Message) -> Result<(), DbError> {
         validate_id("conversation_id", id)?;
         message.validate()?;
@@ -141,17 +145,38 @@ impl<'a> ConversationRepo<'a> {
             return Err(DbError::not_found(ENTITY, id));
         }
         self.db.tick();
-        sqlx::query(
+        let limits = self.db.conversation_limits();
+        let bytes = match self.db.backend() {
+            super::Backend::Postgres => "OCTET_LENGTH(content)",
+            super::Backend::Sqlite => "LENGTH(CAST(content AS BLOB))",
+        };
+        let inserted = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO messages (conversation_id, seq, role, content, sent_at)
-             SELECT $1, COALESCE(MAX(seq) + 1, 0), $2, $3, $4
-             FROM messages WHERE conversation_id = $1",
-        )
+             SELECT $1,
+                    (SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE conversation_id = $1),
+                    $2, $3, $4
+             WHERE (SELECT COUNT(*) FROM messages WHERE conversation_id = $1) < $5
+               AND (SELECT COALESCE(SUM({bytes}), 0) FROM messages WHERE conversation_id = $1)
+                   + $6 <= $7"
+        )))
         .bind(id)
         .bind(message.role.as_str())
         .bind(message.content.as_str())
         .bind(message.timestamp)
+        .bind(i64::try_from(limits.max_messages).unwrap_or(i64::MAX))
+        .bind(i64::try_from(message.content.len()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limits.max_bytes).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(DbError::Invalid(crate::domain::ValidationError::new(
+                "messages",
+                format!(
+                    "the conversation is full: it holds at most {} messages and {} bytes of text",
+                    limits.max_messages, limits.max_bytes
+                ),
+            )));
+        }
         tx.commit().await?;
         Ok(())
     }

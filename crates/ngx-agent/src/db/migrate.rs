@@ -3,8 +3,14 @@
 //! One list of statements serves both backends: only TEXT, BIGINT and
 //! DOUBLE PRECISION columns, `IF NOT EXISTS` everywhere. Applied versions are
 //! recorded in `schema_migrations`; each migration runs in one transaction.
+//!
+//! On PostgreSQL the whole run holds a session advisory lock (one per
+//! schema), so instances starting together on a fresh database apply the
+//! migrations once, one after the other, instead of racing their
+//! `CREATE TABLE IF NOT EXISTS` (which PostgreSQL does not make atomic).
 
-use sqlx::Row;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, Row};
 
 use super::{Database, DbError, now_millis};
 
@@ -109,6 +115,33 @@ impl Database {
     /// call at every start: applied versions are skipped and every statement
     /// is idempotent. Returns how many migrations were applied.
     pub async fn migrate(&self) -> Result<usize, DbError> {
+        let mut conn = self.pool().acquire().await?;
+        let key = self.advisory_key("migrate");
+        let locked = self.backend() == super::Backend::Postgres;
+        if locked {
+            self.tick();
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let result = self.migrate_locked(&mut conn).await;
+        if locked {
+            self.tick();
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(key)
+                .execute(&mut *conn)
+                .await;
+            if unlocked.is_err() {
+                // Never hand a connection that may still hold the lock back
+                // to the pool: closing the session releases it.
+                conn.detach();
+            }
+        }
+        result
+    }
+
+    async fn migrate_locked(&self, conn: &mut PoolConnection<Any>) -> Result<usize, DbError> {
         self.tick();
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -117,12 +150,18 @@ impl Database {
                 applied_at BIGINT NOT NULL
             )",
         )
-        .execute(self.pool())
+        .execute(&mut **conn)
         .await?;
-        let applied = self.applied_migrations().await?;
+        self.tick();
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
+            .fetch_all(&mut **conn)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()?;
         let mut count = 0;
         for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-            self.apply(migration)
+            self.apply(conn, migration)
                 .await
                 .map_err(|source| DbError::Migration {
                     version: migration.version,
@@ -150,8 +189,12 @@ impl Database {
             .collect()
     }
 
-    async fn apply(&self, migration: &Migration) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+    async fn apply(
+        &self,
+        conn: &mut PoolConnection<Any>,
+        migration: &Migration,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
         for statement in migration.statements {
             self.tick();
             sqlx::query(*statement).execute(&mut *tx).await?;

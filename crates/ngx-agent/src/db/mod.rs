@@ -72,6 +72,8 @@ pub struct Database {
     /// Shared by every clone: benchmarks read it to report queries per
     /// request. Relaxed ordering is enough, it is a statistic.
     queries: Arc<AtomicU64>,
+    /// Bounds checked by [`ConversationRepo::append_message`].
+    conversation_limits: crate::domain::ConversationLimits,
 }
 
 impl Database {
@@ -86,6 +88,11 @@ impl Database {
     /// Which engine this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The bounds of one conversation enforced by appends.
+    pub fn conversation_limits(&self) -> crate::domain::ConversationLimits {
+        self.conversation_limits
     }
 
     /// Statements run so far through this handle and its clones.

@@ -109,6 +109,9 @@ impl Database {
         let mut report = SeedReport::default();
         let mut rng = StdRng::seed_from_u64(spec.rng_seed);
         let mut tx = self.pool().begin().await?;
+        // Two instances seeding one empty database would both see empty
+        // tables: the second waits here and then sees the first one's rows.
+        self.advisory_xact_lock(&mut tx, "seed").await?;
         if self.is_empty(&mut tx, "customers").await?
             && self.is_empty(&mut tx, "conversations").await?
         {

@@ -8,8 +8,39 @@ use serde::{Deserialize, Serialize};
 use super::error::{check_millis, check_range, check_text};
 use super::{ProgramType, Tier, ValidationError, validate_id};
 
-/// Longest message content accepted, in bytes.
+/// Longest message content accepted, in characters.
 pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
+
+/// Bounds of one conversation, so a single conversation cannot grow past
+/// what the cache stores and every read would go to the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConversationLimits {
+    /// Messages at most (`CONVERSATION_MAX_MESSAGES`).
+    pub max_messages: usize,
+    /// Bytes of message text at most (`CONVERSATION_MAX_BYTES`).
+    pub max_bytes: usize,
+}
+
+impl Default for ConversationLimits {
+    fn default() -> Self {
+        Self {
+            max_messages: 500,
+            max_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl ConversationLimits {
+    /// Limits of `max_messages` messages and `max_bytes` bytes of text.
+    pub fn new(max_messages: usize, max_bytes: usize) -> Self {
+        Self {
+            max_messages,
+            max_bytes,
+        }
+    }
+}
+
 /// Most entries a conversation context may hold.
 pub const MAX_CONTEXT_ENTRIES: usize = 256;
 
@@ -54,7 +85,7 @@ impl Role {
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
-    /// The text, at most [`MAX_MESSAGE_LEN`] bytes.
+    /// The text, at most [`MAX_MESSAGE_LEN`] characters.
     pub content: String,
     /// When it was written, unix milliseconds.
     pub timestamp: i64,
@@ -264,7 +295,7 @@ impl ConversationState {
     }
 }
 
-/// Checks a simple `local@domain` address of at most 254 bytes.
+/// Checks a simple `local@domain` address of at most 254 characters.
 pub(crate) fn validate_email(field: &'static str, email: &str) -> Result<(), ValidationError> {
     check_text(field, email, 254)?;
     match email.split_once('@') {

@@ -40,7 +40,8 @@ pub(crate) fn check_range(
     Ok(())
 }
 
-/// Checks that `value` is not blank and at most `max` bytes long.
+/// Checks that `value` is not blank and at most `max` characters long
+/// (characters, as JSON Schema counts `maxLength`).
 pub(crate) fn check_text(
     field: &'static str,
     value: &str,
@@ -49,10 +50,11 @@ pub(crate) fn check_text(
     if value.trim().is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
-    if value.len() > max {
+    let chars = value.chars().count();
+    if chars > max {
         return Err(ValidationError::new(
             field,
-            format!("is {} bytes, the limit is {max}", value.len()),
+            format!("is {chars} characters, the limit is {max}"),
         ));
     }
     Ok(())

@@ -22,8 +22,8 @@ mod tier;
 
 pub use config::AgentConfig;
 pub use conversation::{
-    ConversationPhase, ConversationState, CustomerInfo, MAX_CONTEXT_ENTRIES, MAX_MESSAGE_LEN,
-    Message, Role,
+    ConversationLimits, ConversationPhase, ConversationState, CustomerInfo, MAX_CONTEXT_ENTRIES,
+    MAX_MESSAGE_LEN, Message, Role,
 };
 pub use customer::{CustomerProfile, IncomeBand, MAX_GOALS};
 pub use error::ValidationError;

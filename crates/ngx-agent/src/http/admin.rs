@@ -43,6 +43,58 @@ pub struct InvalidateRequest {
     pub space: Option<String>,
 }
 
+/// The documented shape of `POST /cache/invalidate`: exactly one of the
+/// three. The handler reads [`InvalidateRequest`] to word its errors.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum InvalidateTarget {
+    /// One key.
+    Key(InvalidateKey),
+    /// One tag.
+    Tag(InvalidateTag),
+    /// A whole key space.
+    Type(InvalidateType),
+}
+
+/// Invalidates one key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct InvalidateKey {
+    /// A key without the namespace, e.g. `conv:v1:conv-00001`: 1 to 200
+    /// characters, no control characters.
+    #[schema(example = "conv:v1:conv-00001")]
+    key: String,
+}
+
+/// Invalidates one tag.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct InvalidateTag {
+    /// A tag, e.g. `customer:cust-00001`: 1 to 200 characters, no control
+    /// characters.
+    #[schema(example = "customer:cust-00001")]
+    tag: String,
+}
+
+/// Invalidates a whole key space, or the namespace (`all`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct InvalidateType {
+    /// `conversation`, `customer`, `prediction`, `tier`, `program`, `roi`,
+    /// `config`, `knowledge`, `catalog` or `all`.
+    #[serde(rename = "type")]
+    #[schema(example = "knowledge")]
+    space: String,
+}
+
+/// Longest key or tag `POST /cache/invalidate` takes, in characters: with
+/// the longest namespace it stays under the library's key limit.
+pub(crate) const MAX_TARGET_CHARS: usize = 200;
+
 /// Body of the answer to `POST /cache/invalidate`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvalidateResponse {
@@ -58,7 +110,7 @@ pub struct InvalidateResponse {
 
 /// Cache statistics (public, read-only).
 #[utoipa::path(
-    get, path = "/cache/stats", tag = "cache",
+    get, path = "/cache/stats", operation_id = "cache_stats", tag = "cache",
     responses((status = 200, description = "Cache statistics and the database query count", body = StatsResponse))
 )]
 pub(crate) async fn stats(
@@ -78,8 +130,8 @@ pub(crate) async fn stats(
 
 /// Invalidates one key, one tag or a whole type, on every instance.
 #[utoipa::path(
-    post, path = "/cache/invalidate", tag = "cache",
-    request_body = InvalidateRequest,
+    post, path = "/cache/invalidate", operation_id = "invalidate_cache", tag = "cache",
+    request_body = InvalidateTarget,
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "Invalidated", body = InvalidateResponse),
@@ -104,6 +156,14 @@ pub(crate) async fn invalidate(
             ));
         }
     };
+    if target != "type" {
+        let chars = value.chars().count();
+        if chars == 0 || chars > MAX_TARGET_CHARS || value.chars().any(char::is_control) {
+            return Err(AppError::Validation(format!(
+                "`{target}` must be 1 to {MAX_TARGET_CHARS} characters without control characters"
+            )));
+        }
+    }
     let space = if target == "type" && value != "all" {
         Some(KeySpace::parse(&value).ok_or_else(|| {
             let names: Vec<&str> = KeySpace::ALL.iter().map(|s| s.name()).collect();
@@ -149,7 +209,7 @@ pub(crate) async fn invalidate(
 /// Warms the knowledge base, the default agent configuration and the
 /// program catalog.
 #[utoipa::path(
-    post, path = "/cache/warm", tag = "cache",
+    post, path = "/cache/warm", operation_id = "warm_cache", tag = "cache",
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "Entries warmed (`total`, `done`, `failed`)", body = Object),

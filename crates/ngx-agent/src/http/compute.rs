@@ -19,7 +19,7 @@ pub struct DetectTier {
     /// An existing customer.
     #[schema(example = "cust-00001")]
     pub customer_id: String,
-    /// What the customer just said, 1 to 16,384 bytes.
+    /// What the customer just said, 1 to 16,384 characters.
     #[schema(example = "I run a clinic and need my energy back, price is not the issue")]
     pub message: String,
     /// The conversation whose history to take into account; it must be
@@ -63,17 +63,17 @@ pub struct RoiRequest {
     #[schema(example = 46.0)]
     pub weeks_per_year: f64,
     /// `PRIME` or `LONGEVITY`.
-    #[schema(value_type = String, example = "PRIME")]
+    #[schema(example = "PRIME")]
     pub program_type: ProgramType,
     /// `ESSENTIAL`, `PRO`, `ELITE` or `PREMIUM`.
-    #[schema(value_type = String, example = "PRO")]
+    #[schema(example = "PRO")]
     pub tier: Tier,
 }
 
 /// Detects the service tier that fits the customer (cached 30 min by
 /// customer and context hash).
 #[utoipa::path(
-    post, path = "/tier-detection", tag = "sales",
+    post, path = "/tier-detection", operation_id = "detect_tier", tag = "sales",
     request_body = DetectTier,
     responses(
         (status = 200, description = "Tier, confidence, scores and reasons", body = crate::domain::TierDetectionResult),
@@ -85,10 +85,10 @@ pub(crate) async fn detect_tier(
     State(state): State<AppState>,
     Json(req): Json<DetectTier>,
 ) -> Result<Json<TierDetectionResult>, AppError> {
-    if req.message.trim().is_empty() || req.message.len() > MAX_MESSAGE_LEN {
+    if req.message.trim().is_empty() || req.message.chars().count() > MAX_MESSAGE_LEN {
         return Err(ValidationError::new(
             "message",
-            format!("must be 1..={MAX_MESSAGE_LEN} bytes of text"),
+            format!("must be 1..={MAX_MESSAGE_LEN} characters of text"),
         )
         .into());
     }
@@ -108,7 +108,7 @@ pub(crate) async fn detect_tier(
 /// Scores a conversation with one model: `objection`, `needs` or
 /// `conversion` (cached 5 min by model and feature hash).
 #[utoipa::path(
-    post, path = "/predictions/{model}", tag = "sales",
+    post, path = "/predictions/{model}", operation_id = "predict", tag = "sales",
     params(("model" = String, Path, description = "`objection`, `needs` or `conversion`", example = "conversion")),
     request_body = PredictRequest,
     responses(
@@ -139,7 +139,7 @@ pub(crate) async fn predict(
 /// The program and tier recommended for a customer (cached 1 h by
 /// profile hash).
 #[utoipa::path(
-    post, path = "/programs/recommendations", tag = "sales",
+    post, path = "/programs/recommendations", operation_id = "recommend_program", tag = "sales",
     request_body = RecommendRequest,
     responses(
         (status = 200, description = "Program, tier, price, score and reasons", body = crate::domain::ProgramRecommendation),
@@ -162,7 +162,7 @@ pub(crate) async fn recommend(
 
 /// The consultant ROI of a program tier (cached 10 min by metrics hash).
 #[utoipa::path(
-    post, path = "/roi", tag = "sales",
+    post, path = "/roi", operation_id = "calculate_roi", tag = "sales",
     request_body = RoiRequest,
     responses(
         (status = 200, description = "Value, cost, net benefit, ROI and payback", body = crate::domain::RoiCalculation),

@@ -17,7 +17,7 @@ pub struct AgentConfigQuery {
 
 /// An agent configuration (cached 2 h).
 #[utoipa::path(
-    get, path = "/config/agent", tag = "content",
+    get, path = "/config/agent", operation_id = "get_agent_config", tag = "content",
     params(AgentConfigQuery),
     responses(
         (status = 200, description = "The configuration", body = crate::domain::AgentConfig),
@@ -35,7 +35,7 @@ pub(crate) async fn agent_config(
 
 /// A knowledge-base article (cached 24 h).
 #[utoipa::path(
-    get, path = "/knowledge/{topic}", tag = "content",
+    get, path = "/knowledge/{topic}", operation_id = "get_knowledge", tag = "content",
     params(("topic" = String, Path, description = "Topic id", example = "pricing")),
     responses(
         (status = 200, description = "The article", body = crate::domain::KnowledgeEntry),

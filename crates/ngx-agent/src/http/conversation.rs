@@ -24,7 +24,7 @@ pub struct CreateConversation {
     pub customer_id: String,
     /// `PRIME` or `LONGEVITY`; by default chosen from the customer's age
     /// (50 and over: LONGEVITY).
-    #[schema(value_type = Option<String>, example = "PRIME")]
+    #[schema(example = "PRIME")]
     pub program_type: Option<ProgramType>,
     /// The customer's first message, stored as the first user message.
     #[schema(example = "Hi, I want more energy at work")]
@@ -36,16 +36,16 @@ pub struct CreateConversation {
 #[serde(deny_unknown_fields)]
 pub struct AppendMessage {
     /// `user` (default), `assistant` or `system`.
-    #[schema(value_type = Option<String>, example = "user")]
+    #[schema(example = "user")]
     pub role: Option<Role>,
-    /// The text, 1 to 16,384 bytes.
+    /// The text, 1 to 16,384 characters.
     #[schema(example = "How much does the PRO tier cost?")]
     pub content: String,
 }
 
 /// Creates a conversation for an existing customer.
 #[utoipa::path(
-    post, path = "/conversations", tag = "conversations",
+    post, path = "/conversations", operation_id = "create_conversation", tag = "conversations",
     request_body = CreateConversation,
     responses(
         (status = 201, description = "The new conversation state", body = crate::domain::ConversationState),
@@ -93,7 +93,7 @@ pub(crate) async fn create(
 
 /// The conversation state (cached 30 min, invalidated on every write).
 #[utoipa::path(
-    get, path = "/conversations/{id}", tag = "conversations",
+    get, path = "/conversations/{id}", operation_id = "get_conversation", tag = "conversations",
     params(("id" = String, Path, description = "Conversation id", example = "conv-00001")),
     responses(
         (status = 200, description = "The conversation state", body = crate::domain::ConversationState),
@@ -126,7 +126,7 @@ fn shared_json<T: serde::Serialize>(value: &Shared<T>) -> Result<Response, AppEr
 
 /// Appends a message and returns the new state.
 #[utoipa::path(
-    post, path = "/conversations/{id}/messages", tag = "conversations",
+    post, path = "/conversations/{id}/messages", operation_id = "append_message", tag = "conversations",
     params(("id" = String, Path, description = "Conversation id", example = "conv-00001")),
     request_body = AppendMessage,
     responses(

@@ -22,14 +22,16 @@ pub struct UpdateCustomer {
     /// Phone number.
     #[schema(example = "+34 600 123 456")]
     pub phone: Option<String>,
-    /// Age in years, 18 to 120.
+    /// Age in years, 18 to 120. A whole number, also when written `41.0`
+    /// (JSON Schema's integers include it).
     #[schema(example = 41)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub age: Option<u32>,
     /// Occupation.
     #[schema(example = "surgeon")]
     pub occupation: Option<String>,
     /// `unknown` (default), `low`, `middle`, `upper_middle` or `high`.
-    #[schema(value_type = Option<String>, example = "upper_middle")]
+    #[schema(example = "upper_middle")]
     pub income_band: Option<IncomeBand>,
     /// Goals in free text, at most 32.
     #[serde(default)]
@@ -38,7 +40,7 @@ pub struct UpdateCustomer {
 
 /// The customer profile (cached 1 h).
 #[utoipa::path(
-    get, path = "/customers/{id}", tag = "customers",
+    get, path = "/customers/{id}", operation_id = "get_customer", tag = "customers",
     params(("id" = String, Path, description = "Customer id", example = "cust-00001")),
     responses(
         (status = 200, description = "The profile", body = crate::domain::CustomerProfile),
@@ -56,7 +58,7 @@ pub(crate) async fn get(
 /// Replaces the profile, then invalidates it and everything derived from
 /// it (tier detections, predictions, recommendations).
 #[utoipa::path(
-    put, path = "/customers/{id}", tag = "customers",
+    put, path = "/customers/{id}", operation_id = "update_customer", tag = "customers",
     params(("id" = String, Path, description = "Customer id", example = "cust-00001")),
     request_body = UpdateCustomer,
     responses(
@@ -92,4 +94,30 @@ pub(crate) async fn update(
         updated_at: now_millis().max(current.updated_at),
     };
     Ok(Json(state.services().customers.update(&profile).await?))
+}
+
+/// An optional whole number that may be written with a zero fraction
+/// (`41.0`). Anything else is a type error (422); values past `u32` become
+/// `u32::MAX`, which the range check then refuses with a clear message.
+fn whole_number<'de, D>(deserializer: D) -> Result<Option<u32>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_u64() {
+        return Ok(Some(u32::try_from(n).unwrap_or(u32::MAX)));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= 0.0 => Ok(Some(if f > f64::from(u32::MAX) {
+            u32::MAX
+        } else {
+            f as u32
+        })),
+        _ => Err(D::Error::custom(format!(
+            "invalid value {number}, expected a whole number of years"
+        ))),
+    }
 }

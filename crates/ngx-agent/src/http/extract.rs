@@ -122,6 +122,19 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// Whether `headers` carry the configured admin token (false when admin
+/// endpoints are disabled). For endpoints that only show more to admins.
+pub(crate) fn admin_authorized(headers: &axum::http::HeaderMap, state: &AppState) -> bool {
+    let Some(expected) = state.admin() else {
+        return false;
+    };
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer)
+        .is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes()))
+}
+
 /// The token of `Bearer <token>` (scheme case-insensitive).
 fn bearer(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;

@@ -145,6 +145,7 @@ pub(crate) async fn track(req: Request, next: Next) -> Response {
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "metrics",
     tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String))
 )]

@@ -34,6 +34,7 @@ mod admin;
 mod cache_header;
 mod compute;
 mod content;
+mod contract;
 mod conversation;
 mod customer;
 mod error;
@@ -42,12 +43,12 @@ mod health;
 mod metrics;
 mod middleware;
 mod openapi;
+mod server;
 pub mod shutdown;
 mod state;
 mod status;
 
-use std::future::{Future, IntoFuture};
-use std::sync::Arc;
+use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
@@ -59,7 +60,6 @@ use tower_http::ServiceBuilderExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use self::metrics::install as install_metrics;
@@ -99,7 +99,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(status::page))
         .route("/status", get(status::page))
         .route("/status.json", get(status::snapshot))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", ApiDoc::document()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_limit))
@@ -148,26 +148,22 @@ pub fn app(state: AppState) -> Router {
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then stops
 /// accepting, waits up to `drain` for in-flight requests, and closes the
 /// database. The cache closes when the state's last clone is dropped.
+///
+/// Connections are bounded by the state's [`HttpLimits`](crate::config::HttpLimits):
+/// a header-read timeout, an idle keep-alive timeout and a cap on open
+/// connections (see `server`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> std::io::Result<()> {
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let notify = stopping.clone();
-    let server = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            notify.notify_one();
-        })
-        .into_future();
-    tokio::select! {
-        result = server => result?,
-        () = async {
-            stopping.notified().await;
-            tokio::time::sleep(drain).await;
-        } => tracing::warn!(?drain, "in-flight requests did not finish in time, closing them"),
+    let limits = state.http_limits();
+    if !server::run(listener, app(state.clone()), limits, shutdown, drain).await {
+        tracing::warn!(
+            ?drain,
+            "in-flight requests did not finish in time, closing them"
+        );
     }
     state.close().await;
     tracing::info!("stopped");

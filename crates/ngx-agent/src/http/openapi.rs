@@ -39,6 +39,17 @@ use super::{admin, compute, content, conversation, customer, health, metrics, st
 )]
 pub struct ApiDoc;
 
+impl ApiDoc {
+    /// The document served at `/openapi.json`: the generated description
+    /// plus the contract the handlers enforce (input constraints, every
+    /// error status, links; see `contract`).
+    pub fn document() -> serde_json::Value {
+        let mut doc = serde_json::to_value(Self::openapi()).expect("the document serializes");
+        super::contract::apply(&mut doc);
+        doc
+    }
+}
+
 /// Adds the `admin_token` bearer scheme used by the admin endpoints.
 #[derive(Debug)]
 struct AdminToken;

@@ -29,6 +29,10 @@ struct Inner {
     /// `None` disables the admin endpoints (403), never opens them.
     admin_token: Option<String>,
     limits: HttpLimits,
+    /// Readiness details (database, cache) without the admin token.
+    health_details_public: bool,
+    /// The last readiness check, reused for about a second.
+    readiness: Arc<super::health::ReadinessCache>,
     metrics: PrometheusHandle,
     /// Request counters and latency buckets behind the status page.
     meter: Arc<super::status::RequestMeter>,
@@ -59,6 +63,8 @@ impl AppState {
                 services,
                 admin_token: None,
                 limits: HttpLimits::default(),
+                health_details_public: false,
+                readiness: Arc::default(),
                 metrics: super::metrics::install(),
                 meter: Arc::default(),
                 started: Instant::now(),
@@ -78,6 +84,13 @@ impl AppState {
         self.map(|i| i.limits = limits)
     }
 
+    /// Shows readiness details to every caller, not only with the admin
+    /// token (`HEALTH_DETAILS_PUBLIC`).
+    #[must_use]
+    pub fn health_details_public(self, public: bool) -> Self {
+        self.map(|i| i.health_details_public = public)
+    }
+
     fn map(self, f: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             db: shared.db.clone(),
@@ -85,6 +98,8 @@ impl AppState {
             services: shared.services.clone(),
             admin_token: shared.admin_token.clone(),
             limits: shared.limits,
+            health_details_public: shared.health_details_public,
+            readiness: shared.readiness.clone(),
             metrics: shared.metrics.clone(),
             meter: shared.meter.clone(),
             started: shared.started,
@@ -106,7 +121,10 @@ impl AppState {
         // Before the cache connects: it takes its metric handles from the
         // recorder installed at that moment.
         super::metrics::install();
-        let mut options = DbOptions::default().max_connections(config.database_max_connections);
+        let mut options = DbOptions::default()
+            .max_connections(config.database_max_connections)
+            .statement_timeout(config.database_statement_timeout)
+            .conversation_limits(config.conversation_limits);
         if let Some(schema) = &config.database_schema {
             options = options.schema(schema.clone());
         }
@@ -131,7 +149,8 @@ impl AppState {
         let cache = connect_cache(config).await?;
         let state = Self::new(db, cache)
             .admin_token(config.admin_token.clone())
-            .limits(config.limits);
+            .limits(config.limits)
+            .health_details_public(config.health_details_public);
         if config.warm && state.cache().is_some() {
             let services = state.services();
             if let Err(e) = services.content.warm(&services.programs).await {
@@ -159,6 +178,16 @@ impl AppState {
     /// The configured admin token.
     pub(crate) fn admin(&self) -> Option<&str> {
         self.inner.admin_token.as_deref()
+    }
+
+    /// Whether readiness details are public.
+    pub(crate) fn details_public(&self) -> bool {
+        self.inner.health_details_public
+    }
+
+    /// The readiness cache.
+    pub(crate) fn readiness(&self) -> &super::health::ReadinessCache {
+        &self.inner.readiness
     }
 
     /// The HTTP limits.

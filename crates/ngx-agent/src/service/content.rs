@@ -7,6 +7,7 @@ use crate::cache::{KeySpace, NgxCacheManager};
 use crate::db::Database;
 use crate::domain::{AgentConfig, KnowledgeEntry};
 
+use super::error::{found, optional};
 use super::{ProgramService, ServiceError};
 
 /// Knowledge base articles and agent configurations.
@@ -27,12 +28,13 @@ impl ContentService {
         crate::domain::validate_id("topic", topic)?;
         let db = self.db.clone();
         let owned = topic.to_owned();
-        Ok(self
+        let entry = self
             .cache
             .get_or_load_knowledge(topic, move || async move {
-                Ok::<_, ServiceError>(db.knowledge().get(&owned).await?)
+                optional(db.knowledge().get(&owned).await)
             })
-            .await?)
+            .await?;
+        found(entry, "knowledge entry", topic)
     }
 
     /// The agent configuration called `name`.
@@ -40,12 +42,13 @@ impl ContentService {
         crate::domain::validate_id("name", name)?;
         let db = self.db.clone();
         let owned = name.to_owned();
-        Ok(self
+        let config = self
             .cache
             .get_or_load_agent_config(name, move || async move {
-                Ok::<_, ServiceError>(db.agent_configs().get(&owned).await?)
+                optional(db.agent_configs().get(&owned).await)
             })
-            .await?)
+            .await?;
+        found(config, "agent config", name)
     }
 
     /// Loads every knowledge topic, the `default` agent configuration and
@@ -75,13 +78,14 @@ impl ContentService {
     ) -> Result<WarmReport, ServiceError> {
         let topics = self.db.knowledge().list_topics().await?;
         let opts = self.cache.options(KeySpace::Knowledge, Vec::new());
-        let entries: Vec<WarmEntry<KnowledgeEntry, ServiceError>> = topics
+        // Cached as `Option<KnowledgeEntry>`, the type readers ask for.
+        let entries: Vec<WarmEntry<Option<KnowledgeEntry>, ServiceError>> = topics
             .into_iter()
             .map(|topic| {
                 let db = self.db.clone();
                 let key = KeySpace::Knowledge.key(&[&topic]);
                 WarmEntry::new(key, opts.clone(), move || async move {
-                    Ok(db.knowledge().get(&topic).await?)
+                    Ok(Some(db.knowledge().get(&topic).await?))
                 })
             })
             .collect();

@@ -8,6 +8,7 @@ use crate::db::Database;
 use crate::domain::{ConversationState, Message};
 
 use super::ServiceError;
+use super::error::{found, optional};
 
 /// Reads and writes conversation state.
 #[derive(Debug, Clone)]
@@ -33,15 +34,16 @@ impl ConversationService {
         crate::domain::validate_id("conversation_id", id)?;
         let db = self.db.clone();
         let owned = id.to_owned();
-        Ok(self
+        let conversation = self
             .cache
             .get_or_load_conversation_shared(id, move || async move {
-                Ok::<_, ServiceError>(db.conversations().get(&owned).await?)
+                optional(db.conversations().get(&owned).await)
             })
-            .await?)
+            .await?;
+        found(conversation, "conversation", id)
     }
 
-    /// Stores a new conversation.
+    /// Stores a new conversation, ending any cached "not found" for its id.
     pub async fn create(&self, state: &ConversationState) -> Result<(), ServiceError> {
         state.validate()?;
         self.db.conversations().create(state).await?;

@@ -6,6 +6,7 @@ use crate::db::Database;
 use crate::domain::CustomerProfile;
 
 use super::ServiceError;
+use super::error::{found, optional};
 
 /// Reads and updates customer profiles.
 #[derive(Debug, Clone)]
@@ -25,12 +26,13 @@ impl CustomerService {
         crate::domain::validate_id("customer_id", id)?;
         let db = self.db.clone();
         let owned = id.to_owned();
-        Ok(self
+        let profile = self
             .cache
             .get_or_load_customer(id, move || async move {
-                Ok::<_, ServiceError>(db.customers().get(&owned).await?)
+                optional(db.customers().get(&owned).await)
             })
-            .await?)
+            .await?;
+        found(profile, "customer", id)
     }
 
     /// Commits the new profile, then invalidates it and the customer's

@@ -57,3 +57,25 @@ impl From<LoadError<ServiceError>> for ServiceError {
         }
     }
 }
+
+/// A repository read as "maybe": not found becomes `Ok(None)`, which the
+/// cache keeps for the negative TTL.
+pub(crate) fn optional<T>(read: Result<T, DbError>) -> Result<Option<T>, ServiceError> {
+    match read {
+        Ok(value) => Ok(Some(value)),
+        Err(DbError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `None` from a cached read as the service's not-found error.
+pub(crate) fn found<T>(
+    value: Option<T>,
+    entity: &'static str,
+    id: &str,
+) -> Result<T, ServiceError> {
+    value.ok_or_else(|| ServiceError::NotFound {
+        entity,
+        id: id.to_owned(),
+    })
+}

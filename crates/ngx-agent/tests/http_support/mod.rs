@@ -12,7 +12,7 @@ use ngx_agent::cache::{DomainCacheSettings, NgxCacheManager};
 use ngx_agent::db::{Database, SeedSpec};
 use ngx_agent::http::{self, AppState};
 use ngx_cache::{Cache, CacheConfig};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::server::RedisServer;
@@ -151,4 +151,16 @@ pub fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: &str) {
     assert_eq!(got.0, status, "body: {}", got.1);
     assert_eq!(got.1["error"], code, "body: {}", got.1);
     assert!(got.1["detail"].is_string(), "body: {}", got.1);
+}
+
+/// A valid `POST /roi` body.
+pub fn roi_body() -> Value {
+    json!({
+        "profession": "lawyer",
+        "hourly_rate": 250.0,
+        "billable_hours_per_week": 30.0,
+        "weeks_per_year": 46.0,
+        "program_type": "PRIME",
+        "tier": "PRO"
+    })
 }

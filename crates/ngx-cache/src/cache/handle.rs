@@ -114,7 +114,7 @@ impl Cache {
             keys: config.key_space(),
             remote: Arc::clone(&remote),
             l1: (config.l1_enabled && enabled)
-                .then(|| L1::new(config.l1_capacity, config.l1_max_ttl)),
+                .then(|| L1::new(config.l1_capacity, config.l1_max_bytes, config.l1_max_ttl)),
             channel: config.invalidation && enabled,
             connect_timeout: config.connect_timeout,
             stopped,

@@ -22,6 +22,7 @@ impl Cache {
                 connected,
                 reconnects,
                 l1_entries: coherence.l1_entries(),
+                l1_bytes: coherence.l1_bytes(),
                 deletes_pending: coherence.pending_len(),
                 invalidation_lag_ms: coherence.lag(),
             },

@@ -119,6 +119,11 @@ impl Coherence {
         self.l1.as_ref().map_or(0, |l1| l1.store.len())
     }
 
+    /// Current weight of L1, in bytes.
+    pub(crate) fn l1_bytes(&self) -> u64 {
+        self.l1.as_ref().map_or(0, |l1| l1.store.weight())
+    }
+
     /// Pending deletes and tag invalidations.
     pub(crate) fn pending_len(&self) -> usize {
         self.pending.len()

@@ -80,6 +80,7 @@ impl CacheConfig {
         env.set("CACHE_L1_ENABLED", &mut c.l1_enabled, Env::boolean)?;
         env.set("CACHE_L1_CAPACITY", &mut c.l1_capacity, Env::number)?;
         env.set("CACHE_L1_MAX_TTL", &mut c.l1_max_ttl, Env::seconds)?;
+        env.set("CACHE_L1_MAX_BYTES", &mut c.l1_max_bytes, Env::number)?;
         env.set(
             "CACHE_INVALIDATION_ENABLED",
             &mut c.invalidation,

@@ -63,6 +63,9 @@ pub struct CacheConfig {
     pub l1_enabled: bool,
     /// Maximum number of L1 entries (`CACHE_L1_CAPACITY`).
     pub l1_capacity: usize,
+    /// Maximum weight of L1 in bytes, by the stored size of each value
+    /// (`CACHE_L1_MAX_BYTES`).
+    pub l1_max_bytes: u64,
     /// Upper bound of any L1 lifetime (`CACHE_L1_MAX_TTL`, seconds).
     pub l1_max_ttl: Duration,
     /// Publish and apply invalidation messages so every instance's L1 stays
@@ -91,6 +94,7 @@ impl Default for CacheConfig {
             heal_after_timeouts: 2,
             l1_enabled: true,
             l1_capacity: 10_000,
+            l1_max_bytes: 64 * 1024 * 1024,
             l1_max_ttl: Duration::from_secs(60),
             invalidation: true,
         }
@@ -118,6 +122,7 @@ impl fmt::Debug for CacheConfig {
             .field("heal_after_timeouts", &self.heal_after_timeouts)
             .field("l1_enabled", &self.l1_enabled)
             .field("l1_capacity", &self.l1_capacity)
+            .field("l1_max_bytes", &self.l1_max_bytes)
             .field("l1_max_ttl", &self.l1_max_ttl)
             .field("invalidation", &self.invalidation)
             .finish()
@@ -235,6 +240,12 @@ impl CacheConfig {
         if self.l1_enabled && self.l1_capacity == 0 {
             return Err(ConfigError::new("CACHE_L1_CAPACITY", "must be at least 1"));
         }
+        if self.l1_enabled && self.l1_max_bytes < 1024 {
+            return Err(ConfigError::new(
+                "CACHE_L1_MAX_BYTES",
+                "must be at least 1024",
+            ));
+        }
         if self.l1_enabled && self.l1_max_ttl.is_zero() {
             return Err(ConfigError::new(
                 "CACHE_L1_MAX_TTL",
@@ -333,6 +344,8 @@ setters! {
     l1: bool => |c, v| c.l1_enabled = v;
     /// Maximum number of L1 entries.
     l1_capacity: usize => |c, v| c.l1_capacity = v;
+    /// Maximum weight of L1 in bytes.
+    l1_max_bytes: u64 => |c, v| c.l1_max_bytes = v;
     /// Upper bound of L1 lifetimes.
     l1_max_ttl: std::time::Duration => |c, v| c.l1_max_ttl = v;
     /// Turns the invalidation channel on or off.

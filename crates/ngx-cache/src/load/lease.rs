@@ -179,6 +179,7 @@ impl Loader {
             physical_left: Some(physical),
             ttl: Some(ttl),
             tags,
+            bytes: bytes.len() as u64,
         };
         self.fill_l1(key, value, opts, meta, reading);
     }

@@ -230,6 +230,8 @@ impl Loader {
                 stale_for,
                 refresh_in: None,
                 throttled: true,
+                // Unknown here: the tier's minimum weight.
+                bytes: 0,
             };
             self.coherence.put(key, value.clone(), &times, tags, None);
         }

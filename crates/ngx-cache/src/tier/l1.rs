@@ -6,6 +6,18 @@
 //!
 //! Entries hold the decoded value (`Arc<dyn Any>`), so a hit costs a lookup,
 //! a clock read, a downcast and a clone: no I/O and no decoding.
+//!
+//! The tier is bounded twice: by weight (`CACHE_L1_MAX_BYTES`) and by entry
+//! count (`CACHE_L1_CAPACITY`). An entry weighs the size of its bytes in
+//! Redis plus its key and a fixed overhead, and at least `max_bytes /
+//! capacity`, so a full tier of small entries stops at the entry count and
+//! a few large ones stop at the byte bound. The decoded value in memory is
+//! usually of the order of its encoded size (more for a [`Shared`] value
+//! that has rendered its JSON, up to about twice). The map is sharded and
+//! each shard holds its part of the byte bound, so a single value larger
+//! than that part is served from Redis only.
+//!
+//! [`Shared`]: crate::Shared
 
 use std::any::Any;
 use std::fmt;
@@ -25,6 +37,8 @@ pub(crate) struct L1Times {
     pub(crate) refresh_in: Option<Duration>,
     /// The value is a fail-safe answer held for the throttle period.
     pub(crate) throttled: bool,
+    /// Size of the value's stored bytes (0 when unknown).
+    pub(crate) bytes: u64,
 }
 
 impl L1Times {
@@ -53,6 +67,7 @@ impl L1Times {
             stale_for,
             refresh_in,
             throttled: false,
+            bytes: meta.bytes,
         }
     }
 }
@@ -74,6 +89,8 @@ pub(crate) struct L1Entry<V: ?Sized = dyn Any + Send + Sync> {
     /// A stale value held after a failed load: until `fresh_until` it is
     /// served as stale without calling the loader (the fail-safe throttle).
     pub(crate) throttled: bool,
+    /// What the entry counts against the byte bound (before the minimum).
+    pub(crate) weight: u64,
     /// The decoded value (last: it is the unsized field).
     pub(crate) value: V,
 }
@@ -108,19 +125,40 @@ pub(crate) trait L1Store: Send + Sync + fmt::Debug {
     fn remove(&self, key: &str);
     fn clear(&self);
     fn len(&self) -> usize;
-    /// Total weight of the entries as the store's weigher counts them.
+    /// Current weight, in bytes.
     fn weight(&self) -> u64;
+}
+
+/// Bytes an entry costs besides its value and key: the entry's metadata,
+/// the map slot and the allocation headers, roughly.
+const ENTRY_OVERHEAD: u64 = 128;
+
+/// Weighs an entry by its bytes, never below `min` (`max_bytes / capacity`),
+/// so the byte bound also bounds the entry count.
+#[derive(Debug, Clone, Copy)]
+struct ByBytes {
+    min: u64,
+}
+
+impl quick_cache::Weighter<String, Arc<L1Entry>> for ByBytes {
+    fn weight(&self, _key: &String, entry: &Arc<L1Entry>) -> u64 {
+        entry.weight.max(self.min)
+    }
 }
 
 /// `quick_cache` behind [`L1Store`].
 pub(crate) struct QuickL1 {
-    map: quick_cache::sync::Cache<String, Arc<L1Entry>>,
+    map: quick_cache::sync::Cache<String, Arc<L1Entry>, ByBytes>,
 }
 
 impl QuickL1 {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// At most about `capacity` entries and `max_bytes` bytes.
+    pub(crate) fn new(capacity: usize, max_bytes: u64) -> Self {
+        let capacity = capacity.max(1);
+        let max_bytes = max_bytes.max(1);
+        let min = (max_bytes / capacity as u64).max(1);
         Self {
-            map: quick_cache::sync::Cache::new(capacity.max(1)),
+            map: quick_cache::sync::Cache::with_weighter(capacity, max_bytes, ByBytes { min }),
         }
     }
 }
@@ -129,6 +167,7 @@ impl fmt::Debug for QuickL1 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("QuickL1")
             .field("len", &self.map.len())
+            .field("weight", &self.map.weight())
             .finish()
     }
 }
@@ -170,9 +209,9 @@ pub(crate) struct L1 {
 }
 
 impl L1 {
-    pub(crate) fn new(capacity: usize, max_ttl: Duration) -> Self {
+    pub(crate) fn new(capacity: usize, max_bytes: u64, max_ttl: Duration) -> Self {
         Self {
-            store: Box::new(QuickL1::new(capacity)),
+            store: Box::new(QuickL1::new(capacity, max_bytes)),
             epoch: AtomicU64::new(1),
             max_ttl,
         }
@@ -212,6 +251,7 @@ impl L1 {
                 epoch: self.epoch(),
                 tags: tags.into_boxed_slice(),
                 throttled: times.throttled,
+                weight: times.bytes + key.len() as u64 + ENTRY_OVERHEAD,
             }),
         );
     }
@@ -230,12 +270,13 @@ mod tests {
             epoch,
             tags: Box::new([]),
             throttled: false,
+            weight: 0,
         })
     }
 
     #[test]
     fn stores_typed_values() {
-        let l1 = L1::new(10, Duration::from_secs(60));
+        let l1 = L1::new(10, 1 << 20, Duration::from_secs(60));
         l1.store.insert("a".into(), entry(7, l1.epoch()));
         let e = l1.store.get("a").unwrap();
         assert_eq!(e.downcast::<u32>(), Some(7));
@@ -246,7 +287,7 @@ mod tests {
 
     #[test]
     fn is_bounded() {
-        let l1 = L1::new(100, Duration::from_secs(60));
+        let l1 = L1::new(100, 1 << 20, Duration::from_secs(60));
         for i in 0..10_000 {
             l1.store.insert(format!("k{i}"), entry(i, 1));
         }
@@ -255,7 +296,7 @@ mod tests {
 
     #[test]
     fn flush_bumps_the_epoch() {
-        let l1 = L1::new(10, Duration::from_secs(60));
+        let l1 = L1::new(10, 1 << 20, Duration::from_secs(60));
         let before = l1.epoch();
         l1.flush();
         assert!(l1.epoch() > before);

@@ -140,12 +140,13 @@ impl Remote {
     ) -> Option<Stored<T>> {
         let opened = entry::open(bytes);
         let value = self.decode_or_evict(full, opened.payload).await?;
-        let meta = match opened.envelope {
+        let mut meta = match opened.envelope {
             None => Meta::plain(physical_left),
             Some(env) => {
                 Meta::of_envelope(env.logical_expiry_ms, env.ttl_ms, env.tags, physical_left)
             }
         };
+        meta.bytes = bytes.len() as u64;
         Some(Stored { value, meta })
     }
 }

@@ -96,6 +96,8 @@ pub(crate) struct Meta {
     pub(crate) ttl: Option<Duration>,
     /// Tags and the versions it was loaded under.
     pub(crate) tags: Vec<(String, u64)>,
+    /// Size of the stored bytes: the weight of an L1 copy.
+    pub(crate) bytes: u64,
 }
 
 impl Meta {
@@ -122,6 +124,7 @@ impl Meta {
             physical_left,
             ttl: Some(Duration::from_millis(ttl_ms)),
             tags,
+            bytes: 0,
         }
     }
 
