@@ -114,7 +114,8 @@ fn config(pairs: &[(&str, &str)]) -> Result<AppConfig, ConfigError> {
 fn view(c: &AppConfig) -> String {
     let ttls: Vec<_> = KeySpace::ALL.iter().map(|s| c.domain.ttl(*s)).collect();
     format!(
-        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} \
+         {:?} {:?} {:?} {:?} {:?} {:?}",
         c.http_addr,
         c.database_url,
         c.database_schema,
@@ -131,6 +132,12 @@ fn view(c: &AppConfig) -> String {
         ttls,
         c.domain.fail_safe,
         c.otel,
+        c.database_statement_timeout,
+        c.conversation_limits,
+        c.health_details_public,
+        c.domain.soft_timeout,
+        c.domain.hard_timeout,
+        c.domain.negative_ttl,
     )
 }
 
