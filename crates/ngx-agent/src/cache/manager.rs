@@ -272,27 +272,8 @@ impl NgxCacheManager {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let key = space.key(parts);
-        let lookup = tracing::info_span!(
-            "cache.lookup",
-            cache.key_type = ngx_cache::telemetry::key_type(&key).unwrap_or("other"),
-            cache.source = tracing::field::Empty,
-        );
-        // Created here so that it is a child of the lookup even when the
-        // load runs on another task.
-        let load = tracing::info_span!(parent: &lookup, "cache.load");
-        let loader = move || loader().instrument(load);
-        let loaded = self
-            .cache
-            .get_or_load_entry(&key, &self.options(space, tags), loader)
-            .instrument(lookup.clone())
-            .await?;
-        lookup.record(
-            "cache.source",
-            format!("{:?}", loaded.source).to_lowercase(),
-        );
-        super::status::record(loaded.source);
-        Ok(loaded.value)
+        self.load_with(space.key(parts), self.options(space, tags), loader)
+            .await
     }
 
     /// Get-or-load of a value that may not exist: a loaded `None` is cached
@@ -313,9 +294,44 @@ impl NgxCacheManager {
         if let Some(negative) = self.settings.negative_ttl {
             opts = opts.negative_ttl(negative);
         }
-        self.cache
-            .get_or_load(&space.key(parts), &opts, loader)
-            .await
+        self.load_with(space.key(parts), opts, loader).await
+    }
+
+    /// The get-or-load every domain read goes through: a `cache.lookup`
+    /// span (with `cache.load` beneath it when the loader runs) and the
+    /// response's cache status.
+    async fn load_with<T, E, F, Fut>(
+        &self,
+        key: String,
+        opts: EntryOptions,
+        loader: F,
+    ) -> Result<T, LoadError<E>>
+    where
+        T: Cacheable,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let lookup = tracing::info_span!(
+            "cache.lookup",
+            cache.key_type = ngx_cache::telemetry::key_type(&key).unwrap_or("other"),
+            cache.source = tracing::field::Empty,
+        );
+        // Created here so that it is a child of the lookup even when the
+        // load runs on another task.
+        let load = tracing::info_span!(parent: &lookup, "cache.load");
+        let loader = move || loader().instrument(load);
+        let loaded = self
+            .cache
+            .get_or_load_entry(&key, &opts, loader)
+            .instrument(lookup.clone())
+            .await?;
+        lookup.record(
+            "cache.source",
+            format!("{:?}", loaded.source).to_lowercase(),
+        );
+        super::status::record(loaded.source);
+        Ok(loaded.value)
     }
 
     /// Reads a cached prediction of `model` for an input hash.
