@@ -110,6 +110,7 @@ impl Cache {
             config.limits(),
         ));
         let (stop, stopped) = watch::channel(());
+        remote.spawn_prober(stopped.clone());
         let coherence = Coherence::start(Parts {
             keys: config.key_space(),
             remote: Arc::clone(&remote),

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::message::Invalidation;
-use super::pending::MAX_PENDING;
 use super::state::Coherence;
 use crate::key::lease_key;
 
@@ -16,19 +15,6 @@ const FIRST_RETRY: Duration = Duration::from_millis(50);
 const MAX_RETRY: Duration = Duration::from_secs(1);
 
 impl Coherence {
-    /// Records that the delete of `full` did not reach Redis and makes sure
-    /// a retry task runs.
-    pub(crate) fn add_pending_delete(self: &Arc<Self>, full: &str) {
-        if !self.pending.add_delete(full) {
-            tracing::warn!(
-                limit = MAX_PENDING,
-                "too many deletes waiting for Redis; this one is not retried"
-            );
-            return;
-        }
-        self.ensure_retry();
-    }
-
     /// Starts the retry task unless it runs. The task holds this component
     /// and ends when nothing is pending or the cache is dropped.
     pub(crate) fn ensure_retry(self: &Arc<Self>) {

@@ -336,7 +336,7 @@ impl Coherence {
     }
 
     /// Applies a message from another instance.
-    pub(super) fn apply(&self, text: &str) {
+    pub(super) fn apply(self: &Arc<Self>, text: &str) {
         let (Some(channel), Some(msg)) = (&self.channel, Channel::parse(text)) else {
             return;
         };
@@ -351,10 +351,13 @@ impl Coherence {
         self.counters().inc(Count::InvalidationsReceived, 1);
         match msg.what {
             Invalidation::Key(key) => self.evict(&key),
-            Invalidation::Tag { tag, version } => {
-                self.clock.tick_all();
-                self.tags.observe(&tag, version);
-            }
+            Invalidation::Tag { tag, version } => match self.tags.get(&tag) {
+                Some(known) if version < known => self.tag_went_back(&tag, version, known),
+                _ => {
+                    self.clock.tick_all();
+                    self.tags.observe(&tag, version);
+                }
+            },
             Invalidation::Clear => {
                 self.clock.tick_all();
                 if let Some(l1) = &self.l1 {
@@ -365,13 +368,20 @@ impl Coherence {
         }
     }
 
-    /// Marks every L1 entry stale and forgets tag versions.
+    /// Marks every L1 entry stale and forgets tag versions, counted as a
+    /// flush.
     pub(super) fn flush_l1(&self) {
+        self.reset();
+        self.counters().inc(Count::L1Flushes, 1);
+    }
+
+    /// Marks every L1 entry stale, forgets tag versions and detaches loads
+    /// in flight: nothing learnt while no subscription listened is trusted.
+    pub(super) fn reset(&self) {
         self.clock.tick_all();
         if let Some(l1) = &self.l1 {
             l1.flush();
         }
         self.tags.clear();
-        self.counters().inc(Count::L1Flushes, 1);
     }
 }
