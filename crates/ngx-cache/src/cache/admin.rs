@@ -3,7 +3,7 @@
 
 use super::handle::Cache;
 use crate::error::{Error, log_skipped};
-use crate::key::escape_glob;
+use crate::key::{escape_glob, lease_glob};
 
 /// Keys asked for per `SCAN` step.
 const SCAN_BATCH: usize = 500;
@@ -29,16 +29,14 @@ impl Cache {
     }
 
     /// Removes every key of this cache's namespace with `SCAN MATCH` (the
-    /// namespace glob-escaped) and `UNLINK`, in batches; never `KEYS`.
-    /// Returns how many keys were removed.
+    /// namespace glob-escaped) and `UNLINK`, in batches; never `KEYS`. On a
+    /// cluster every primary is scanned. Returns how many keys were removed.
     pub async fn clear_namespace(&self) -> Result<u64, Error> {
         let ns = escape_glob(&self.inner.config.namespace);
+        // Lease keys start with the namespace prefix too.
         let keys = format!("{ns}:*");
-        // Lease keys are `{ns:...}:lease`: `{` is not a glob metacharacter.
-        let leases = format!("{{{ns}:*");
         let remote = &self.inner.remote;
         let removed = remote.call(|b| b.scan_unlink(&keys, SCAN_BATCH)).await?;
-        let removed = removed + remote.call(|b| b.scan_unlink(&leases, SCAN_BATCH)).await?;
         self.inner.coherence.cleared(true).await;
         Ok(removed)
     }
@@ -48,7 +46,7 @@ impl Cache {
     pub async fn clear_prefix(&self, prefix: &str) -> Result<u64, Error> {
         let full = self.full_key(prefix)?;
         let pattern = format!("{}*", escape_glob(&full));
-        let leases = format!("{{{}*", escape_glob(&full));
+        let leases = lease_glob(&full);
         let remote = &self.inner.remote;
         let removed = remote.call(|b| b.scan_unlink(&pattern, SCAN_BATCH)).await?;
         let removed = removed + remote.call(|b| b.scan_unlink(&leases, SCAN_BATCH)).await?;
