@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ngx_cache::{BreakerConfig, BreakerState, Cache, CacheConfig, EntryOptions};
 use support::hybrid::{LAG_BOUND, instance, subscribers};
-use support::proxy::StallingProxy;
+use support::proxy::{CutProxy, StallingProxy};
 use support::server::RedisServer;
 use support::util::{config, eventually, raw_exists, raw_get};
 
@@ -81,7 +81,7 @@ async fn breaker_closes_after_a_restart_while_l1_answers_the_hot_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_background_probe_closes_the_breaker_without_any_traffic() {
     let server = RedisServer::start();
-    let proxy = support::proxy::CutProxy::start(server.port()).await;
+    let proxy = CutProxy::start(server.port()).await;
     let open_for = Duration::from_millis(500);
     let cache = Cache::connect(
         CacheConfig::builder()
@@ -253,4 +253,68 @@ async fn the_first_subscription_resets_what_was_read_before_it() {
     assert!(subscribed.is_some(), "A never subscribed");
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(a.get::<String>("k").await, None, "A served what B deleted");
+}
+
+/// A cache through `proxy`, breaker off (a cut must not hold retries back).
+async fn through(proxy: &CutProxy, max_pending: Option<usize>) -> Cache {
+    let mut builder = CacheConfig::builder()
+        .url(proxy.url())
+        .namespace("t")
+        .op_timeout(Duration::from_millis(300))
+        .breaker(BreakerConfig::disabled());
+    if let Some(n) = max_pending {
+        builder = builder.max_pending(n);
+    }
+    Cache::connect(builder.build().unwrap()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_retry_neither_blocks_the_others_nor_stays_owed() {
+    let server = RedisServer::start();
+    let proxy = CutProxy::start(server.port()).await;
+    let cache = through(&proxy, None).await;
+    proxy.cut();
+    assert!(cache.try_invalidate_tag("bad").await.is_err());
+    assert!(cache.try_invalidate_tag("good").await.is_err());
+    assert!(cache.try_delete("gone").await.is_err());
+    assert_eq!(cache.stats().deletes_pending, 3);
+    // The bad tag's counter is now a list: INCR will be refused for ever.
+    let _: () = redis::cmd("LPUSH")
+        .arg("t:__tag:bad")
+        .arg("x")
+        .query(&mut server.conn())
+        .unwrap();
+    proxy.restore();
+    let settled = eventually(Duration::from_secs(5), || async {
+        cache.stats().deletes_pending == 0
+            && raw_get(&server, "t:__tag:good").as_deref() == Some(b"1".as_slice())
+    })
+    .await;
+    assert!(settled.is_some(), "{:?}", cache.stats());
+    assert_eq!(cache.stats().invalidations_dropped, 1);
+    // Entries of the refused tag are not misses for ever.
+    let opts = tagged("bad");
+    cache.set_with("k", &"v", &opts).await.unwrap();
+    assert_eq!(cache.get::<String>("k").await.as_deref(), Some("v"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owed_invalidations_are_bounded_and_the_excess_is_reported() {
+    let server = RedisServer::start();
+    let proxy = CutProxy::start(server.port()).await;
+    let cache = through(&proxy, Some(2)).await;
+    proxy.cut();
+    for key in ["a", "b", "c"] {
+        assert!(cache.try_delete(key).await.is_err());
+    }
+    for tag in ["x", "y", "z"] {
+        assert!(cache.try_invalidate_tag(tag).await.is_err());
+    }
+    let s = cache.stats();
+    assert_eq!(s.deletes_pending, 4, "{s:?}");
+    assert_eq!(s.invalidations_dropped, 2, "{s:?}");
+    assert!(matches!(
+        CacheConfig::builder().max_pending(0).build(),
+        Err(e) if e.var == "CACHE_MAX_PENDING"
+    ));
 }

@@ -118,6 +118,7 @@ impl Cache {
                 .then(|| L1::new(config.l1_capacity, config.l1_max_bytes, config.l1_max_ttl)),
             channel: config.invalidation && enabled,
             connect_timeout: config.connect_timeout,
+            max_pending: config.max_pending,
             stopped,
         });
         let loader = Arc::new(Loader::new(

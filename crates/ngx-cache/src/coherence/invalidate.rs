@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::message::Invalidation;
-use super::pending::{MAX_PENDING, is_pending_after};
+use super::pending::is_pending_after;
 use super::state::Coherence;
 use crate::error::Error;
 use crate::key::lease_key;
@@ -167,8 +167,7 @@ impl Coherence {
                 Err(e) => {
                     // Entries of the tag cannot be trusted until the bump
                     // lands: owe it like a failed invalidation.
-                    if is_pending_after(&e) {
-                        coherence.pending.add_tag(&tag);
+                    if is_pending_after(&e) && coherence.owe_tag(&tag) {
                         coherence.ensure_retry();
                     }
                 }
@@ -194,13 +193,7 @@ impl<'a> Owed<'a> {
     fn delete(coherence: &'a Arc<Coherence>, full: &'a str) -> Self {
         // Already pending (an earlier attempt failed) or recorded now; when
         // the set is full the delete is only attempted.
-        let recorded = coherence.pending.has_delete(full) || coherence.pending.add_delete(full);
-        if !recorded {
-            tracing::warn!(
-                limit = MAX_PENDING,
-                "too many deletes waiting for Redis; this one is not retried"
-            );
-        }
+        let recorded = coherence.pending.has_delete(full) || coherence.owe_delete(full);
         Self {
             coherence,
             what: recorded.then_some(OwedItem::Delete(full)),
@@ -208,10 +201,10 @@ impl<'a> Owed<'a> {
     }
 
     fn tag(coherence: &'a Arc<Coherence>, tag: &'a str) -> Self {
-        coherence.pending.add_tag(tag);
+        let recorded = coherence.owe_tag(tag);
         Self {
             coherence,
-            what: Some(OwedItem::Tag(tag)),
+            what: recorded.then_some(OwedItem::Tag(tag)),
         }
     }
 

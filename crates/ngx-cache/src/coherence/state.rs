@@ -77,6 +77,8 @@ pub(crate) struct Parts {
     /// Publish and apply invalidation messages.
     pub(crate) channel: bool,
     pub(crate) connect_timeout: Duration,
+    /// Bound of each set of owed invalidations.
+    pub(crate) max_pending: usize,
     pub(crate) stopped: watch::Receiver<()>,
 }
 
@@ -93,7 +95,7 @@ impl Coherence {
             l1: parts.l1,
             clock: InvalidationClock::default(),
             tags: TagVersions::default(),
-            pending: Pending::default(),
+            pending: Pending::new(parts.max_pending),
             channel,
             connect_timeout: parts.connect_timeout,
             stopped: parts.stopped,
