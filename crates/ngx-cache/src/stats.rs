@@ -193,8 +193,8 @@ pub struct CacheStats {
     /// then.
     pub deletes_pending: usize,
     /// Owed deletes and tag invalidations given up: refused by Redis
-    /// (`WRONGTYPE`, `NOPERM`, `READONLY`, ...), beyond the bound of
-    /// `CACHE_MAX_PENDING`, or not settled at shutdown.
+    /// (`WRONGTYPE`, `NOPERM`, `READONLY`, ...) or beyond the bound of
+    /// `CACHE_MAX_PENDING`.
     pub invalidations_dropped: u64,
     /// Invalidation lag, publish to eviction here.
     pub invalidation_lag_ms: LagPercentiles,

@@ -124,7 +124,7 @@ const COUNTERS: [(&str, &str); 12] = [
     ),
     (
         "ngx_cache_invalidations_dropped_total",
-        "Owed deletes and tag invalidations given up (refused by Redis, over the bound, or unsettled at shutdown).",
+        "Owed deletes and tag invalidations given up (refused by Redis, or over the bound).",
     ),
 ];
 

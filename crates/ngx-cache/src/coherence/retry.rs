@@ -31,6 +31,24 @@ impl Coherence {
         handle.spawn(retry(Arc::clone(self)));
     }
 
+    /// Retries what is owed at once, again and again, until nothing is
+    /// owed or `within` has passed; returns how many deletes and tag
+    /// invalidations are still owed. For shutdown, when the retry task is
+    /// about to stop with the process.
+    pub(crate) async fn settle(&self, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if self.pending.len() == 0 {
+                return 0;
+            }
+            let _ = tokio::time::timeout_at(deadline, self.retry_once()).await;
+            if self.pending.len() == 0 || tokio::time::Instant::now() >= deadline {
+                return self.pending.len();
+            }
+            tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + FIRST_RETRY)).await;
+        }
+    }
+
     /// Remembers the delete of `full` as owed; false (logged and counted
     /// as dropped) when the set is full.
     pub(super) fn owe_delete(&self, full: &str) -> bool {
