@@ -1,5 +1,7 @@
-//! Group invalidation on [`Cache`]: tags, and clearing a namespace or a
-//! prefix with `SCAN` + `UNLINK`.
+//! Group invalidation on [`Cache`]: tags, clearing a namespace or a
+//! prefix with `SCAN` + `UNLINK`, and settling owed invalidations.
+
+use std::time::Duration;
 
 use super::handle::Cache;
 use crate::error::{Error, log_skipped};
@@ -26,6 +28,25 @@ impl Cache {
     /// the background until Redis takes it.
     pub async fn try_invalidate_tag(&self, tag: &str) -> Result<u64, Error> {
         self.inner.coherence.invalidate_tag(tag).await
+    }
+
+    /// Settles owed work: deletes and tag invalidations that could not
+    /// reach Redis yet are retried at once until none is owed or `within`
+    /// has passed. Returns how many are still owed (0: all settled).
+    ///
+    /// Call it at shutdown: the background retry task stops with the
+    /// process, and what it still owes is lost then.
+    ///
+    /// ```no_run
+    /// # async fn demo(cache: ngx_cache::Cache) {
+    /// let left = cache.settle_pending(std::time::Duration::from_secs(5)).await;
+    /// if left > 0 {
+    ///     eprintln!("{left} cache invalidations could not be settled");
+    /// }
+    /// # }
+    /// ```
+    pub async fn settle_pending(&self, within: Duration) -> usize {
+        self.inner.coherence.settle(within).await
     }
 
     /// Removes every key of this cache's namespace with `SCAN MATCH` (the
