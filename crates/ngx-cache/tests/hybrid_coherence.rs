@@ -66,6 +66,13 @@ async fn delete_and_clear_on_one_instance_evict_the_others_l1(server: &Backing) 
     let [a, b] = <[Cache; 2]>::try_from(instances(server, 2).await).unwrap();
     a.set("k", &"v1", None).await.unwrap();
     a.set("other", &"o", None).await.unwrap();
+    // The messages of both writes reach B first (tens of ms through a
+    // cluster's bus); arriving later they would evict what B warms now.
+    let received = eventually(LAG_BOUND, || async {
+        b.stats().invalidations_received >= 2
+    })
+    .await;
+    assert!(received.is_some(), "{:?}", b.stats());
     warm_l1(&b, "k", "v1").await;
     warm_l1(&b, "other", "o").await;
 
@@ -77,7 +84,8 @@ async fn delete_and_clear_on_one_instance_evict_the_others_l1(server: &Backing) 
     // Only the deleted key went.
     let hits = b.stats().l1_hits;
     assert_eq!(b.get::<String>("other").await.as_deref(), Some("o"));
-    assert_eq!(b.stats().l1_hits, hits + 1, "unrelated key left L1");
+    let stats = b.stats();
+    assert_eq!(stats.l1_hits, hits + 1, "unrelated key left L1: {stats:?}");
 
     a.clear_namespace().await.unwrap();
     assert!(
