@@ -37,6 +37,7 @@ const CASES: &[(&str, Option<&str>, &str)] = &[
     ("CACHE_L1_CAPACITY", Some("0"), "50"),
     ("CACHE_L1_MAX_TTL", Some("0"), "5"),
     ("CACHE_INVALIDATION_ENABLED", Some("maybe"), "false"),
+    ("CACHE_MAX_PENDING", Some("0"), "50"),
     ("CACHE_TTL_CONVERSATION", Some("-1"), "60"),
     ("CACHE_TTL_CUSTOMER", Some("0"), "60"),
     ("CACHE_TTL_PREDICTION", Some("x"), "60"),

@@ -193,6 +193,36 @@ impl CircuitBreaker {
         }
     }
 
+    /// Whether the breaker would admit a probe now: open (or half-open
+    /// with a hung probe) for longer than its wait.
+    pub fn probe_due(&self) -> bool {
+        let state = self.state.load(Ordering::Acquire);
+        if !self.config.enabled || state == CLOSED {
+            return false;
+        }
+        let wait = if state == OPEN {
+            self.config.open_duration
+        } else {
+            self.config.probe_timeout
+        };
+        self.since.lock().elapsed() >= wait
+    }
+
+    /// Closes the breaker on evidence that the server answers again (a new
+    /// connection, a subscription), without waiting for the open period
+    /// or a probe. Does nothing when closed.
+    pub fn close(&self) {
+        if self.state.load(Ordering::Acquire) == CLOSED {
+            return;
+        }
+        let _guard = self.since.lock();
+        self.failures.store(0, Ordering::Relaxed);
+        if self.state.swap(CLOSED, Ordering::AcqRel) != CLOSED {
+            crate::telemetry::breaker_transition(BreakerState::Closed);
+            tracing::info!("circuit breaker closed: Redis answers again");
+        }
+    }
+
     fn open(&self) {
         let mut since = self.since.lock();
         *since = Instant::now();

@@ -44,17 +44,111 @@ impl KeySpace {
     }
 }
 
-/// The lease key of `full`, in the same cluster slot: `{full}:lease`, or
-/// `full:lease` when `full` already carries a hash tag.
+/// The lease key of `full` (`<namespace>:<key>`):
+/// `<namespace>:__lease:{T}:<key>`, where `T` is a short brace-free string
+/// whose hash slot is the slot of `full` ([`slot_tag`]). So the lease always
+/// lives in the data key's cluster slot, whatever braces the key holds, and
+/// starts with the namespace prefix, so an ACL key pattern such as `~ngx:*`
+/// and `SCAN MATCH ngx:*` cover it.
 pub(crate) fn lease_key(full: &str) -> String {
-    let has_tag = full
-        .find('{')
-        .is_some_and(|open| full[open + 1..].find('}').is_some_and(|len| len > 0));
-    if has_tag {
-        format!("{full}:lease")
-    } else {
-        format!("{{{full}}}:lease")
+    let tag = slot_tag(key_slot(full.as_bytes()));
+    match full.split_once(':') {
+        Some((namespace, key)) => format!("{namespace}:{LEASE_INFIX}{{{tag}}}:{key}"),
+        None => format!("{LEASE_INFIX}{{{tag}}}:{full}"),
     }
+}
+
+/// A `SCAN MATCH` pattern for the lease keys of every key that starts with
+/// `full_prefix` (`<namespace>:<key prefix>`), metacharacters escaped.
+pub(crate) fn lease_glob(full_prefix: &str) -> String {
+    let (namespace, prefix) = full_prefix.split_once(':').unwrap_or(("", full_prefix));
+    format!(
+        "{}:{LEASE_INFIX}{{*}}:{}*",
+        escape_glob(namespace),
+        escape_glob(prefix)
+    )
+}
+
+/// What follows `<namespace>:` in every lease key.
+pub(crate) const LEASE_INFIX: &str = "__lease:";
+
+/// Number of hash slots of a Redis Cluster.
+pub(crate) const SLOTS: u16 = 16384;
+
+/// The Redis Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag
+/// (the bytes between the first `{` and the first `}` after it, when not
+/// empty) or of the whole key, modulo 16384. The same function as the
+/// server's `CLUSTER KEYSLOT`.
+pub(crate) fn key_slot(key: &[u8]) -> u16 {
+    crc16(hash_tag(key)) % SLOTS
+}
+
+/// The part of `key` that is hashed: its non-empty `{tag}` or all of it.
+fn hash_tag(key: &[u8]) -> &[u8] {
+    if let Some(open) = key.iter().position(|&b| b == b'{')
+        && let Some(len) = key[open + 1..].iter().position(|&b| b == b'}')
+        && len > 0
+    {
+        return &key[open + 1..open + 1 + len];
+    }
+    key
+}
+
+/// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, no reflection.
+fn crc16(bytes: &[u8]) -> u16 {
+    const TABLE: [u16; 256] = {
+        let mut table = [0u16; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut crc = (i as u16) << 8;
+            let mut bit = 0;
+            while bit < 8 {
+                crc = if crc & 0x8000 != 0 {
+                    (crc << 1) ^ 0x1021
+                } else {
+                    crc << 1
+                };
+                bit += 1;
+            }
+            table[i] = crc;
+            i += 1;
+        }
+        table
+    };
+    bytes.iter().fold(0u16, |crc, &b| {
+        (crc << 8) ^ TABLE[usize::from((crc >> 8) as u8 ^ b)]
+    })
+}
+
+/// A short string of letters and digits whose hash slot is `slot`: the
+/// first such string in length-then-alphabet order. Built once, for all
+/// 16384 slots, on first use.
+pub(crate) fn slot_tag(slot: u16) -> &'static str {
+    static TAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let tags = TAGS.get_or_init(|| {
+        const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        let mut tags: Vec<Option<String>> = vec![None; usize::from(SLOTS)];
+        let mut missing = usize::from(SLOTS);
+        let mut candidates: Vec<Vec<u8>> = vec![Vec::new()];
+        while missing > 0 {
+            let mut longer = Vec::with_capacity(candidates.len() * ALPHABET.len());
+            for prefix in &candidates {
+                for &c in ALPHABET {
+                    let mut tag = prefix.clone();
+                    tag.push(c);
+                    let entry = &mut tags[usize::from(key_slot(&tag))];
+                    if entry.is_none() {
+                        *entry = Some(String::from_utf8(tag.clone()).unwrap_or_default());
+                        missing -= 1;
+                    }
+                    longer.push(tag);
+                }
+            }
+            candidates = longer;
+        }
+        tags.into_iter().map(Option::unwrap_or_default).collect()
+    });
+    &tags[usize::from(slot % SLOTS)]
 }
 
 /// Checks a namespace: non-empty, at most 128 bytes, no control characters
@@ -137,10 +231,70 @@ mod tests {
     }
 
     #[test]
-    fn lease_keys_share_the_slot() {
-        assert_eq!(lease_key("ngx:conv:v1:a"), "{ngx:conv:v1:a}:lease");
-        assert_eq!(lease_key("ngx:{user1}:x"), "ngx:{user1}:x:lease");
-        assert_eq!(lease_key("ngx:{}:x"), "{ngx:{}:x}:lease");
+    fn slots_match_the_server() {
+        // `CLUSTER KEYSLOT` answers of Redis 7.
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"bar"), 5061);
+        assert_eq!(key_slot(b"ngx:a}b"), 5016);
+        assert_eq!(key_slot(b"123456789"), 12739);
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        assert_eq!(
+            key_slot(b"{user1000}.following"),
+            key_slot(b"{user1000}.followers")
+        );
+        assert_eq!(key_slot(b"{user1000}.following"), 3443);
+        assert_eq!(key_slot(b"somekey"), 11058);
+        assert_eq!(key_slot(b"foo{hash_tag}"), 2515);
+        // An empty tag hashes the whole key; only the first `{` counts.
+        assert_eq!(key_slot(b"foo{}{bar}"), 8363);
+        assert_eq!(key_slot(b"foo{{bar}}zap"), 4015);
+        assert_eq!(key_slot(b"foo{bar}{zap}"), key_slot(b"bar"));
+    }
+
+    #[test]
+    fn every_slot_has_a_short_tag() {
+        for slot in 0..SLOTS {
+            let tag = slot_tag(slot);
+            assert!(!tag.is_empty() && tag.len() <= 4, "slot {slot}: {tag:?}");
+            assert!(tag.bytes().all(|b| b.is_ascii_alphanumeric()), "{tag:?}");
+            assert_eq!(key_slot(tag.as_bytes()), slot);
+        }
+    }
+
+    #[test]
+    fn lease_keys_share_the_slot_and_the_prefix() {
+        let hostile = [
+            "ngx:conv:v1:a",
+            "ngx:a}b",
+            "ngx:{user1}:x",
+            "ngx:{}:x",
+            "ngx:}{",
+            "ngx:{",
+            "ngx:}",
+            "ngx:{}",
+            "ngx:{{}}",
+            "ngx:a{b}c{d}",
+            "ngx:{ngx}",
+            "ngx:{ngx:}",
+            "ngx:__lease:{0}:x",
+            "ngx:ünï{cödé}",
+            "ngx:日本{語}",
+            "ngx:{ñ",
+        ];
+        for full in hostile {
+            let lease = lease_key(full);
+            assert_eq!(
+                key_slot(lease.as_bytes()),
+                key_slot(full.as_bytes()),
+                "{full} -> {lease}"
+            );
+            assert!(lease.starts_with("ngx:__lease:{"), "{lease}");
+            assert!(lease.ends_with(&full["ngx:".len()..]), "{lease}");
+        }
+        // The reported case: `ngx:a}b` (slot 5016) used to lease in 14843.
+        assert_eq!(key_slot(lease_key("ngx:a}b").as_bytes()), 5016);
+        assert_ne!(lease_key("ngx:a"), lease_key("ngx:b"));
+        assert_eq!(lease_glob("ngx:user*1"), r"ngx:__lease:{*}:user\*1*");
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub(crate) struct Counters {
     pub(crate) invalidations_received: AtomicU64,
     pub(crate) l1_flushes: AtomicU64,
     pub(crate) resubscribes: AtomicU64,
+    pub(crate) invalidations_dropped: AtomicU64,
     /// The same events through the `metrics` facade, with bounded labels.
     pub(crate) telemetry: Telemetry,
 }
@@ -98,6 +99,7 @@ impl Counters {
             Count::InvalidationsReceived => &self.invalidations_received,
             Count::L1Flushes => &self.l1_flushes,
             Count::Resubscribes => &self.resubscribes,
+            Count::InvalidationsDropped => &self.invalidations_dropped,
         };
         Self::add(atomic, n);
         self.telemetry.count(which, n);
@@ -190,6 +192,10 @@ pub struct CacheStats {
     /// being retried; this instance treats what they cover as misses until
     /// then.
     pub deletes_pending: usize,
+    /// Owed deletes and tag invalidations given up: refused by Redis
+    /// (`WRONGTYPE`, `NOPERM`, `READONLY`, ...) or beyond the bound of
+    /// `CACHE_MAX_PENDING`.
+    pub invalidations_dropped: u64,
     /// Invalidation lag, publish to eviction here.
     pub invalidation_lag_ms: LagPercentiles,
 }
@@ -266,6 +272,7 @@ impl CacheStats {
             l1_entries,
             l1_bytes,
             deletes_pending,
+            invalidations_dropped: load(&c.invalidations_dropped),
             invalidation_lag_ms,
         }
     }

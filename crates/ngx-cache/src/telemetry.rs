@@ -80,7 +80,7 @@ const MAX_KEY_TYPE_LEN: usize = 24;
 const OTHER: &str = "other";
 
 /// Plain counters: (name, help).
-const COUNTERS: [(&str, &str); 11] = [
+const COUNTERS: [(&str, &str); 12] = [
     ("ngx_cache_sets_total", "Values written to Redis."),
     (
         "ngx_cache_sets_skipped_total",
@@ -122,6 +122,10 @@ const COUNTERS: [(&str, &str); 11] = [
         "ngx_cache_resubscribes_total",
         "Times the invalidation channel was subscribed again after a loss.",
     ),
+    (
+        "ngx_cache_invalidations_dropped_total",
+        "Owed deletes and tag invalidations given up (refused by Redis, or over the bound).",
+    ),
 ];
 
 /// Index into [`Telemetry::counters`] of each plain counter.
@@ -138,6 +142,7 @@ pub(crate) enum Count {
     InvalidationsReceived,
     L1Flushes,
     Resubscribes,
+    InvalidationsDropped,
 }
 
 /// Redis commands with their own `command` label; others are `other`.

@@ -92,3 +92,54 @@ async fn clearing_namespaces_with_other_metacharacters() {
     clear_and_check("n?").await;
     clear_and_check("[n]s").await;
 }
+
+/// A held lease lives under the namespace prefix (so an ACL pattern
+/// `~t:*` covers it), and `clear_prefix` and `clear_namespace` remove it: a
+/// load in flight then cannot fill its old value.
+#[tokio::test]
+async fn leases_are_under_the_namespace_and_are_cleared_with_their_keys() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ngx_cache::EntryOptions;
+    use support::util::{eventually, lease_keys, raw_exists};
+    use tokio::sync::Notify;
+
+    let server = RedisServer::start();
+    let cache = Cache::connect(config(&server).l1(false).build().unwrap())
+        .await
+        .unwrap();
+    for clear_all in [false, true] {
+        let go = Arc::new(Notify::new());
+        let load = {
+            let (cache, go) = (cache.clone(), go.clone());
+            tokio::spawn(async move {
+                let opts = EntryOptions::new().hard_timeout(Duration::from_secs(10));
+                cache
+                    .get_or_load("user:{1}", &opts, || async move {
+                        go.notified().await;
+                        Ok::<_, std::io::Error>("old".to_owned())
+                    })
+                    .await
+            })
+        };
+        let held = eventually(Duration::from_secs(5), || async {
+            lease_keys(&server).len() == 1
+        })
+        .await;
+        assert!(held.is_some(), "no lease under t:__lease:*");
+        let lease = lease_keys(&server).remove(0);
+        assert!(lease.ends_with(":user:{1}"), "{lease}");
+        let removed = if clear_all {
+            cache.clear_namespace().await.unwrap()
+        } else {
+            cache.clear_prefix("user:").await.unwrap()
+        };
+        assert_eq!(removed, 1, "the lease is the only key");
+        assert!(lease_keys(&server).is_empty());
+        go.notify_one();
+        let got = load.await.unwrap().unwrap();
+        assert_eq!(got, "old", "the caller still gets its load");
+        assert!(!raw_exists(&server, "t:user:{1}"), "the fill was refused");
+    }
+}

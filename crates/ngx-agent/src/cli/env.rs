@@ -109,6 +109,11 @@ pub(crate) const VARS: &[Var] = &[
     ),
     var("CACHE_L1_CAPACITY", "10000", "L1 entries"),
     var(
+        "CACHE_MAX_PENDING",
+        "10000",
+        "Owed deletes (and owed tag invalidations) remembered while Redis is unreachable",
+    ),
+    var(
         "CACHE_L1_MAX_TTL",
         "60",
         "Seconds; upper bound of any L1 lifetime",

@@ -49,6 +49,7 @@ mod state;
 mod status;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -146,8 +147,10 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then stops
-/// accepting, waits up to `drain` for in-flight requests, and closes the
-/// database. The cache closes when the state's last clone is dropped.
+/// accepting, waits up to `drain` for in-flight requests, settles the
+/// cache invalidations still owed to Redis with what is left of `drain`
+/// (at least [`SETTLE_AT_LEAST`]), and closes the database. The cache
+/// closes when the state's last clone is dropped.
 ///
 /// Connections are bounded by the state's [`HttpLimits`](crate::config::HttpLimits):
 /// a header-read timeout, an idle keep-alive timeout and a cap on open
@@ -159,16 +162,32 @@ pub async fn serve(
     drain: Duration,
 ) -> std::io::Result<()> {
     let limits = state.http_limits();
+    let signalled = Arc::new(std::sync::OnceLock::new());
+    let shutdown = {
+        let signalled = Arc::clone(&signalled);
+        async move {
+            shutdown.await;
+            let _ = signalled.set(std::time::Instant::now());
+        }
+    };
     if !server::run(listener, app(state.clone()), limits, shutdown, drain).await {
         tracing::warn!(
             ?drain,
             "in-flight requests did not finish in time, closing them"
         );
     }
+    let used = signalled.get().map_or(Duration::ZERO, |t| t.elapsed());
+    state
+        .settle_cache(drain.saturating_sub(used).max(SETTLE_AT_LEAST))
+        .await;
     state.close().await;
     tracing::info!("stopped");
     Ok(())
 }
+
+/// The least time shutdown gives owed cache invalidations, even when the
+/// drain used up the shutdown timeout.
+pub const SETTLE_AT_LEAST: Duration = Duration::from_millis(500);
 
 async fn not_found() -> AppError {
     AppError::NotFound("no such route".into())

@@ -210,6 +210,31 @@ impl AppState {
         self.inner.started.elapsed().as_secs_f64()
     }
 
+    /// Settles the cache invalidations still owed to Redis (deletes and
+    /// tag bumps that could not reach it), for up to `within`, and logs
+    /// by count what could not be settled. Nothing without a cache.
+    pub async fn settle_cache(&self, within: std::time::Duration) {
+        let Some(cache) = &self.inner.cache else {
+            return;
+        };
+        let cache = cache.cache();
+        let owed = cache.stats().deletes_pending;
+        if owed == 0 {
+            return;
+        }
+        let left = cache.settle_pending(within).await;
+        if left == 0 {
+            tracing::info!(settled = owed, "owed cache invalidations settled");
+        } else {
+            tracing::warn!(
+                settled = owed.saturating_sub(left),
+                not_settled = left,
+                ?within,
+                "owed cache invalidations could not be settled before shutdown; other instances may serve the old entries until they expire"
+            );
+        }
+    }
+
     /// Closes the database pool. The cache's background tasks stop when
     /// the last clone of the state is dropped.
     pub async fn close(&self) {

@@ -1,9 +1,11 @@
-//! Group invalidation on [`Cache`]: tags, and clearing a namespace or a
-//! prefix with `SCAN` + `UNLINK`.
+//! Group invalidation on [`Cache`]: tags, clearing a namespace or a
+//! prefix with `SCAN` + `UNLINK`, and settling owed invalidations.
+
+use std::time::Duration;
 
 use super::handle::Cache;
 use crate::error::{Error, log_skipped};
-use crate::key::escape_glob;
+use crate::key::{escape_glob, lease_glob};
 
 /// Keys asked for per `SCAN` step.
 const SCAN_BATCH: usize = 500;
@@ -28,17 +30,34 @@ impl Cache {
         self.inner.coherence.invalidate_tag(tag).await
     }
 
+    /// Settles owed work: deletes and tag invalidations that could not
+    /// reach Redis yet are retried at once until none is owed or `within`
+    /// has passed. Returns how many are still owed (0: all settled).
+    ///
+    /// Call it at shutdown: the background retry task stops with the
+    /// process, and what it still owes is lost then.
+    ///
+    /// ```no_run
+    /// # async fn demo(cache: ngx_cache::Cache) {
+    /// let left = cache.settle_pending(std::time::Duration::from_secs(5)).await;
+    /// if left > 0 {
+    ///     eprintln!("{left} cache invalidations could not be settled");
+    /// }
+    /// # }
+    /// ```
+    pub async fn settle_pending(&self, within: Duration) -> usize {
+        self.inner.coherence.settle(within).await
+    }
+
     /// Removes every key of this cache's namespace with `SCAN MATCH` (the
-    /// namespace glob-escaped) and `UNLINK`, in batches; never `KEYS`.
-    /// Returns how many keys were removed.
+    /// namespace glob-escaped) and `UNLINK`, in batches; never `KEYS`. On a
+    /// cluster every primary is scanned. Returns how many keys were removed.
     pub async fn clear_namespace(&self) -> Result<u64, Error> {
         let ns = escape_glob(&self.inner.config.namespace);
+        // Lease keys start with the namespace prefix too.
         let keys = format!("{ns}:*");
-        // Lease keys are `{ns:...}:lease`: `{` is not a glob metacharacter.
-        let leases = format!("{{{ns}:*");
         let remote = &self.inner.remote;
         let removed = remote.call(|b| b.scan_unlink(&keys, SCAN_BATCH)).await?;
-        let removed = removed + remote.call(|b| b.scan_unlink(&leases, SCAN_BATCH)).await?;
         self.inner.coherence.cleared(true).await;
         Ok(removed)
     }
@@ -48,7 +67,7 @@ impl Cache {
     pub async fn clear_prefix(&self, prefix: &str) -> Result<u64, Error> {
         let full = self.full_key(prefix)?;
         let pattern = format!("{}*", escape_glob(&full));
-        let leases = format!("{{{}*", escape_glob(&full));
+        let leases = lease_glob(&full);
         let remote = &self.inner.remote;
         let removed = remote.call(|b| b.scan_unlink(&pattern, SCAN_BATCH)).await?;
         let removed = removed + remote.call(|b| b.scan_unlink(&leases, SCAN_BATCH)).await?;

@@ -110,6 +110,7 @@ impl Cache {
             config.limits(),
         ));
         let (stop, stopped) = watch::channel(());
+        remote.spawn_prober(stopped.clone());
         let coherence = Coherence::start(Parts {
             keys: config.key_space(),
             remote: Arc::clone(&remote),
@@ -117,6 +118,7 @@ impl Cache {
                 .then(|| L1::new(config.l1_capacity, config.l1_max_bytes, config.l1_max_ttl)),
             channel: config.invalidation && enabled,
             connect_timeout: config.connect_timeout,
+            max_pending: config.max_pending,
             stopped,
         });
         let loader = Arc::new(Loader::new(

@@ -44,11 +44,16 @@ impl Coherence {
     }
 
     /// Deletes `key` (full form `full`) and its lease from Redis and every
-    /// instance's L1; true when it existed. A failure that may leave the old
-    /// entry in Redis makes the delete pending.
+    /// instance's L1; true when it existed.
+    ///
+    /// The delete is recorded as pending before the first await and forgotten
+    /// only once Redis took it and the other instances were told: a caller
+    /// that gives up half-way (a request deadline, a client gone, a shutdown
+    /// drain) leaves it owed to the retry task, never lost.
     pub(crate) async fn delete(self: &Arc<Self>, key: &str, full: &str) -> Result<bool, Error> {
         // The lease goes too, so a load in flight cannot fill an old value.
         let targets = [full.to_owned(), lease_key(full)];
+        let owed = Owed::delete(self, full);
         // Evict before and after: a concurrent read that fetched the old
         // value between the two cannot leave it in L1.
         self.evict(key);
@@ -56,12 +61,15 @@ impl Coherence {
         self.evict(key);
         self.publish(Invalidation::Key(key.to_owned())).await;
         match removed {
-            Ok(n) => Ok(n > 0),
+            Ok(n) => {
+                owed.settled();
+                Ok(n > 0)
+            }
             Err(e) => {
                 // Redis may still hold the old entry: keep this instance
                 // from reading it, and retry until Redis takes the delete.
-                if is_pending_after(&e) {
-                    self.add_pending_delete(full);
+                if !is_pending_after(&e) {
+                    owed.settled();
                 }
                 Err(e)
             }
@@ -74,13 +82,17 @@ impl Coherence {
     /// is pending: retried in the background until Redis takes it.
     pub(crate) async fn invalidate_tag(self: &Arc<Self>, tag: &str) -> Result<u64, Error> {
         let key = self.keys.tag(tag)?;
+        // Owed from here on, as a delete is (see `delete`).
+        let owed = Owed::tag(self, tag);
+        self.note_invalidation();
         match self.bump_tag(tag, &key).await {
-            Ok(version) => Ok(version),
+            Ok(version) => {
+                owed.settled();
+                Ok(version)
+            }
             Err(e) => {
-                if is_pending_after(&e) {
-                    self.pending.add_tag(tag);
-                    self.note_invalidation();
-                    self.ensure_retry();
+                if !is_pending_after(&e) {
+                    owed.settled();
                 }
                 Err(e)
             }
@@ -96,9 +108,27 @@ impl Coherence {
     }
 
     /// `INCR` of the tag's version, then the local and remote bookkeeping.
+    ///
+    /// Tag counters have no TTL but can still vanish (eviction under
+    /// `allkeys-lru`, a manual `DEL`): the next `INCR` then starts again at
+    /// 1, below versions entries already carry, which would make those
+    /// entries current again once the counter climbs back. A version not
+    /// above the highest one known here is such a reset: the counter is
+    /// moved past the known version before it is announced.
     async fn bump_tag(&self, tag: &str, key: &str) -> Result<u64, Error> {
-        let version = self.remote.call(|b| b.incr(key, 1)).await?;
-        let version = version.max(0) as u64;
+        let mut version = self.remote.call(|b| b.incr(key, 1)).await?.max(0) as u64;
+        if let Some(known) = self.tags.get(tag)
+            && version <= known
+        {
+            tracing::warn!(
+                tag,
+                version,
+                known,
+                "tag version went back (counter key lost); moving it past the known version"
+            );
+            let step = i64::try_from(known - version + 1).unwrap_or(i64::MAX);
+            version = self.remote.call(|b| b.incr(key, step)).await?.max(0) as u64;
+        }
         self.tags.observe(tag, version);
         self.note_invalidation();
         self.publish(Invalidation::Tag {
@@ -107,5 +137,91 @@ impl Coherence {
         })
         .await;
         Ok(version)
+    }
+
+    /// Another instance announced `version` of `tag`, below the version
+    /// known here: its counter was lost and that instance did not know
+    /// how far it had gone. Entries carrying the tag stop being current
+    /// here at once, and the counter is moved past the known version (in
+    /// the background), so old entries never become current again.
+    pub(super) fn tag_went_back(self: &Arc<Self>, tag: &str, version: u64, known: u64) {
+        self.tags.replace(tag, version);
+        self.clock.tick_all();
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Ok(key) = self.keys.tag(tag) else { return };
+        let coherence = Arc::clone(self);
+        let tag = tag.to_owned();
+        handle.spawn(async move {
+            let step = i64::try_from(known.saturating_sub(version) + 1).unwrap_or(i64::MAX);
+            match coherence.remote.call(|b| b.incr(&key, step)).await {
+                Ok(v) => {
+                    let v = v.max(0) as u64;
+                    coherence.tags.observe(&tag, v);
+                    coherence.clock.tick_all();
+                    coherence
+                        .publish(Invalidation::Tag { tag, version: v })
+                        .await;
+                }
+                Err(e) => {
+                    // Entries of the tag cannot be trusted until the bump
+                    // lands: owe it like a failed invalidation.
+                    if is_pending_after(&e) && coherence.owe_tag(&tag) {
+                        coherence.ensure_retry();
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// An invalidation recorded as pending while it runs. Dropped without
+/// [`settled`](Owed::settled) (the call failed or its future was
+/// cancelled), it stays pending and the retry task is started.
+struct Owed<'a> {
+    coherence: &'a Arc<Coherence>,
+    what: Option<OwedItem<'a>>,
+}
+
+enum OwedItem<'a> {
+    Delete(&'a str),
+    Tag(&'a str),
+}
+
+impl<'a> Owed<'a> {
+    fn delete(coherence: &'a Arc<Coherence>, full: &'a str) -> Self {
+        // Already pending (an earlier attempt failed) or recorded now; when
+        // the set is full the delete is only attempted.
+        let recorded = coherence.pending.has_delete(full) || coherence.owe_delete(full);
+        Self {
+            coherence,
+            what: recorded.then_some(OwedItem::Delete(full)),
+        }
+    }
+
+    fn tag(coherence: &'a Arc<Coherence>, tag: &'a str) -> Self {
+        let recorded = coherence.owe_tag(tag);
+        Self {
+            coherence,
+            what: recorded.then_some(OwedItem::Tag(tag)),
+        }
+    }
+
+    /// Redis took it (or it can never be pending): no longer owed.
+    fn settled(mut self) {
+        match self.what.take() {
+            Some(OwedItem::Delete(full)) => self.coherence.pending.remove_delete(full),
+            Some(OwedItem::Tag(tag)) => self.coherence.pending.remove_tag(tag),
+            None => {}
+        }
+    }
+}
+
+impl Drop for Owed<'_> {
+    fn drop(&mut self) {
+        if self.what.is_some() {
+            self.coherence.ensure_retry();
+        }
     }
 }

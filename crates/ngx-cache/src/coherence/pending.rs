@@ -10,11 +10,16 @@
 //! invalidation message until Redis takes them, so other instances stop
 //! seeing the old entry shortly after the connection returns too.
 //!
-//! A later successful `set` of the key supersedes its pending delete. The
-//! set of keys is bounded ([`MAX_PENDING`]); past it, further keys are only
-//! logged. A tag invalidation that fails is pending the same way: entries
-//! carrying the tag stop being served here at once, and the version bump is
-//! retried. `deletes_pending` in the statistics counts both.
+//! A later successful `set` of the key supersedes its pending delete. A tag
+//! invalidation that fails is pending the same way: entries carrying the tag
+//! stop being served here at once, and the version bump is retried.
+//! `deletes_pending` in the statistics counts both.
+//!
+//! Each set is bounded (`CACHE_MAX_PENDING`); past it, further items are
+//! only logged and counted in `invalidations_dropped`. An item Redis
+//! refuses (see [`is_refusal`]) is dropped the same way instead of being
+//! retried for ever: retrying cannot change the answer, and keeping it would
+//! make what it covers a miss here for good.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -23,9 +28,6 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::error::Error;
 
-/// Most deletes remembered at once.
-pub(super) const MAX_PENDING: usize = 10_000;
-
 /// Whether an invalidation that failed with `e` may still be pending in
 /// Redis: anything but a caller mistake or a disabled cache, which never
 /// reach it.
@@ -33,10 +35,20 @@ pub(super) fn is_pending_after(e: &Error) -> bool {
     !e.is_caller_error() && !matches!(e, Error::Disabled)
 }
 
+/// Whether a retry that failed with `e` was refused by Redis itself (a
+/// `WRONGTYPE`, `NOPERM` or `READONLY` reply, say), so that repeating it
+/// cannot succeed; unreachable servers, timeouts and an open breaker are
+/// not refusals.
+pub(super) fn is_refusal(e: &Error) -> bool {
+    !e.is_transient() && !matches!(e, Error::CircuitOpen | Error::Disabled)
+}
+
 /// Full keys whose delete, and tags whose invalidation, has not reached
 /// Redis yet.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Pending {
+    /// Most deletes, and most tags, remembered at once.
+    limit: usize,
     /// `deletes.len()`, readable without the lock: the read path checks it
     /// on every Redis read and takes the lock only when something is pending.
     delete_count: AtomicUsize,
@@ -49,6 +61,18 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
+    /// An empty set that remembers at most `limit` deletes and `limit` tags.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            delete_count: AtomicUsize::new(0),
+            deletes: Mutex::default(),
+            tag_count: AtomicUsize::new(0),
+            tags: RwLock::default(),
+            retrying: AtomicBool::new(false),
+        }
+    }
+
     /// Whether a delete of `full` is pending.
     pub(crate) fn has_delete(&self, full: &str) -> bool {
         self.delete_count.load(Ordering::Acquire) != 0 && self.deletes.lock().contains(full)
@@ -57,7 +81,7 @@ impl Pending {
     /// Remembers `full`; false when the set is full.
     pub(super) fn add_delete(&self, full: &str) -> bool {
         let mut keys = self.deletes.lock();
-        if keys.len() >= MAX_PENDING && !keys.contains(full) {
+        if keys.len() >= self.limit && !keys.contains(full) {
             return false;
         }
         keys.insert(full.to_owned());
@@ -82,12 +106,17 @@ impl Pending {
         self.deletes.lock().iter().take(n).cloned().collect()
     }
 
-    /// Remembers that the invalidation of `tag` did not reach Redis.
-    pub(crate) fn add_tag(&self, tag: &str) {
+    /// Remembers that the invalidation of `tag` did not reach Redis; false
+    /// when the set is full.
+    pub(crate) fn add_tag(&self, tag: &str) -> bool {
         let mut tags = self.tags.write();
+        if tags.len() >= self.limit && !tags.contains(tag) {
+            return false;
+        }
         tags.insert(tag.to_owned());
         self.tag_count.store(tags.len(), Ordering::Release);
         crate::telemetry::owed_tag_bumps(tags.len());
+        true
     }
 
     /// The invalidation of `tag` reached Redis.
@@ -127,10 +156,10 @@ mod tests {
 
     #[test]
     fn deletes_and_tags_are_counted_together() {
-        let p = Pending::default();
+        let p = Pending::new(10);
         assert!(!p.has_delete("ngx:a"));
         assert!(p.add_delete("ngx:a"));
-        p.add_tag("t");
+        assert!(p.add_tag("t"));
         assert_eq!(p.len(), 2);
         assert!(p.has_delete("ngx:a"));
         assert!(p.has_any_tag(["x", "t"].into_iter()));
@@ -140,5 +169,24 @@ mod tests {
         assert!(!p.has_any_tag(["t"].into_iter()));
         assert!(is_pending_after(&Error::CircuitOpen));
         assert!(!is_pending_after(&Error::Disabled));
+        assert!(!is_refusal(&Error::CircuitOpen));
+        assert!(!is_refusal(&Error::Timeout(std::time::Duration::ZERO)));
+        let wrongtype = Error::Redis {
+            category: "response error".into(),
+            message: "WRONGTYPE".into(),
+            transient: false,
+        };
+        assert!(is_refusal(&wrongtype));
+    }
+
+    #[test]
+    fn each_set_is_bounded() {
+        let p = Pending::new(1);
+        assert!(p.add_delete("a"));
+        assert!(p.add_delete("a"));
+        assert!(!p.add_delete("b"));
+        assert!(p.add_tag("x"));
+        assert!(!p.add_tag("y"));
+        assert_eq!(p.len(), 2);
     }
 }

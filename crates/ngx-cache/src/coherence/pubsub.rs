@@ -90,13 +90,20 @@ impl Coherence {
                     _ = stopped.changed() => return,
                 };
                 if let Some(mut subscription) = subscription {
-                    // Anything published while we were away was missed.
+                    // Anything published while we were away was missed,
+                    // and so was anything published before the first
+                    // subscription: what L1 and the tag versions learnt
+                    // until now is not trusted.
                     channel.reset_seen();
-                    if !first {
+                    if first {
+                        coherence.reset();
+                    } else {
                         coherence.flush_l1();
                         coherence.counters().inc(Count::Resubscribes, 1);
                         tracing::info!("invalidation channel subscribed again");
                     }
+                    // Redis answers: whatever opened the breaker is over.
+                    coherence.remote.breaker().close();
                     channel.subscribed.store(true, Ordering::Release);
                     first = false;
                     backoff = Duration::from_millis(50);

@@ -6,9 +6,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::message::Invalidation;
-use super::pending::MAX_PENDING;
+use super::pending::is_refusal;
 use super::state::Coherence;
+use crate::error::Error;
 use crate::key::lease_key;
+use crate::telemetry::Count;
 
 /// Keys sent per retry `UNLINK`.
 const BATCH: usize = 200;
@@ -16,19 +18,6 @@ const FIRST_RETRY: Duration = Duration::from_millis(50);
 const MAX_RETRY: Duration = Duration::from_secs(1);
 
 impl Coherence {
-    /// Records that the delete of `full` did not reach Redis and makes sure
-    /// a retry task runs.
-    pub(crate) fn add_pending_delete(self: &Arc<Self>, full: &str) {
-        if !self.pending.add_delete(full) {
-            tracing::warn!(
-                limit = MAX_PENDING,
-                "too many deletes waiting for Redis; this one is not retried"
-            );
-            return;
-        }
-        self.ensure_retry();
-    }
-
     /// Starts the retry task unless it runs. The task holds this component
     /// and ends when nothing is pending or the cache is dropped.
     pub(crate) fn ensure_retry(self: &Arc<Self>) {
@@ -42,37 +31,121 @@ impl Coherence {
         handle.spawn(retry(Arc::clone(self)));
     }
 
-    /// One pass over what is pending; true when all of it landed.
+    /// Retries what is owed at once, again and again, until nothing is
+    /// owed or `within` has passed; returns how many deletes and tag
+    /// invalidations are still owed. For shutdown, when the retry task is
+    /// about to stop with the process.
+    pub(crate) async fn settle(&self, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if self.pending.len() == 0 {
+                return 0;
+            }
+            let _ = tokio::time::timeout_at(deadline, self.retry_once()).await;
+            if self.pending.len() == 0 || tokio::time::Instant::now() >= deadline {
+                return self.pending.len();
+            }
+            tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + FIRST_RETRY)).await;
+        }
+    }
+
+    /// Remembers the delete of `full` as owed; false (logged and counted
+    /// as dropped) when the set is full.
+    pub(super) fn owe_delete(&self, full: &str) -> bool {
+        let recorded = self.pending.add_delete(full);
+        if !recorded {
+            self.counters().inc(Count::InvalidationsDropped, 1);
+            tracing::warn!(
+                key = full,
+                "too many deletes waiting for Redis; this one is not retried"
+            );
+        }
+        recorded
+    }
+
+    /// Remembers the invalidation of `tag` as owed; false (logged and
+    /// counted as dropped) when the set is full.
+    pub(super) fn owe_tag(&self, tag: &str) -> bool {
+        let recorded = self.pending.add_tag(tag);
+        if !recorded {
+            self.counters().inc(Count::InvalidationsDropped, 1);
+            tracing::warn!(
+                tag,
+                "too many tag invalidations waiting for Redis; this one is not retried"
+            );
+        }
+        recorded
+    }
+
+    /// One pass over what is pending; true when all of it landed. An item
+    /// Redis refuses is dropped and the pass goes on; a failure to reach
+    /// Redis ends the pass (the rest would fail the same way).
     async fn retry_once(&self) -> bool {
         let keys = self.pending.deletes(BATCH);
         if !keys.is_empty() {
-            let mut targets = Vec::with_capacity(keys.len() * 2);
-            for full in &keys {
-                targets.push(lease_key(full));
-                targets.push(full.clone());
-            }
-            if let Err(e) = self.remote.call(|b| b.unlink(&targets)).await {
-                tracing::debug!(error = %e, pending = self.pending.len(), "pending deletes still failing");
-                return false;
-            }
-            for full in &keys {
-                self.pending.remove_delete(full);
-                if let Some(key) = self.keys.short(full) {
-                    // Another instance may have re-read the old entry while
-                    // this one could not reach Redis.
-                    self.publish(Invalidation::Key(key.to_owned())).await;
+            match self.unlink_owed(&keys).await {
+                Ok(()) => {}
+                Err(e) if is_refusal(&e) => {
+                    // One refused key fails the whole batch: find it.
+                    for full in &keys {
+                        match self.unlink_owed(std::slice::from_ref(full)).await {
+                            Ok(()) => {}
+                            Err(e) if is_refusal(&e) => self.drop_delete(full, &e),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "pending deletes still failing");
+                                return false;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, pending = self.pending.len(), "pending deletes still failing");
+                    return false;
                 }
             }
-            tracing::info!(count = keys.len(), "pending cache deletes applied");
         }
         for tag in self.pending.tags() {
-            if let Err(e) = self.retry_tag(&tag).await {
-                tracing::debug!(error = %e, tag, "pending tag invalidation still failing");
-                return false;
+            match self.retry_tag(&tag).await {
+                Ok(()) => tracing::info!(tag, "pending tag invalidation applied"),
+                Err(e) if is_refusal(&e) => {
+                    self.pending.remove_tag(&tag);
+                    self.counters().inc(Count::InvalidationsDropped, 1);
+                    tracing::error!(error = %e, tag, "Redis refuses the tag invalidation; dropped");
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, tag, "pending tag invalidation still failing");
+                    return false;
+                }
             }
-            tracing::info!(tag, "pending tag invalidation applied");
         }
         true
+    }
+
+    /// `UNLINK` of owed deletes (entries and leases); once Redis took them,
+    /// they are no longer owed and the other instances are told.
+    async fn unlink_owed(&self, keys: &[String]) -> Result<(), Error> {
+        let mut targets = Vec::with_capacity(keys.len() * 2);
+        for full in keys {
+            targets.push(lease_key(full));
+            targets.push(full.clone());
+        }
+        self.remote.call(|b| b.unlink(&targets)).await?;
+        for full in keys {
+            self.pending.remove_delete(full);
+            if let Some(key) = self.keys.short(full) {
+                // Another instance may have re-read the old entry while
+                // this one could not reach Redis.
+                self.publish(Invalidation::Key(key.to_owned())).await;
+            }
+        }
+        tracing::info!(count = keys.len(), "pending cache deletes applied");
+        Ok(())
+    }
+
+    fn drop_delete(&self, full: &str, e: &Error) {
+        self.pending.remove_delete(full);
+        self.counters().inc(Count::InvalidationsDropped, 1);
+        tracing::error!(error = %e, key = full, "Redis refuses the delete; dropped");
     }
 }
 

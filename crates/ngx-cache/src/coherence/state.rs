@@ -77,6 +77,8 @@ pub(crate) struct Parts {
     /// Publish and apply invalidation messages.
     pub(crate) channel: bool,
     pub(crate) connect_timeout: Duration,
+    /// Bound of each set of owed invalidations.
+    pub(crate) max_pending: usize,
     pub(crate) stopped: watch::Receiver<()>,
 }
 
@@ -93,7 +95,7 @@ impl Coherence {
             l1: parts.l1,
             clock: InvalidationClock::default(),
             tags: TagVersions::default(),
-            pending: Pending::default(),
+            pending: Pending::new(parts.max_pending),
             channel,
             connect_timeout: parts.connect_timeout,
             stopped: parts.stopped,
@@ -336,7 +338,7 @@ impl Coherence {
     }
 
     /// Applies a message from another instance.
-    pub(super) fn apply(&self, text: &str) {
+    pub(super) fn apply(self: &Arc<Self>, text: &str) {
         let (Some(channel), Some(msg)) = (&self.channel, Channel::parse(text)) else {
             return;
         };
@@ -351,10 +353,13 @@ impl Coherence {
         self.counters().inc(Count::InvalidationsReceived, 1);
         match msg.what {
             Invalidation::Key(key) => self.evict(&key),
-            Invalidation::Tag { tag, version } => {
-                self.clock.tick_all();
-                self.tags.observe(&tag, version);
-            }
+            Invalidation::Tag { tag, version } => match self.tags.get(&tag) {
+                Some(known) if version < known => self.tag_went_back(&tag, version, known),
+                _ => {
+                    self.clock.tick_all();
+                    self.tags.observe(&tag, version);
+                }
+            },
             Invalidation::Clear => {
                 self.clock.tick_all();
                 if let Some(l1) = &self.l1 {
@@ -365,13 +370,20 @@ impl Coherence {
         }
     }
 
-    /// Marks every L1 entry stale and forgets tag versions.
+    /// Marks every L1 entry stale and forgets tag versions, counted as a
+    /// flush.
     pub(super) fn flush_l1(&self) {
+        self.reset();
+        self.counters().inc(Count::L1Flushes, 1);
+    }
+
+    /// Marks every L1 entry stale, forgets tag versions and detaches loads
+    /// in flight: nothing learnt while no subscription listened is trusted.
+    pub(super) fn reset(&self) {
         self.clock.tick_all();
         if let Some(l1) = &self.l1 {
             l1.flush();
         }
         self.tags.clear();
-        self.counters().inc(Count::L1Flushes, 1);
     }
 }

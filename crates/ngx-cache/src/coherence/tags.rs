@@ -43,6 +43,12 @@ impl TagVersions {
         *slot = (*slot).max(version);
     }
 
+    /// Records `version` even when it is lower than the known one (the
+    /// counter in Redis started again).
+    pub(super) fn replace(&self, tag: &str, version: u64) {
+        self.map.write().insert(tag.to_owned(), version);
+    }
+
     pub(super) fn clear(&self) {
         self.map.write().clear();
     }

@@ -86,6 +86,7 @@ impl CacheConfig {
             &mut c.invalidation,
             Env::boolean,
         )?;
+        env.set("CACHE_MAX_PENDING", &mut c.max_pending, Env::number)?;
         c.breaker.probe_timeout = c.op_timeout * 4;
         c.validate()
     }

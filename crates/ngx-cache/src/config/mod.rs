@@ -71,6 +71,10 @@ pub struct CacheConfig {
     /// Publish and apply invalidation messages so every instance's L1 stays
     /// coherent (`CACHE_INVALIDATION_ENABLED`).
     pub invalidation: bool,
+    /// Most owed key deletes, and most owed tag invalidations, remembered
+    /// at once while Redis cannot take them (`CACHE_MAX_PENDING`); past
+    /// it, further ones are only logged and counted as dropped.
+    pub max_pending: usize,
 }
 
 impl Default for CacheConfig {
@@ -97,6 +101,7 @@ impl Default for CacheConfig {
             l1_max_bytes: 64 * 1024 * 1024,
             l1_max_ttl: Duration::from_secs(60),
             invalidation: true,
+            max_pending: 10_000,
         }
     }
 }
@@ -120,6 +125,7 @@ impl fmt::Debug for CacheConfig {
             .field("ttl_jitter", &self.ttl_jitter)
             .field("compression_threshold", &self.compression_threshold)
             .field("heal_after_timeouts", &self.heal_after_timeouts)
+            .field("max_pending", &self.max_pending)
             .field("l1_enabled", &self.l1_enabled)
             .field("l1_capacity", &self.l1_capacity)
             .field("l1_max_bytes", &self.l1_max_bytes)
@@ -237,6 +243,9 @@ impl CacheConfig {
                 "must be at least 1",
             ));
         }
+        if self.max_pending == 0 {
+            return Err(ConfigError::new("CACHE_MAX_PENDING", "must be at least 1"));
+        }
         if self.l1_enabled && self.l1_capacity == 0 {
             return Err(ConfigError::new("CACHE_L1_CAPACITY", "must be at least 1"));
         }
@@ -350,6 +359,8 @@ setters! {
     l1_max_ttl: std::time::Duration => |c, v| c.l1_max_ttl = v;
     /// Turns the invalidation channel on or off.
     invalidation: bool => |c, v| c.invalidation = v;
+    /// Most owed deletes (and owed tag invalidations) remembered at once.
+    max_pending: usize => |c, v| c.max_pending = v;
 }
 
 impl CacheConfigBuilder {

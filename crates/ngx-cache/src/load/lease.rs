@@ -2,14 +2,15 @@
 //!
 //! The race this prevents: a reader misses and reads v1 from the database; a
 //! writer commits v2 and invalidates the key; the reader then writes v1 to the
-//! cache. Before loading, the reader takes a lease, `SET {key}:lease token NX
+//! cache. Before loading, the reader takes a lease, `SET <lease key> token NX
 //! PX`, and in the same round trip reads what the key holds (usually nothing,
 //! or a stale fail-safe value). The fill is a Lua script that writes only if
 //! the lease still holds the reader's token *and* the key still holds what
 //! the reader saw. A `delete` removes the lease with the key; a `set` changes
 //! the key. Either way the racing fill is refused, and a plain `set` stays a
-//! single `SET`. The lease key carries the data key as its hash tag, so both
-//! live in one cluster slot and the script (in `backend/`) is cluster-safe.
+//! single `SET`. The lease key (`key::lease_key`) hashes to the data key's
+//! slot, so both live in one cluster slot and the script (in `backend/`) is
+//! cluster-safe.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+use tokio::sync::watch;
 
 use crate::backend::Backend;
 use crate::breaker::{BreakerConfig, CircuitBreaker};
@@ -15,6 +16,10 @@ use crate::stats::Counters;
 use crate::telemetry::Count;
 use crate::value::codec::{self, Limits};
 use crate::value::entry::{self, Meta};
+
+/// How often the background prober checks whether the breaker is due for
+/// a probe; the breaker closes at most this long after its open period.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
 
 /// Redis behind the breaker. `backend` is `None` when the cache is disabled:
 /// every call then fails with [`Error::Disabled`] without I/O.
@@ -93,6 +98,52 @@ impl Remote {
                 Err(e)
             }
         }
+    }
+
+    /// Probes Redis when the breaker is due for a probe: a `PING` through
+    /// the half-open permit, which closes the breaker on success and opens
+    /// it for another period on failure. Counts nothing in the statistics.
+    pub(crate) async fn probe(&self) {
+        let Some(backend) = self.backend.as_ref() else {
+            return;
+        };
+        if !self.breaker.probe_due() {
+            return;
+        }
+        let Some(permit) = self.breaker.acquire() else {
+            return;
+        };
+        if permit.is_probe() {
+            backend.await_connection().await;
+        }
+        match backend.ping().await {
+            Ok(()) => permit.success(),
+            Err(e) => permit.failure(e.is_transient()),
+        }
+    }
+
+    /// Starts the task that probes Redis in the background once the
+    /// breaker's open period is over, so the breaker closes after an
+    /// outage even when no call reaches it (L1 answering every read, say).
+    /// The task holds this component and stops with `stopped`.
+    pub(crate) fn spawn_prober(self: &Arc<Self>, mut stopped: watch::Receiver<()>) {
+        if self.backend.is_none() {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let remote = Arc::clone(self);
+        handle.spawn(async move {
+            let mut tick = tokio::time::interval(PROBE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => remote.probe().await,
+                    _ = stopped.changed() => return,
+                }
+            }
+        });
     }
 
     /// Reads the bytes under `full`, with the time Redis keeps them when

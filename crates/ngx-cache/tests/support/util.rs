@@ -42,6 +42,16 @@ pub fn raw_exists(server: &RedisServer, key: &str) -> bool {
         == 1
 }
 
+/// The lease keys held in namespace `t` (`t:__lease:{..}:<key>`), sorted.
+pub fn lease_keys(server: &RedisServer) -> Vec<String> {
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg("t:__lease:*")
+        .query(&mut server.conn())
+        .expect("KEYS");
+    keys.sort();
+    keys
+}
+
 /// `DBSIZE`.
 pub fn dbsize(server: &RedisServer) -> i64 {
     redis::cmd("DBSIZE")
