@@ -37,8 +37,8 @@
 //!    instances: the invalidation clock, tag versions, pending invalidations
 //!    and their retry task, the invalidation channel's wire format and its
 //!    publisher and subscriber tasks.
-//! 7. `load/`: `get_or_load`: single-flight, lease and checked fill,
-//!    fail-safe, timeouts, eager refresh.
+//! 7. `load/`: `get_or_load` and `get_or_load_many`: single-flight, lease
+//!    and checked fill, fail-safe, timeouts, eager refresh.
 //! 8. `cache/`: the [`Cache`] handle and its public operations (single
 //!    keys, batches, tags and clears, `get_or_load`, warming, statistics and
 //!    health), the process-wide [`global`] cache, and the hidden support
@@ -103,6 +103,8 @@ pub mod cache;
 #[cfg(any(test, doctest))]
 mod tour;
 
+#[doc(hidden)]
+pub use cache::fuzz as __fuzz;
 #[doc(hidden)]
 pub use cache::private as __private;
 

@@ -167,6 +167,13 @@ impl EntryOptions {
         }
     }
 
+    /// How long Redis keeps an entry of logical TTL `ttl`: the TTL plus the
+    /// fail-safe window, each at most [`MAX_TTL`](crate::key::MAX_TTL).
+    pub(crate) fn physical_ttl(&self, ttl: Duration) -> Duration {
+        let window = self.fail_safe.unwrap_or_default();
+        crate::key::clamp_ttl(ttl).saturating_add(crate::key::clamp_ttl(window))
+    }
+
     /// Whether a fill skips the lease check (the `test-util` hook).
     pub(crate) fn skips_fill_check(&self) -> bool {
         #[cfg(feature = "test-util")]
@@ -224,6 +231,10 @@ pub enum LoadError<E> {
     /// The loader panicked.
     #[error("loader panicked")]
     Panicked,
+    /// A batch loader (`get_or_load_many`) that this call joined returned
+    /// no value for the key.
+    #[error("the batch loader returned no value for this key")]
+    NotLoaded,
 }
 
 impl<E> LoadError<E> {
@@ -242,6 +253,7 @@ impl<E> Clone for LoadError<E> {
             LoadError::Loader(e) => LoadError::Loader(e.clone()),
             LoadError::Timeout(d) => LoadError::Timeout(*d),
             LoadError::Panicked => LoadError::Panicked,
+            LoadError::NotLoaded => LoadError::NotLoaded,
         }
     }
 }
