@@ -193,9 +193,10 @@ pub fn markdown(off: &RunReport, on: &RunReport) -> String {
         2,
     );
     let mib = |r: &RunReport| {
-        r.memory
-            .rss_bytes
-            .map_or_else(|| "n/a".to_owned(), |b| format!("{:.1}", b as f64 / 1048576.0))
+        r.memory.rss_bytes.map_or_else(
+            || "n/a".to_owned(),
+            |b| format!("{:.1}", b as f64 / 1048576.0),
+        )
     };
     let _ = writeln!(
         out,

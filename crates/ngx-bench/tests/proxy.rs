@@ -57,7 +57,10 @@ fn a_round_trip_takes_at_least_the_rtt() {
         conn.read_exact(&mut back).unwrap();
         let took = start.elapsed();
         assert_eq!(back, [i; 16]);
-        assert!(took >= rtt, "round trip {i} took {took:?}, less than {rtt:?}");
+        assert!(
+            took >= rtt,
+            "round trip {i} took {took:?}, less than {rtt:?}"
+        );
     }
 }
 
