@@ -26,6 +26,30 @@ pub struct HealthReport {
     /// Why the check failed, redacted; absent when healthy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// On a Redis Cluster, every primary; absent for a single server.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeHealth>,
+}
+
+/// One primary of a Redis Cluster, as [`HealthReport::nodes`] lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct NodeHealth {
+    /// `host:port` the cluster announces.
+    pub address: String,
+    /// `primary`.
+    pub role: String,
+    /// Hash slots it serves.
+    pub slots: u32,
+    /// Its replicas.
+    pub replicas: u32,
+    /// It answered `PING`.
+    pub healthy: bool,
+    /// `PING` round trip in milliseconds (0 when it failed).
+    pub latency_ms: f64,
+    /// Why `PING` failed, redacted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The fields of `INFO` the health report uses.

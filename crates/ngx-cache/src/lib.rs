@@ -17,7 +17,8 @@
 //!      escaping, [`stable_hash`], [`KeyTtl`].
 //!    - `breaker`: the three-state [`CircuitBreaker`].
 //!    - `stats`: the counters and the [`CacheStats`] snapshot.
-//!    - `health`: the [`HealthReport`] shape and `INFO` parsing.
+//!    - `health`: the [`HealthReport`] shape (with [`NodeHealth`] per
+//!      cluster primary) and `INFO` parsing.
 //!    - [`telemetry`]: metric names, help text, units and bounded labels,
 //!      recorded through the `metrics` facade.
 //! 2. `value/`: [`Codec`]s, the metadata envelope, whole entries encoded
@@ -28,16 +29,16 @@
 //! 4. `backend/`: the backend in cache terms (`get_with_pttl`, `set`,
 //!    `take_lease`, `checked_fill`, `mget`, `unlink`, `scan_unlink`,
 //!    `publish`, `subscribe`, ...), an enum over implementations (the
-//!    single-node pool today), the Lua scripts. The only place that uses
-//!    the `redis` crate.
+//!    single-node pool, and Redis Cluster in `backend/cluster/`), the Lua
+//!    scripts. The only place that uses the `redis` crate.
 //! 5. `tier/`: the L1 store, and Redis reached through the breaker-guarded
 //!    backend (`Remote`), without coherence.
 //! 6. `coherence/`: what keeps L1 and Redis reads current across
 //!    instances: the invalidation clock, tag versions, pending invalidations
 //!    and their retry task, the invalidation channel's wire format and its
 //!    publisher and subscriber tasks.
-//! 7. `load/`: `get_or_load`: single-flight, lease and checked fill,
-//!    fail-safe, timeouts, eager refresh.
+//! 7. `load/`: `get_or_load` and `get_or_load_many`: single-flight, lease
+//!    and checked fill, fail-safe, timeouts, eager refresh.
 //! 8. `cache/`: the [`Cache`] handle and its public operations (single
 //!    keys, batches, tags and clears, `get_or_load`, warming, statistics and
 //!    health), the process-wide [`global`] cache, and the hidden support
@@ -109,7 +110,7 @@ pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 pub use cache::{Cache, WarmEntry, WarmReport, global, install_global};
 pub use config::{CacheConfig, CacheConfigBuilder};
 pub use error::{ConfigError, Error, Result};
-pub use health::HealthReport;
+pub use health::{HealthReport, NodeHealth};
 pub use key::{KeyTtl, escape_glob, stable_hash, try_stable_hash};
 pub use options::{EntryOptions, LoadError, Loaded, Source};
 pub use stats::{CacheStats, LagPercentiles};

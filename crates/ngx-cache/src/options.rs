@@ -224,6 +224,10 @@ pub enum LoadError<E> {
     /// The loader panicked.
     #[error("loader panicked")]
     Panicked,
+    /// A batch loader (`get_or_load_many`) that this call joined returned
+    /// no value for the key.
+    #[error("the batch loader returned no value for this key")]
+    NotLoaded,
 }
 
 impl<E> LoadError<E> {
@@ -242,6 +246,7 @@ impl<E> Clone for LoadError<E> {
             LoadError::Loader(e) => LoadError::Loader(e.clone()),
             LoadError::Timeout(d) => LoadError::Timeout(*d),
             LoadError::Panicked => LoadError::Panicked,
+            LoadError::NotLoaded => LoadError::NotLoaded,
         }
     }
 }

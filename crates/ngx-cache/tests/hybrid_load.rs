@@ -11,6 +11,7 @@ use std::time::Duration;
 use ngx_cache::{Cache, EntryOptions, LoadError, Source, WarmEntry};
 use support::hybrid::{instance, instances};
 use support::server::RedisServer;
+use support::target::Backing;
 use support::util::{eventually, lease_keys, pttl, raw_exists, raw_get, raw_set, timed};
 
 type Io<T> = Result<T, std::io::Error>;
@@ -53,10 +54,8 @@ async fn stampede(cache: &Cache, key: &str, n: usize, delay: Duration) -> usize 
     calls.load(Ordering::SeqCst)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_concurrent_misses_run_the_loader_once() {
-    let server = RedisServer::start();
-    let cache = instance(&server).await;
+async fn a_thousand_concurrent_misses_run_the_loader_once(server: &Backing) {
+    let cache = instance(server).await;
     assert_eq!(
         stampede(&cache, "slow", 1000, Duration::from_millis(50)).await,
         1
@@ -71,10 +70,8 @@ async fn a_thousand_concurrent_misses_run_the_loader_once() {
 /// A loader that answers at once finishes (fills and leaves the flight map)
 /// while late callers are still on their way from their own Redis miss; they
 /// must not start a second load.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_concurrent_misses_with_an_instant_loader_run_it_once() {
-    let server = RedisServer::start();
-    let cache = instance(&server).await;
+async fn a_thousand_concurrent_misses_with_an_instant_loader_run_it_once(server: &Backing) {
+    let cache = instance(server).await;
     for round in 0..5 {
         let key = format!("instant{round}");
         let calls = stampede(&cache, &key, 1000, Duration::ZERO).await;
@@ -82,10 +79,8 @@ async fn a_thousand_concurrent_misses_with_an_instant_loader_run_it_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn instances_missing_together_load_about_once() {
-    let server = RedisServer::start();
-    let caches = instances(&server, 4).await;
+async fn instances_missing_together_load_about_once(server: &Backing) {
+    let caches = instances(server, 4).await;
     let calls = counter();
     let opts = EntryOptions::new().ttl(Duration::from_secs(60));
     let barrier = Arc::new(tokio::sync::Barrier::new(caches.len()));
@@ -111,13 +106,11 @@ async fn instances_missing_together_load_about_once() {
         "distributed waits {waits}"
     );
     // The lease is gone after the fill.
-    assert_eq!(lease_keys(&server), Vec::<String>::new());
+    assert_eq!(lease_keys(server), Vec::<String>::new());
 }
 
-#[tokio::test]
-async fn none_is_not_cached_unless_negative_caching_is_asked_for() {
-    let server = RedisServer::start();
-    let [a, b] = <[Cache; 2]>::try_from(instances(&server, 2).await).unwrap();
+async fn none_is_not_cached_unless_negative_caching_is_asked_for(server: &Backing) {
+    let [a, b] = <[Cache; 2]>::try_from(instances(server, 2).await).unwrap();
     let calls = counter();
     let plain = EntryOptions::new().ttl(Duration::from_secs(60));
     for _ in 0..2 {
@@ -128,7 +121,7 @@ async fn none_is_not_cached_unless_negative_caching_is_asked_for() {
         assert_eq!(got, None);
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2, "None was cached");
-    assert!(!raw_exists(&server, "t:absent"));
+    assert!(!raw_exists(server, "t:absent"));
 
     let negative = plain.clone().negative_ttl(Duration::from_secs(2));
     let got: Option<String> = a
@@ -136,7 +129,7 @@ async fn none_is_not_cached_unless_negative_caching_is_asked_for() {
         .await
         .unwrap();
     assert_eq!(got, None);
-    let ms = pttl(&server, "t:gone");
+    let ms = pttl(server, "t:gone");
     assert!((1500..=2000).contains(&ms), "negative entry PTTL {ms}");
     // Another instance gets the cached None without loading.
     let got = b
@@ -159,13 +152,11 @@ async fn none_is_not_cached_unless_negative_caching_is_asked_for() {
         .await
         .unwrap();
     assert_eq!(got.as_deref(), Some("x"));
-    assert!(pttl(&server, "t:present") > 50_000);
+    assert!(pttl(server, "t:present") > 50_000);
 }
 
-#[tokio::test]
-async fn the_hard_timeout_bounds_a_loader_without_stale_value() {
-    let server = RedisServer::start();
-    let cache = instance(&server).await;
+async fn the_hard_timeout_bounds_a_loader_without_stale_value(server: &Backing) {
+    let cache = instance(server).await;
     let opts = EntryOptions::new().hard_timeout(Duration::from_millis(100));
     let calls = counter();
     let (res, took) = timed(cache.get_or_load::<String, _, _, _>(
@@ -180,9 +171,9 @@ async fn the_hard_timeout_bounds_a_loader_without_stale_value() {
     );
     assert!(took < Duration::from_millis(600), "took {took:?}");
     assert_eq!(cache.stats().load_failures, 1);
-    assert!(!raw_exists(&server, "t:hung"));
+    assert!(!raw_exists(server, "t:hung"));
     // The lease was released: the next call loads at once.
-    assert_eq!(lease_keys(&server), Vec::<String>::new());
+    assert_eq!(lease_keys(server), Vec::<String>::new());
     let v = cache
         .get_or_load(
             "hung",
@@ -194,10 +185,8 @@ async fn the_hard_timeout_bounds_a_loader_without_stale_value() {
     assert_eq!(v, "ok");
 }
 
-#[tokio::test]
-async fn a_loader_error_reaches_every_waiter_and_is_not_cached() {
-    let server = RedisServer::start();
-    let cache = instance(&server).await;
+async fn a_loader_error_reaches_every_waiter_and_is_not_cached(server: &Backing) {
+    let cache = instance(server).await;
     let opts = EntryOptions::new();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
@@ -219,13 +208,11 @@ async fn a_loader_error_reaches_every_waiter_and_is_not_cached() {
         }
     }
     assert_eq!(cache.stats().loads, 1);
-    assert!(!raw_exists(&server, "t:bad"));
+    assert!(!raw_exists(server, "t:bad"));
 }
 
-#[tokio::test]
-async fn eager_refresh_reloads_a_hot_key_once_before_it_expires() {
-    let server = RedisServer::start();
-    let cache = instance(&server).await;
+async fn eager_refresh_reloads_a_hot_key_once_before_it_expires(server: &Backing) {
+    let cache = instance(server).await;
     let ttl = Duration::from_millis(400);
     let opts = EntryOptions::new().ttl(ttl).eager_refresh(0.5);
     let calls = counter();
@@ -272,14 +259,12 @@ async fn eager_refresh_reloads_a_hot_key_once_before_it_expires() {
     let s = cache.stats();
     assert_eq!(s.eager_refreshes, 1, "{s:?}");
     // Redis holds the refreshed value, so another instance sees it too.
-    let other = instance(&server).await;
+    let other = instance(server).await;
     assert_eq!(other.get::<String>("hot").await.as_deref(), Some("v2"));
 }
 
-#[tokio::test]
-async fn warm_loads_with_bounded_concurrency_and_reports_progress() {
-    let server = RedisServer::start();
-    let cache = instance(&server).await;
+async fn warm_loads_with_bounded_concurrency_and_reports_progress(server: &Backing) {
+    let cache = instance(server).await;
     let running = counter();
     let peak = counter();
     let entries: Vec<WarmEntry<u32, std::io::Error>> = (0..50u32)
@@ -314,7 +299,7 @@ async fn warm_loads_with_bounded_concurrency_and_reports_progress() {
     let peak = peak.load(Ordering::SeqCst);
     assert!((1..=4).contains(&peak), "peak concurrency {peak}");
     for i in 0..50u32 {
-        let stored = raw_get(&server, &format!("t:w:{i}"));
+        let stored = raw_get(server, &format!("t:w:{i}"));
         if i == 17 {
             assert_eq!(stored, None);
         } else {
@@ -323,10 +308,8 @@ async fn warm_loads_with_bounded_concurrency_and_reports_progress() {
     }
 }
 
-#[tokio::test]
-async fn plain_get_reads_envelopes_written_by_get_or_load() {
-    let server = RedisServer::start();
-    let [a, b] = <[Cache; 2]>::try_from(instances(&server, 2).await).unwrap();
+async fn plain_get_reads_envelopes_written_by_get_or_load(server: &Backing) {
+    let [a, b] = <[Cache; 2]>::try_from(instances(server, 2).await).unwrap();
     let opts = EntryOptions::new()
         .ttl(Duration::from_millis(300))
         .tag("customer:1")
@@ -339,7 +322,7 @@ async fn plain_get_reads_envelopes_written_by_get_or_load() {
         .await
         .unwrap();
     assert_eq!(v, vec![1, 2, 3]);
-    let stored = raw_get(&server, "t:env").unwrap();
+    let stored = raw_get(server, "t:env").unwrap();
     assert!(
         stored.starts_with(br#"{"ngx":1,"#),
         "stored as a JSON envelope: {}",
@@ -351,32 +334,30 @@ async fn plain_get_reads_envelopes_written_by_get_or_load() {
     // Past the logical TTL the value is only a fail-safe fallback: a plain
     // read (no loader to fall back from) is a miss, on every instance.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let fresh = instance(&server).await;
+    let fresh = instance(server).await;
     assert_eq!(fresh.get::<Vec<u8>>("env").await, None);
     assert_eq!(b.get::<Vec<u8>>("env").await, None);
     assert_eq!(a.get::<Vec<u8>>("env").await, None);
-    assert!(raw_exists(&server, "t:env"), "kept for fail-safe");
+    assert!(raw_exists(server, "t:env"), "kept for fail-safe");
 }
 
-#[tokio::test]
-async fn corrupt_envelopes_are_a_miss_and_evicted() {
-    let server = RedisServer::start();
-    let cache = instance(&server).await;
+async fn corrupt_envelopes_are_a_miss_and_evicted(server: &Backing) {
+    let cache = instance(server).await;
     // Truncated header.
-    raw_set(&server, "t:trunc", &[0x03, 0x01, 0xff]);
+    raw_set(server, "t:trunc", &[0x03, 0x01, 0xff]);
     assert_eq!(cache.get::<String>("trunc").await, None);
-    assert!(!raw_exists(&server, "t:trunc"));
+    assert!(!raw_exists(server, "t:trunc"));
     // A well-formed header around an undecodable payload.
     let opts = EntryOptions::new().tag("x");
     cache.set_with("bad", &"value", &opts).await.unwrap();
-    let mut bytes = raw_get(&server, "t:bad").unwrap();
+    let mut bytes = raw_get(server, "t:bad").unwrap();
     let n = bytes.len();
     bytes[n - 3..].copy_from_slice(b"\xff\xfe{");
-    raw_set(&server, "t:bad", &bytes);
+    raw_set(server, "t:bad", &bytes);
     assert_eq!(cache.get::<String>("bad").await, None);
-    assert!(!raw_exists(&server, "t:bad"));
+    assert!(!raw_exists(server, "t:bad"));
     // get_or_load treats it as a miss and repairs it.
-    raw_set(&server, "t:bad", &bytes);
+    raw_set(server, "t:bad", &bytes);
     let v = cache
         .get_or_load("bad", &opts, || async {
             Ok::<_, std::io::Error>("fixed".to_owned())
@@ -414,3 +395,20 @@ async fn values_that_look_like_envelopes_round_trip() {
     assert_eq!(b.get::<LooksLikeEnvelope>("foreign").await, Some(value));
     assert_eq!(b.stats().errors, 0);
 }
+
+crate::on_single_and_cluster!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_thousand_concurrent_misses_run_the_loader_once,
+    a_thousand_concurrent_misses_with_an_instant_loader_run_it_once,
+    instances_missing_together_load_about_once,
+);
+
+crate::on_single_and_cluster!(
+    none_is_not_cached_unless_negative_caching_is_asked_for,
+    the_hard_timeout_bounds_a_loader_without_stale_value,
+    a_loader_error_reaches_every_waiter_and_is_not_cached,
+    eager_refresh_reloads_a_hot_key_once_before_it_expires,
+    warm_loads_with_bounded_concurrency_and_reports_progress,
+    plain_get_reads_envelopes_written_by_get_or_load,
+    corrupt_envelopes_are_a_miss_and_evicted,
+);

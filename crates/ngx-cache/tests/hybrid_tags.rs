@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ngx_cache::{Cache, EntryOptions, Source};
 use support::hybrid::{LAG_BOUND, all_keys, instance, instances};
-use support::server::RedisServer;
+use support::target::Backing;
 use support::util::{config, dbsize, eventually, raw_get};
 use tokio::sync::Barrier;
 
@@ -31,10 +31,8 @@ async fn source(cache: &Cache, key: &str, opts: &EntryOptions) -> (String, Sourc
     (got.value, got.source)
 }
 
-#[tokio::test]
-async fn invalidating_a_tag_misses_its_entries_everywhere_in_o1() {
-    let server = RedisServer::start();
-    let [a, b] = <[Cache; 2]>::try_from(instances(&server, 2).await).unwrap();
+async fn invalidating_a_tag_misses_its_entries_everywhere_in_o1(server: &Backing) {
+    let [a, b] = <[Cache; 2]>::try_from(instances(server, 2).await).unwrap();
     let entries = [
         ("order:1", vec!["customer:1"]),
         ("order:2", vec!["customer:1", "region:eu"]),
@@ -61,20 +59,20 @@ async fn invalidating_a_tag_misses_its_entries_everywhere_in_o1() {
         let (_, src) = source(&a, key, &opts).await;
         assert_eq!(src, Source::L1);
     }
-    let keys_before = all_keys(&server);
-    let raw_before: Vec<_> = keys_before.iter().map(|k| raw_get(&server, k)).collect();
-    assert_eq!(dbsize(&server), 4, "{keys_before:?}");
+    let keys_before = all_keys(server);
+    let raw_before: Vec<_> = keys_before.iter().map(|k| raw_get(server, k)).collect();
+    assert_eq!(dbsize(server), 4, "{keys_before:?}");
 
     assert!(a.invalidate_tag("customer:1").await);
     // O(1) in Redis: one counter appeared, no entry was touched.
-    let keys_after = all_keys(&server);
-    assert_eq!(dbsize(&server), 5, "{keys_after:?}");
+    let keys_after = all_keys(server);
+    assert_eq!(dbsize(server), 5, "{keys_after:?}");
     assert!(
         keys_after.contains(&"t:__tag:customer:1".to_owned()),
         "{keys_after:?}"
     );
     for (k, raw) in keys_before.iter().zip(&raw_before) {
-        assert_eq!(&raw_get(&server, k), raw, "{k} was rewritten");
+        assert_eq!(&raw_get(server, k), raw, "{k} was rewritten");
     }
 
     for cache in [&a, &b] {
@@ -108,10 +106,8 @@ async fn invalidating_a_tag_misses_its_entries_everywhere_in_o1() {
     assert!(b.stats().invalidations_received >= 1);
 }
 
-#[tokio::test]
-async fn set_with_tags_and_plain_get_respect_invalidation() {
-    let server = RedisServer::start();
-    let [a, b] = <[Cache; 2]>::try_from(instances(&server, 2).await).unwrap();
+async fn set_with_tags_and_plain_get_respect_invalidation(server: &Backing) {
+    let [a, b] = <[Cache; 2]>::try_from(instances(server, 2).await).unwrap();
     a.set_with("k", &"v", &tagged(&["t1"])).await.unwrap();
     assert_eq!(b.get::<String>("k").await.as_deref(), Some("v"));
     assert_eq!(b.get::<String>("k").await.as_deref(), Some("v"));
@@ -131,12 +127,10 @@ async fn set_with_tags_and_plain_get_respect_invalidation() {
 
 /// An instance that does not listen to the bus (invalidation off, L1 off)
 /// still sees tag invalidations: they live in Redis.
-#[tokio::test]
-async fn an_instance_without_the_bus_still_honours_tag_invalidation_in_redis() {
-    let server = RedisServer::start();
-    let a = instance(&server).await;
+async fn an_instance_without_the_bus_still_honours_tag_invalidation_in_redis(server: &Backing) {
+    let a = instance(server).await;
     let deaf = Cache::connect(
-        config(&server)
+        config(server)
             .invalidation(false)
             .l1(false)
             .build()
@@ -156,10 +150,8 @@ async fn an_instance_without_the_bus_still_honours_tag_invalidation_in_redis() {
 
 /// A load that straddles a tag invalidation must not leave a valid entry:
 /// its fill records the tag version read before the load.
-#[tokio::test]
-async fn a_fill_racing_a_tag_invalidation_is_a_miss() {
-    let server = RedisServer::start();
-    let [reader, writer] = <[Cache; 2]>::try_from(instances(&server, 2).await).unwrap();
+async fn a_fill_racing_a_tag_invalidation_is_a_miss(server: &Backing) {
+    let [reader, writer] = <[Cache; 2]>::try_from(instances(server, 2).await).unwrap();
     let opts = tagged(&["customer:9"]);
     let read = Arc::new(Barrier::new(2));
     let release = Arc::new(Barrier::new(2));
@@ -206,3 +198,10 @@ async fn a_fill_racing_a_tag_invalidation_is_a_miss() {
         "the new value was cached once"
     );
 }
+
+crate::on_single_and_cluster!(
+    invalidating_a_tag_misses_its_entries_everywhere_in_o1,
+    set_with_tags_and_plain_get_respect_invalidation,
+    an_instance_without_the_bus_still_honours_tag_invalidation_in_redis,
+    a_fill_racing_a_tag_invalidation_is_a_miss,
+);

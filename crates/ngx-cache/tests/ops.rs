@@ -9,6 +9,7 @@ use std::time::Duration;
 use ngx_cache::{Cache, CacheConfig, Error, KeyTtl};
 use serde::{Deserialize, Serialize};
 use support::server::RedisServer;
+use support::target::{Backing, Target};
 use support::util::{config, dbsize, pttl, raw_exists, raw_get, raw_set, ttl_secs};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,16 +27,14 @@ fn profile(id: u32) -> Profile {
     }
 }
 
-async fn cache(server: &RedisServer) -> Cache {
+async fn cache(server: &(impl Target + ?Sized)) -> Cache {
     Cache::connect(config(server).build().unwrap())
         .await
         .unwrap()
 }
 
-#[tokio::test]
-async fn get_and_set_round_trip_and_count_hits_and_misses() {
-    let server = RedisServer::start();
-    let cache = cache(&server).await;
+async fn get_and_set_round_trip_and_count_hits_and_misses(server: &Backing) {
+    let cache = cache(server).await;
 
     assert_eq!(cache.get::<Profile>("p:1").await, None);
     cache.set("p:1", &profile(1), None).await.unwrap();
@@ -56,14 +55,12 @@ async fn get_and_set_round_trip_and_count_hits_and_misses() {
     assert_eq!(s.sets, 2);
     assert!(s.connected);
     // Keys are namespaced.
-    assert!(raw_exists(&server, "t:p:1"));
-    assert!(!raw_exists(&server, "p:1"));
+    assert!(raw_exists(server, "t:p:1"));
+    assert!(!raw_exists(server, "p:1"));
 }
 
-#[tokio::test]
-async fn get_many_and_set_many_keep_order_and_report_misses() {
-    let server = RedisServer::start();
-    let cache = cache(&server).await;
+async fn get_many_and_set_many_keep_order_and_report_misses(server: &Backing) {
+    let cache = cache(server).await;
 
     cache
         .set_many(&[("b", 2u64), ("a", 1), ("c", 3)], None)
@@ -82,26 +79,24 @@ async fn get_many_and_set_many_keep_order_and_report_misses() {
         .try_set_many(&[("d", 4u64)], Some(Duration::from_secs(5)))
         .await
         .unwrap();
-    assert_eq!(raw_get(&server, "t:d").as_deref(), Some(&b"4"[..]));
+    assert_eq!(raw_get(server, "t:d").as_deref(), Some(&b"4"[..]));
     cache.set_many::<u64, &str>(&[], None).await.unwrap();
 
     let s = cache.stats();
     assert_eq!((s.hits, s.misses), (5, 2), "{s:?}");
     assert_eq!(s.sets, 4);
-    assert_eq!(dbsize(&server), 4);
+    assert_eq!(dbsize(server), 4);
 }
 
-#[tokio::test]
-async fn increment_and_decrement_are_atomic_counters() {
-    let server = RedisServer::start();
-    let cache = cache(&server).await;
+async fn increment_and_decrement_are_atomic_counters(server: &Backing) {
+    let cache = cache(server).await;
 
     assert_eq!(cache.increment("hits", 1).await, Some(1));
     assert_eq!(cache.increment("hits", 5).await, Some(6));
     assert_eq!(cache.decrement("hits", 2).await, Some(4));
     assert_eq!(cache.try_increment("hits", -10).await.unwrap(), -6);
     assert_eq!(cache.decrement("fresh", 3).await, Some(-3));
-    assert_eq!(raw_get(&server, "t:hits").as_deref(), Some(&b"-6"[..]));
+    assert_eq!(raw_get(server, "t:hits").as_deref(), Some(&b"-6"[..]));
     // A counter reads back as a JSON number.
     assert_eq!(cache.get::<i64>("hits").await, Some(-6));
     // i64::MIN cannot be negated: no call is made.
@@ -116,10 +111,8 @@ async fn increment_and_decrement_are_atomic_counters() {
     assert_eq!(cache.stats().failure_count, 0);
 }
 
-#[tokio::test]
-async fn exists_delete_and_expire() {
-    let server = RedisServer::start();
-    let cache = cache(&server).await;
+async fn exists_delete_and_expire(server: &Backing) {
+    let cache = cache(server).await;
 
     cache.set("k", &1, None).await.unwrap();
     assert!(cache.exists("k").await);
@@ -127,7 +120,7 @@ async fn exists_delete_and_expire() {
     assert!(!cache.exists("other").await);
 
     assert!(cache.expire("k", Duration::from_secs(50)).await);
-    let ms = pttl(&server, "t:k");
+    let ms = pttl(server, "t:k");
     assert!((49_000..=50_000).contains(&ms), "PTTL {ms}");
     assert!(!cache.expire("other", Duration::from_secs(5)).await);
     assert!(
@@ -138,21 +131,19 @@ async fn exists_delete_and_expire() {
     );
 
     assert!(cache.delete("k").await);
-    assert!(!raw_exists(&server, "t:k"));
+    assert!(!raw_exists(server, "t:k"));
     assert!(!cache.delete("k").await);
     cache.set("k2", &2, None).await.unwrap();
     assert!(cache.try_delete("k2").await.unwrap());
     assert!(!cache.try_delete("k2").await.unwrap());
-    assert_eq!(dbsize(&server), 0);
+    assert_eq!(dbsize(server), 0);
 }
 
-#[tokio::test]
-async fn ttl_reports_missing_persistent_and_expiring_keys() {
-    let server = RedisServer::start();
-    let cache = cache(&server).await;
+async fn ttl_reports_missing_persistent_and_expiring_keys(server: &Backing) {
+    let cache = cache(server).await;
 
     assert_eq!(cache.ttl("none").await, Some(KeyTtl::Missing));
-    raw_set(&server, "t:forever", b"1");
+    raw_set(server, "t:forever", b"1");
     assert_eq!(cache.try_ttl("forever").await.unwrap(), KeyTtl::Persistent);
     cache
         .set("short", &1, Some(Duration::from_secs(30)))
@@ -173,18 +164,16 @@ async fn ttl_reports_missing_persistent_and_expiring_keys() {
         .await
         .unwrap();
     let gone = support::util::eventually(Duration::from_secs(2), || async {
-        !raw_exists(&server, "t:blink")
+        !raw_exists(server, "t:blink")
     })
     .await;
     assert!(gone.is_some(), "key with a 30 ms TTL never expired");
     assert_eq!(cache.get::<i32>("blink").await, None);
 }
 
-#[tokio::test]
-async fn ttls_without_jitter_are_exact() {
-    let server = RedisServer::start();
+async fn ttls_without_jitter_are_exact(server: &Backing) {
     let cache = Cache::connect(
-        config(&server)
+        config(server)
             .default_ttl(Duration::from_secs(600))
             .build()
             .unwrap(),
@@ -202,22 +191,20 @@ async fn ttls_without_jitter_are_exact() {
         .await
         .unwrap();
 
-    let ms = pttl(&server, "t:one");
+    let ms = pttl(server, "t:one");
     assert!((99_000..=100_000).contains(&ms), "PTTL {ms}");
-    assert!((99..=100).contains(&ttl_secs(&server, "t:one")));
-    let ms = pttl(&server, "t:default");
+    assert!((99..=100).contains(&ttl_secs(server, "t:one")));
+    let ms = pttl(server, "t:default");
     assert!((599_000..=600_000).contains(&ms), "PTTL {ms}");
     for key in ["t:m1", "t:m2"] {
-        let ms = pttl(&server, key);
+        let ms = pttl(server, key);
         assert!((39_000..=40_000).contains(&ms), "{key} PTTL {ms}");
     }
 }
 
-#[tokio::test]
-async fn ttls_with_jitter_stay_within_ten_percent_and_vary() {
-    let server = RedisServer::start();
+async fn ttls_with_jitter_stay_within_ten_percent_and_vary(server: &Backing) {
     let cache = Cache::connect(
-        config(&server)
+        config(server)
             .ttl_jitter(0.1)
             .default_ttl(Duration::from_secs(1000))
             .build()
@@ -237,22 +224,20 @@ async fn ttls_with_jitter_stay_within_ten_percent_and_vary() {
     let mut seen = std::collections::BTreeSet::new();
     for i in 0..20 {
         for key in [format!("t:j{i}"), format!("t:m{i}")] {
-            let ms = pttl(&server, &key);
+            let ms = pttl(server, &key);
             assert!((89_000..=100_000).contains(&ms), "{key} PTTL {ms}");
-            let secs = ttl_secs(&server, &key);
+            let secs = ttl_secs(server, &key);
             assert!((89..=100).contains(&secs), "{key} TTL {secs}");
             seen.insert(ms / 100);
         }
     }
     assert!(seen.len() > 5, "jitter should spread expiries: {seen:?}");
-    let ms = pttl(&server, "t:d");
+    let ms = pttl(server, "t:d");
     assert!((899_000..=1_000_000).contains(&ms), "default TTL {ms}");
 }
 
-#[tokio::test]
-async fn oversized_values_and_invalid_keys_never_reach_redis() {
-    let server = RedisServer::start();
-    let cache = Cache::connect(config(&server).max_value_bytes(64).build().unwrap())
+async fn oversized_values_and_invalid_keys_never_reach_redis(server: &Backing) {
+    let cache = Cache::connect(config(server).max_value_bytes(64).build().unwrap())
         .await
         .unwrap();
 
@@ -300,14 +285,14 @@ async fn oversized_values_and_invalid_keys_never_reach_redis() {
         assert!(cache.try_ttl(key).await.is_err());
     }
     // Nothing reached Redis, and nothing was counted as skipped.
-    assert_eq!(dbsize(&server), 0);
-    assert!(!raw_exists(&server, "t:fine"));
+    assert_eq!(dbsize(server), 0);
+    assert!(!raw_exists(server, "t:fine"));
     let s = cache.stats();
     assert_eq!((s.sets, s.sets_skipped), (0, 0), "{s:?}");
     // Values right at the limit are fine: 64 bytes of JSON.
     let fits = "y".repeat(62);
     cache.set("fits", &fits, None).await.unwrap();
-    assert_eq!(raw_get(&server, "t:fits").map(|v| v.len()), Some(64));
+    assert_eq!(raw_get(server, "t:fits").map(|v| v.len()), Some(64));
 }
 
 #[tokio::test]
@@ -415,3 +400,14 @@ fn futures_are_send() {
     fn is_sync<T: Send + Sync + Clone + 'static>(_: &T) {}
     is_sync(&cache);
 }
+
+crate::on_single_and_cluster!(
+    get_and_set_round_trip_and_count_hits_and_misses,
+    get_many_and_set_many_keep_order_and_report_misses,
+    increment_and_decrement_are_atomic_counters,
+    exists_delete_and_expire,
+    ttl_reports_missing_persistent_and_expiring_keys,
+    ttls_without_jitter_are_exact,
+    ttls_with_jitter_stay_within_ten_percent_and_vary,
+    oversized_values_and_invalid_keys_never_reach_redis,
+);

@@ -41,7 +41,7 @@ pub(crate) const VARS: &[Var] = &[
     var(
         "REDIS_CLUSTER",
         "false",
-        "Redis Cluster (not implemented: true is refused)",
+        "Redis Cluster: REDIS_URL lists seed nodes, comma-separated",
     ),
     var(
         "REDIS_DECODE_RESPONSES",

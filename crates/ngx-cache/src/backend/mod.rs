@@ -4,8 +4,8 @@
 //! only this folder names `redis::`.
 //!
 //! Backends are the variants of [`Backend`], dispatched with a `match` (no
-//! boxed future per call). A second backend is one new file beside
-//! `single.rs`, plus its variant, its arm in `dispatch!` and its case in
+//! boxed future per call): `single.rs`, one server, and `cluster/`, Redis
+//! Cluster. Each has its variant, its arm in `dispatch!` and its case in
 //! [`connect`], all in this file. Implementations apply their own timeouts
 //! and connection healing; the circuit breaker and the statistics live
 //! above, in `tier::remote`.
@@ -13,14 +13,17 @@
 use std::time::Duration;
 
 use crate::config::CacheConfig;
-use crate::error::{ConfigError, Error};
+use crate::error::Error;
+use crate::health::NodeHealth;
 use crate::key::KeyTtl;
 
+mod cluster;
 mod error;
 mod reply;
 mod script;
 mod single;
 
+use cluster::ClusterBackend;
 use single::SingleBackend;
 
 /// One entry of a batch write: full key, encoded bytes, TTL.
@@ -60,12 +63,15 @@ impl Settings {
 pub(crate) enum Backend {
     /// One Redis server, a pool of multiplexed connections.
     Single(SingleBackend),
+    /// A Redis Cluster.
+    Cluster(ClusterBackend),
 }
 
 /// A live subscription to one channel.
 #[derive(Debug)]
 pub(crate) enum Subscription {
-    /// On a dedicated connection to the single server.
+    /// On a dedicated connection to one server (the single server, or one
+    /// node of the cluster).
     Single(single::Subscription),
 }
 
@@ -74,6 +80,7 @@ macro_rules! dispatch {
     ($self:ident, $b:ident => $call:expr) => {
         match $self {
             Backend::Single($b) => $call,
+            Backend::Cluster($b) => $call,
         }
     };
 }
@@ -84,10 +91,9 @@ macro_rules! dispatch {
 pub(crate) async fn connect(config: &CacheConfig, eager: bool) -> Result<Backend, Error> {
     let settings = Settings::of(config);
     if config.cluster {
-        return Err(Error::Config(ConfigError::new(
-            "REDIS_CLUSTER",
-            "Redis Cluster is not supported yet",
-        )));
+        return Ok(Backend::Cluster(
+            ClusterBackend::connect(&config.url, settings, eager).await?,
+        ));
     }
     Ok(Backend::Single(
         SingleBackend::connect(&config.url, settings, eager).await?,
@@ -214,7 +220,30 @@ impl Backend {
         dispatch!(self, b => b.info().await)
     }
 
-    /// Connections rebuilt after failures or stuck timeouts, since start.
+    /// Each primary of a cluster: address, slots, replicas and `PING`
+    /// latency; empty for a single server.
+    pub(crate) async fn nodes(&self) -> Vec<NodeHealth> {
+        match self {
+            Backend::Single(_) => Vec::new(),
+            Backend::Cluster(b) => b
+                .ping_nodes()
+                .await
+                .into_iter()
+                .map(|p| NodeHealth {
+                    address: p.address,
+                    role: "primary".to_owned(),
+                    slots: p.slots,
+                    replicas: p.replicas as u32,
+                    healthy: p.latency.is_ok(),
+                    latency_ms: p.latency.as_ref().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+                    error: p.latency.err(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Connections rebuilt after failures or stuck timeouts, since start;
+    /// on a cluster, topology changes seen (failovers, slot moves).
     pub(crate) fn reconnects(&self) -> u64 {
         dispatch!(self, b => b.reconnects())
     }

@@ -473,16 +473,7 @@ impl SingleBackend {
     }
 
     pub(super) async fn subscribe(&self, channel: &str, timeout: Duration) -> Option<Subscription> {
-        let mut pubsub = tokio::time::timeout(timeout, self.shared.client.get_async_pubsub())
-            .await
-            .ok()?
-            .ok()?;
-        tokio::time::timeout(timeout, pubsub.subscribe(channel))
-            .await
-            .ok()?
-            .ok()?;
-        let (sink, stream) = pubsub.split();
-        Some(Subscription { sink, stream })
+        subscribe_with(&self.shared.client, channel, timeout).await
     }
 
     pub(super) async fn ping(&self) -> Result<(), Error> {
@@ -528,6 +519,25 @@ impl SingleBackend {
             () = tokio::time::sleep(limit) => {}
         }
     }
+}
+
+/// Subscribes to `channel` on a new dedicated connection of `client`, each
+/// step within `timeout`.
+pub(super) async fn subscribe_with(
+    client: &redis::Client,
+    channel: &str,
+    timeout: Duration,
+) -> Option<Subscription> {
+    let mut pubsub = tokio::time::timeout(timeout, client.get_async_pubsub())
+        .await
+        .ok()?
+        .ok()?;
+    tokio::time::timeout(timeout, pubsub.subscribe(channel))
+        .await
+        .ok()?
+        .ok()?;
+    let (sink, stream) = pubsub.split();
+    Some(Subscription { sink, stream })
 }
 
 /// A subscription on its own connection to the server.

@@ -1,6 +1,7 @@
 //! `get_or_load` on [`Cache`]: the value from L1, else Redis, else the
 //! loader. The work is done by the loading layer (`load/`).
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use super::handle::Cache;
@@ -85,6 +86,63 @@ impl Cache {
         self.inner
             .loader
             .get_or_load_entry(key, options, loader)
+            .await
+    }
+
+    /// Returns values for many keys at once, in the order of `keys`, `None`
+    /// where `loader` returned nothing: L1 first (no I/O), then one Redis
+    /// read for the keys L1 did not answer, then one `loader` call with only
+    /// the keys still missing. What the loader returns is stored in both
+    /// tiers, like [`get_or_load`](Self::get_or_load) does for one key.
+    ///
+    /// Each key loaded here is single-flight with the other loads in this
+    /// process: a key whose `get_or_load` (or another batch) is already
+    /// running is awaited, not passed to `loader`, and a `get_or_load` for a
+    /// key this batch is loading waits for the batch (it gets
+    /// [`LoadError::NotLoaded`] when the loader leaves that key out). Leases
+    /// and checked fills work as for one key, so a key written or deleted
+    /// during the load is not overwritten with the loaded value.
+    ///
+    /// A loader error or timeout fails the call, unless fail-safe is on and
+    /// every failed key has a stale value to serve. Keys that cannot be
+    /// cached (invalid, or Redis disabled) are passed to `loader` too and
+    /// not stored.
+    ///
+    /// ```no_run
+    /// # async fn demo(cache: ngx_cache::Cache) -> Result<(), ngx_cache::LoadError<std::io::Error>> {
+    /// use std::collections::HashMap;
+    /// use ngx_cache::EntryOptions;
+    ///
+    /// let ids = ["user:1", "user:2", "user:3"];
+    /// let names: Vec<Option<String>> = cache
+    ///     .get_or_load_many(&ids, &EntryOptions::new(), |missing: Vec<String>| async move {
+    ///         // One query for every missing key, for example `WHERE id = ANY($1)`.
+    ///         Ok::<_, std::io::Error>(
+    ///             missing.into_iter().map(|k| { let v = k.to_uppercase(); (k, v) }).collect::<HashMap<_, _>>(),
+    ///         )
+    ///     })
+    ///     .await?;
+    /// assert_eq!(names.len(), 3);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn get_or_load_many<T, E, F, Fut, K>(
+        &self,
+        keys: &[K],
+        options: &EntryOptions,
+        loader: F,
+    ) -> Result<Vec<Option<T>>, LoadError<E>>
+    where
+        T: Cacheable,
+        E: Send + Sync + 'static,
+        F: FnOnce(Vec<String>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<HashMap<String, T>, E>> + Send + 'static,
+        K: AsRef<str>,
+    {
+        let keys: Vec<String> = keys.iter().map(|k| k.as_ref().to_owned()).collect();
+        self.inner
+            .loader
+            .get_or_load_many(&keys, options, loader)
             .await
     }
 }

@@ -44,14 +44,18 @@ impl Cache {
             hits: stats.hits,
             misses: stats.misses,
             error: None,
+            nodes: Vec::new(),
         };
         let Some(backend) = self.inner.remote.backend() else {
             return report;
         };
         let start = Instant::now();
-        match backend.ping().await {
+        let pinged = backend.ping().await;
+        let latency = start.elapsed();
+        report.nodes = backend.nodes().await;
+        match pinged {
             Ok(_) => {
-                report.latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+                report.latency_ms = latency.as_secs_f64() * 1000.0;
                 report.healthy = true;
                 report.status = if stats.circuit_breaker_open {
                     "circuit_open".to_owned()

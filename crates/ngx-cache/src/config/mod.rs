@@ -199,6 +199,13 @@ impl CacheConfig {
         }
         crate::key::validate_namespace(&self.namespace)
             .map_err(|reason| ConfigError::new("CACHE_NAMESPACE", reason))?;
+        if self.cluster && self.namespace.contains(['{', '}']) {
+            // A `{..}` in the namespace would be every key's hash tag.
+            return Err(ConfigError::new(
+                "CACHE_NAMESPACE",
+                "must not contain '{' or '}' with REDIS_CLUSTER=true: it would put every key in one hash slot",
+            ));
+        }
         if self.breaker.failure_threshold == 0 {
             return Err(ConfigError::new(
                 "CACHE_CIRCUIT_BREAKER_FAILURES",

@@ -102,7 +102,12 @@ impl Loader {
     /// Tries to take the lease of `full` and reads the key, in one round
     /// trip. `Some(true)`: lease taken; `Some(false)`: someone else holds
     /// it; `None`: Redis unavailable. Also returns what the key holds.
-    async fn take_lease(&self, full: &str, token: &str, ttl: Duration) -> (Option<bool>, Observed) {
+    pub(super) async fn take_lease(
+        &self,
+        full: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> (Option<bool>, Observed) {
         match self.remote.call(|b| b.take_lease(full, token, ttl)).await {
             Ok(Lease { taken, observed }) => (Some(taken), observed),
             Err(e) => {
@@ -113,7 +118,7 @@ impl Loader {
     }
 
     /// Releases the lease of `full` if this load holds it (`token`).
-    async fn release_lease(&self, full: &str, token: Option<&str>) {
+    pub(super) async fn release_lease(&self, full: &str, token: Option<&str>) {
         let Some(token) = token else { return };
         if let Err(e) = self.remote.call(|b| b.release_lease(full, token)).await {
             log_skipped("release lease", &e);
@@ -123,7 +128,7 @@ impl Loader {
     /// Writes a loaded value to Redis (only under a valid lease) and to L1
     /// (only if no invalidation was applied since the clock `reading`).
     #[allow(clippy::too_many_arguments)]
-    async fn fill<T: Cacheable>(
+    pub(super) async fn fill<T: Cacheable>(
         &self,
         key: &str,
         full: &str,

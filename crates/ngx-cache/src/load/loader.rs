@@ -348,6 +348,7 @@ impl<E> std::fmt::Display for LoadErrorKind<'_, E> {
             LoadError::Loader(_) => f.write_str("loader returned an error"),
             LoadError::Timeout(d) => write!(f, "loader timed out after {d:?}"),
             LoadError::Panicked => f.write_str("loader panicked"),
+            LoadError::NotLoaded => f.write_str("the batch loader returned no value"),
         }
     }
 }

@@ -6,17 +6,18 @@ use std::time::Duration;
 use ngx_cache::Cache;
 
 use super::server::RedisServer;
+use super::target::Target;
 use super::util::config;
 
 /// One "application instance" on `server`, namespace `t`, jitter off.
-pub async fn instance(server: &RedisServer) -> Cache {
+pub async fn instance(server: &(impl Target + ?Sized)) -> Cache {
     Cache::connect(config(server).build().unwrap())
         .await
         .unwrap()
 }
 
 /// `n` instances on `server`.
-pub async fn instances(server: &RedisServer, n: usize) -> Vec<Cache> {
+pub async fn instances(server: &(impl Target + ?Sized), n: usize) -> Vec<Cache> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         out.push(instance(server).await);
@@ -48,11 +49,6 @@ pub fn subscribers(server: &RedisServer) -> i64 {
 }
 
 /// Raw `KEYS *` of the test server (tests only; sorted).
-pub fn all_keys(server: &RedisServer) -> Vec<String> {
-    let mut keys: Vec<String> = redis::cmd("KEYS")
-        .arg("*")
-        .query(&mut server.conn())
-        .expect("KEYS");
-    keys.sort();
-    keys
+pub fn all_keys(server: &(impl Target + ?Sized)) -> Vec<String> {
+    server.keys("*")
 }
