@@ -27,6 +27,7 @@ use super::reply::{self, px, set_cmd};
 use super::{Entry, Lease, Settings, script};
 use crate::error::{ConfigError, Error};
 use crate::key::{KeyTtl, lease_key};
+use crate::telemetry::CommandTimers;
 
 /// Numbers the threads that use a pool, for [`SingleBackend::pick`].
 static THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -54,6 +55,8 @@ struct Shared {
     connected: Notify,
     /// Signalled whenever a reconnect attempt fails.
     attempt_failed: Notify,
+    /// Command latency histograms.
+    timers: CommandTimers,
 }
 
 #[derive(Default)]
@@ -101,6 +104,7 @@ impl SingleBackend {
             reconnects: AtomicU64::new(0),
             connected: Notify::new(),
             attempt_failed: Notify::new(),
+            timers: CommandTimers::new(),
         });
         let slots: Box<[Arc<Slot>]> = (0..settings.pool_size.max(1))
             .map(|_| Arc::new(Slot::default()))
@@ -155,7 +159,7 @@ impl SingleBackend {
         let (slot, conn) = self.pick()?;
         let started = std::time::Instant::now();
         let outcome = f(conn).await;
-        crate::telemetry::redis_command(command, started.elapsed());
+        self.shared.timers.record(command, started.elapsed());
         match outcome {
             Ok(v) => {
                 if slot.timeouts.load(Ordering::Relaxed) != 0 {
