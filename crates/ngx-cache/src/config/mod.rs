@@ -12,6 +12,10 @@ use crate::value::codec::{Codec, Limits};
 mod env;
 
 pub use crate::error::ConfigError;
+pub use crate::key::MAX_TTL;
+
+/// The error of a duration over [`MAX_TTL`].
+pub(crate) const TOO_LONG: &str = "must be at most 31536000 seconds (365 days)";
 pub use env::Env;
 
 /// Everything the cache needs to run. Build it with [`CacheConfig::builder`],
@@ -195,6 +199,15 @@ impl CacheConfig {
                 "CACHE_DEFAULT_TTL",
                 "must be at least 1 second",
             ));
+        }
+        for (var, value) in [
+            ("CACHE_DEFAULT_TTL", self.default_ttl),
+            ("CACHE_L1_MAX_TTL", self.l1_max_ttl),
+            ("CACHE_CIRCUIT_BREAKER_TIMEOUT", self.breaker.open_duration),
+        ] {
+            if value > MAX_TTL {
+                return Err(ConfigError::new(var, TOO_LONG));
+            }
         }
         crate::key::validate_namespace(&self.namespace)
             .map_err(|reason| ConfigError::new("CACHE_NAMESPACE", reason))?;
