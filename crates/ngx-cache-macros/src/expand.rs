@@ -62,7 +62,9 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// An expression that builds a `String` from a template.
+    /// An expression that builds an `Option<String>` from a template: `None`
+    /// when an argument has no key text that tells it apart (see
+    /// `__private::KeyArg`).
     fn template_expr(&self, prefix: Option<&LitStr>, t: &Template) -> TokenStream {
         let p = &self.p;
         let mut pushes = Vec::new();
@@ -73,11 +75,13 @@ impl Ctx<'_> {
         for piece in &t.pieces {
             pushes.push(match piece {
                 Piece::Text(s) => quote!(__ngx_text.push_str(#s);),
-                Piece::Arg(a) if a == "self" => quote!((&&#p::KeyArg(self)).push_text(&mut __ngx_text);),
+                Piece::Arg(a) if a == "self" => {
+                    quote!(__ngx_ok &= (&&#p::KeyArg(self)).push_text(&mut __ngx_text);)
+                }
                 Piece::Arg(a) => {
                     let arg = self.sig.arg(a).expect("checked by check_template");
                     let ident = &arg.ident;
-                    quote_spanned!(ident.span()=> (&&#p::KeyArg(&#ident)).push_text(&mut __ngx_text);)
+                    quote_spanned!(ident.span()=> __ngx_ok &= (&&#p::KeyArg(&#ident)).push_text(&mut __ngx_text);)
                 }
             });
         }
@@ -85,8 +89,13 @@ impl Ctx<'_> {
             #[allow(unused_imports)]
             use #p::{KeyTextByDisplay as _, KeyTextBySerialize as _};
             let mut __ngx_text = ::std::string::String::with_capacity(64);
+            let mut __ngx_ok = true;
             #(#pushes)*
-            __ngx_text
+            if __ngx_ok {
+                ::core::option::Option::Some(__ngx_text)
+            } else {
+                ::core::option::Option::None
+            }
         })
     }
 
@@ -108,7 +117,7 @@ impl Ctx<'_> {
                     );
                 }
                 if parts.is_empty() {
-                    return quote!(::std::string::String::from(#prefix));
+                    return quote!(::core::option::Option::Some(::std::string::String::from(#prefix)));
                 }
                 quote!({
                     #[allow(unused_imports)]
@@ -288,6 +297,14 @@ pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream>
     let (bind_cache, resolve) = cx.resolve(args.cache.as_ref());
     let key = cx.key_expr(&prefix, &spec);
     let options = options(&cx, &args);
+    let tags_bind = (!args.tags.is_empty()).then(|| {
+        let tags = args.tags.iter().map(|t| cx.template_expr(None, t));
+        quote!(
+            let ::core::option::Option::Some(__ngx_tags) = #p::all_parts([#(#tags),*]) else {
+                return #direct.await;
+            };
+        )
+    });
     // The old option name still works, with a deprecation warning at it: a
     // use of a `#[deprecated]` item spanned at the user's `stale_if_error`.
     let deprecation = args.stale_if_error.map(|span| {
@@ -317,7 +334,11 @@ pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream>
             let ::core::option::Option::Some(__ngx_cache) = #resolve else {
                 return #direct.await;
             };
-            let __ngx_key: ::std::string::String = #key;
+            // Arguments that cannot be told apart in a key run uncached.
+            let ::core::option::Option::Some(__ngx_key) = (#key) else {
+                return #direct.await;
+            };
+            #tags_bind
             let __ngx_opts = #options;
             let __ngx_loader = {
                 #(#copies)*
@@ -360,7 +381,9 @@ pub(crate) fn cached(args: CachedArgs, item: ItemFn) -> syn::Result<TokenStream>
             let ::core::option::Option::Some(__ngx_cache) = #resolve2 else {
                 return false;
             };
-            let __ngx_key: ::std::string::String = #key2;
+            let ::core::option::Option::Some(__ngx_key) = (#key2) else {
+                return false;
+            };
             __ngx_cache.invalidate(&__ngx_key).await
         }
     };
@@ -397,8 +420,8 @@ fn options(cx: &Ctx<'_>, args: &CachedArgs) -> TokenStream {
         None => {}
     }
     if !args.tags.is_empty() {
-        let tags = args.tags.iter().map(|t| cx.template_expr(None, t));
-        chain.push(quote!(.tags([#(#tags),*])));
+        // Bound by the caller, `None` parts already sent around the cache.
+        chain.push(quote!(.tags(__ngx_tags)));
     }
     let opts = quote!(#p::EntryOptions::new() #(#chain)*);
     if args.cache_none {
@@ -454,13 +477,17 @@ pub(crate) fn invalidate(args: InvalidateArgs, item: ItemFn) -> syn::Result<Toke
     };
     let key_bind = key
         .as_ref()
-        .map(|k| quote!(let __ngx_key: ::std::string::String = #k;));
-    let key_use = key
-        .as_ref()
-        .map(|_| quote!(__ngx_cache.invalidate(&__ngx_key).await;));
+        .map(|k| quote!(let __ngx_key: ::core::option::Option<::std::string::String> = #k;));
+    // A key or tag whose arguments cannot be told apart was never cached.
+    let key_use = key.as_ref().map(|_| {
+        quote!(
+            if let ::core::option::Option::Some(__ngx_key) = &__ngx_key {
+                __ngx_cache.invalidate(__ngx_key).await;
+            }
+        )
+    });
     let tags = args.tags.iter().map(|t| cx.template_expr(None, t));
-    let tag_bind =
-        quote!(let __ngx_tags: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#tags),*];);
+    let tag_bind = quote!(let __ngx_tags: ::std::vec::Vec<::std::string::String> = #p::some_parts([#(#tags),*]););
     let (bind_cache, resolve) = cx.resolve(args.cache.as_ref());
     let shape = cx.shape();
     let ret = &sig.ret;

@@ -79,6 +79,11 @@ use proc_macro::TokenStream;
 /// `Display`. Arguments go into keys through `Serialize` when they have it
 /// and `Display` otherwise.
 ///
+/// Two different arguments never share an entry. JSON writes NaN and the
+/// infinities as `null`, like `None`, and some values have no JSON at all
+/// (a map with non-string keys): a call with such an argument in its key or
+/// tags runs the function uncached, and `{fn}_invalidate` returns `false`.
+///
 /// # Return types
 /// `T`, `Option<T>` and `Result<T, E>` (any type whose last path segment is
 /// `Result`, such as `io::Result<T>`). The cached value (`T`, `Option<T>`,

@@ -16,6 +16,22 @@ pub enum KeyTtl {
     Expires(Duration),
 }
 
+/// The longest TTL the cache writes: 365 days. Settings above it are
+/// refused at start-up (the error names the variable); a longer TTL or
+/// fail-safe window passed to a call is shortened to it, so time arithmetic
+/// never overflows and Redis always accepts the expiry.
+pub const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `ttl`, at most [`MAX_TTL`].
+pub(crate) fn clamp_ttl(ttl: Duration) -> Duration {
+    ttl.min(MAX_TTL)
+}
+
+/// Whole milliseconds of `d`, saturating at `u64::MAX` instead of wrapping.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The namespace and key limit every full key is built with.
 #[derive(Debug, Clone)]
 pub(crate) struct KeySpace {
@@ -322,7 +338,10 @@ mod tests {
 /// lowercase hex characters. The same input gives the same string in every
 /// process and across releases, so it can go into keys. An input that
 /// cannot be encoded as JSON (a map with non-string keys) hashes its error
-/// message; use [`try_stable_hash`] to see the error instead.
+/// message; use [`try_stable_hash`] to see the error instead. NaN and the
+/// infinities are written as `null`, as JSON has no other way to write
+/// them, so they hash like `None` (the `#[cached]` macro refuses to build a
+/// key from them).
 ///
 /// ```
 /// use std::collections::HashMap;

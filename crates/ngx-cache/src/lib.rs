@@ -104,6 +104,8 @@ pub mod cache;
 mod tour;
 
 #[doc(hidden)]
+pub use cache::fuzz as __fuzz;
+#[doc(hidden)]
 pub use cache::private as __private;
 
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};

@@ -167,6 +167,13 @@ impl EntryOptions {
         }
     }
 
+    /// How long Redis keeps an entry of logical TTL `ttl`: the TTL plus the
+    /// fail-safe window, each at most [`MAX_TTL`](crate::key::MAX_TTL).
+    pub(crate) fn physical_ttl(&self, ttl: Duration) -> Duration {
+        let window = self.fail_safe.unwrap_or_default();
+        crate::key::clamp_ttl(ttl).saturating_add(crate::key::clamp_ttl(window))
+    }
+
     /// Whether a fill skips the lease check (the `test-util` hook).
     pub(crate) fn skips_fill_check(&self) -> bool {
         #[cfg(feature = "test-util")]

@@ -135,3 +135,107 @@ async fn a_server_that_never_answers_fails_within_the_connect_timeout() {
     );
     server.resume();
 }
+
+/// Everything logged on this thread while the guard lives, at every level.
+struct Logs {
+    buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl Logs {
+    fn capture() -> Self {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Writer(sink.clone()))
+            .finish();
+        Self {
+            buf,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned()
+    }
+}
+
+struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Writer {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// redis-rs reads a unix socket's password from `?pass=`: it is hidden like
+/// a user-info password, in errors, `Debug`, health and the logs.
+#[tokio::test]
+async fn a_unix_socket_password_stays_hidden() {
+    let logs = Logs::capture();
+    let sock_dir = tempfile::Builder::new()
+        .prefix("ngx")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let sock = sock_dir.path().join("r.sock").display().to_string();
+    let _server = RedisServer::start_with(
+        Some(PASSWORD.to_owned()),
+        &["--unixsocket", &sock, "--unixsocketperm", "700"],
+    );
+
+    // The wrong password: eager and lazy.
+    let wrong = config_for(format!("unix://{sock}?pass={WRONG}"));
+    assert_hidden_debug("config", &wrong, WRONG);
+    assert!(wrong.redacted_url().contains("pass=***"));
+    let err = Cache::connect(wrong.clone()).await.unwrap_err();
+    assert_hidden("unix auth error", &err, WRONG);
+    let cache = Cache::connect_lazy(wrong).await.unwrap();
+    let res = cache.try_get::<String>("k").await;
+    assert_hidden("lazy unix error", &res.unwrap_err(), WRONG);
+    let health = cache.health_check().await;
+    assert!(!health.healthy);
+    let report = format!("{health:?} {}", serde_json::to_string(&health).unwrap());
+    assert!(!report.contains(WRONG), "{report}");
+    assert_hidden_debug("cache", &cache, WRONG);
+    drop(cache);
+
+    // The right one.
+    let cache = Cache::connect(config_for(format!("unix://{sock}?pass={PASSWORD}")))
+        .await
+        .unwrap();
+    cache.set("k", &1, None).await.unwrap();
+    assert_eq!(cache.get::<i32>("k").await, Some(1));
+    let health = cache.health_check().await;
+    assert!(health.healthy, "{health:?}");
+    let shown = format!(
+        "{health:?} {} {:?} {:?} {} {:?}",
+        serde_json::to_string(&health).unwrap(),
+        cache.config(),
+        cache,
+        cache.config().redacted_url(),
+        cache.stats(),
+    );
+    assert!(!shown.contains(PASSWORD), "{shown}");
+    assert!(shown.contains("pass=***"), "{shown}");
+    drop(cache);
+
+    let logged = logs.text();
+    assert!(
+        !logged.contains(PASSWORD) && !logged.contains(WRONG),
+        "{logged}"
+    );
+}
+
+fn assert_hidden_debug(what: &str, value: &impl std::fmt::Debug, secret: &str) {
+    let shown = format!("{value:?}");
+    assert!(
+        !shown.contains(secret),
+        "{what} leaks the password: {shown}"
+    );
+}

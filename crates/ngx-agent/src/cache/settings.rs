@@ -63,7 +63,7 @@ impl DomainCacheSettings {
         let env = Env::new(&lookup);
         let mut settings = Self::default();
         for space in KeySpace::ALL {
-            if let Some(ttl) = env.seconds(space.ttl_var())? {
+            if let Some(ttl) = env.ttl(space.ttl_var())? {
                 if ttl.is_zero() {
                     return Err(ConfigError::invalid(
                         space.ttl_var(),
@@ -73,7 +73,7 @@ impl DomainCacheSettings {
                 settings.ttls.insert(space, ttl);
             }
         }
-        if let Some(window) = env.seconds("CACHE_FAIL_SAFE")? {
+        if let Some(window) = env.ttl("CACHE_FAIL_SAFE")? {
             settings.fail_safe = (!window.is_zero()).then_some(window);
         }
         if let Some(t) = env.millis("CACHE_LOAD_SOFT_TIMEOUT_MS")? {
@@ -90,7 +90,7 @@ impl DomainCacheSettings {
                 "must be below CACHE_LOAD_HARD_TIMEOUT_MS",
             ));
         }
-        if let Some(t) = env.seconds("CACHE_NEGATIVE_TTL")? {
+        if let Some(t) = env.ttl("CACHE_NEGATIVE_TTL")? {
             settings.negative_ttl = (!t.is_zero()).then_some(t);
         }
         Ok(settings)
@@ -136,6 +136,16 @@ mod tests {
             DomainCacheSettings::from_lookup(|n| (n == "CACHE_TTL_ROI").then(|| "ten".to_owned()))
                 .unwrap_err();
         assert_eq!(err.var, "CACHE_TTL_ROI");
+        // TTLs and windows are bounded by the library's MAX_TTL (365 days).
+        for var in ["CACHE_TTL_ROI", "CACHE_FAIL_SAFE", "CACHE_NEGATIVE_TTL"] {
+            let err =
+                DomainCacheSettings::from_lookup(|n| (n == var).then(|| "31536001".to_owned()))
+                    .unwrap_err();
+            assert_eq!(err.var, var);
+            assert!(err.to_string().contains("365 days"), "{err}");
+            DomainCacheSettings::from_lookup(|n| (n == var).then(|| "31536000".to_owned()))
+                .unwrap();
+        }
     }
 
     #[test]

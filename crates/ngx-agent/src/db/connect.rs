@@ -224,7 +224,7 @@ fn prepare_url(url: &str) -> Result<(String, Backend), DbError> {
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
     else {
-        return Err(DbError::UnsupportedUrl(redact(url)));
+        return Err(DbError::UnsupportedUrl(ngx_cache::redact::redact_url(url)));
     };
     let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path == ":memory:" || params.contains("mode=memory") {
@@ -247,16 +247,6 @@ fn prepare_url(url: &str) -> Result<(String, Backend), DbError> {
         format!("{params}&mode=rwc")
     };
     Ok((format!("sqlite:{path}?{params}"), Backend::Sqlite))
-}
-
-/// Hides a password so the URL can appear in an error message.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 fn validate_schema(schema: &str) -> Result<(), DbError> {

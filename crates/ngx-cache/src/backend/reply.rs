@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::error::unexpected;
 use crate::error::Error;
-use crate::key::KeyTtl;
+use crate::key::{KeyTtl, MAX_TTL};
 
 /// A `GET`-style reply as bytes.
 pub(super) fn bytes(v: redis::Value) -> Result<Option<Vec<u8>>, Error> {
@@ -44,9 +44,10 @@ pub(super) fn key_ttl(v: redis::Value) -> Result<KeyTtl, Error> {
     })
 }
 
-/// Milliseconds for `PX`, at least 1.
+/// Milliseconds for `PX`, at least 1 and at most twice [`MAX_TTL`] (a TTL
+/// plus a fail-safe window), so Redis always accepts the expiry.
 pub(super) fn px(ttl: Duration) -> u64 {
-    ttl.as_millis().max(1) as u64
+    crate::key::millis(ttl.min(MAX_TTL * 2)).max(1)
 }
 
 /// Builds `SET key value [PX ms]`.

@@ -27,6 +27,7 @@ use super::reply::{self, px, set_cmd};
 use super::{Entry, Lease, Settings, script};
 use crate::error::{ConfigError, Error};
 use crate::key::{KeyTtl, lease_key};
+use crate::telemetry::CommandTimers;
 
 /// Numbers the threads that use a pool, for [`SingleBackend::pick`].
 static THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -54,13 +55,18 @@ struct Shared {
     connected: Notify,
     /// Signalled whenever a reconnect attempt fails.
     attempt_failed: Notify,
+    /// Command latency histograms.
+    timers: CommandTimers,
 }
 
 #[derive(Default)]
 struct Slot {
     /// `None` while (re)connecting. A read lock is held only to clone the
-    /// handle, which is an `Arc` inside.
-    conn: RwLock<Option<MultiplexedConnection>>,
+    /// handle, which is an `Arc` inside. The number is the connection's
+    /// generation: a failure seen on an older one must not drop it.
+    conn: RwLock<Option<(u64, MultiplexedConnection)>>,
+    /// The generation of the next connection installed in this slot.
+    generation: AtomicU64,
     /// Consecutive timeouts on this connection.
     timeouts: AtomicU32,
     /// Set while a reconnect task runs, so only one runs per slot.
@@ -101,6 +107,7 @@ impl SingleBackend {
             reconnects: AtomicU64::new(0),
             connected: Notify::new(),
             attempt_failed: Notify::new(),
+            timers: CommandTimers::new(),
         });
         let slots: Box<[Arc<Slot>]> = (0..settings.pool_size.max(1))
             .map(|_| Arc::new(Slot::default()))
@@ -108,11 +115,11 @@ impl SingleBackend {
         if eager {
             let conns = futures::future::try_join_all(slots.iter().map(|_| shared.open())).await?;
             for (slot, conn) in slots.iter().zip(conns) {
-                *slot.conn.write() = Some(conn);
+                slot.install(conn);
             }
         } else {
             for slot in slots.iter() {
-                spawn_reconnect(&shared, slot, false);
+                spawn_reconnect(&shared, slot, None);
             }
         }
         Ok(Self { shared, slots })
@@ -130,15 +137,15 @@ impl SingleBackend {
     /// runtime uses one connection and a multi-thread runtime spreads over
     /// its workers, up to the pool size; it also avoids a shared counter
     /// bumped on every call.
-    fn pick(&self) -> Result<(&Arc<Slot>, MultiplexedConnection), Error> {
+    fn pick(&self) -> Result<(&Arc<Slot>, u64, MultiplexedConnection), Error> {
         let n = self.slots.len();
         let start = THREAD_SLOT.with(|s| *s);
         for i in 0..n {
             let slot = &self.slots[(start + i) % n];
-            if let Some(conn) = slot.conn.read().as_ref() {
-                return Ok((slot, conn.clone()));
+            if let Some((generation, conn)) = slot.conn.read().as_ref() {
+                return Ok((slot, *generation, conn.clone()));
             }
-            spawn_reconnect(&self.shared, slot, false);
+            spawn_reconnect(&self.shared, slot, None);
         }
         Err(Error::Unavailable(
             "no live connection, reconnecting".to_owned(),
@@ -152,13 +159,17 @@ impl SingleBackend {
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let (slot, conn) = self.pick()?;
+        let (slot, generation, conn) = self.pick()?;
         let started = std::time::Instant::now();
         let outcome = f(conn).await;
-        crate::telemetry::redis_command(command, started.elapsed());
+        self.shared.timers.record(command, started.elapsed());
+        // An outcome on a connection that was replaced meanwhile says
+        // nothing about the current one. (Checked only when it matters: the
+        // generation is read under the slot's lock.)
+        let current = || slot.generation() == Some(generation);
         match outcome {
             Ok(v) => {
-                if slot.timeouts.load(Ordering::Relaxed) != 0 {
+                if slot.timeouts.load(Ordering::Relaxed) != 0 && current() {
                     slot.timeouts.store(0, Ordering::Relaxed);
                 }
                 Ok(v)
@@ -169,7 +180,9 @@ impl SingleBackend {
                     self.shared.secret.as_deref(),
                     self.shared.settings.op_timeout,
                 );
-                let stuck = if err.is_timeout() {
+                let stuck = if !current() {
+                    false
+                } else if err.is_timeout() {
                     slot.timeouts.fetch_add(1, Ordering::Relaxed) + 1
                         >= self.shared.settings.heal_after_timeouts
                 } else {
@@ -177,7 +190,7 @@ impl SingleBackend {
                 };
                 if stuck {
                     tracing::warn!(error = %err, "dropping redis connection and reconnecting");
-                    spawn_reconnect(&self.shared, slot, true);
+                    spawn_reconnect(&self.shared, slot, Some(generation));
                 }
                 Err(err)
             }
@@ -211,12 +224,43 @@ impl Shared {
     }
 }
 
-/// Drops the slot's connection (when `drop_current`) and starts one
-/// reconnect task for it, unless one is already running.
-fn spawn_reconnect(shared: &Arc<Shared>, slot: &Arc<Slot>, drop_current: bool) {
-    if drop_current {
-        slot.conn.write().take();
-        slot.timeouts.store(0, Ordering::Relaxed);
+impl Slot {
+    /// The generation of the installed connection; `None` while reconnecting.
+    fn generation(&self) -> Option<u64> {
+        self.conn.read().as_ref().map(|(generation, _)| *generation)
+    }
+
+    /// Installs a new connection, of the next generation.
+    fn install(&self, conn: MultiplexedConnection) {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        *self.conn.write() = Some((generation, conn));
+        self.timeouts.store(0, Ordering::Relaxed);
+    }
+
+    /// Drops the connection if it is still of `generation`; false when a
+    /// newer one replaced it meanwhile (it stays).
+    fn drop_if(&self, generation: u64) -> bool {
+        let mut conn = self.conn.write();
+        if conn.as_ref().is_some_and(|(g, _)| *g == generation) {
+            conn.take();
+            self.timeouts.store(0, Ordering::Relaxed);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Drops the slot's connection of generation `stale` (when given and still
+/// installed) and starts one reconnect task for it, unless one is already
+/// running.
+fn spawn_reconnect(shared: &Arc<Shared>, slot: &Arc<Slot>, stale: Option<u64>) {
+    let drop_current = match stale {
+        Some(generation) => slot.drop_if(generation),
+        None => false,
+    };
+    if stale.is_some() && !drop_current {
+        return;
     }
     if slot.reconnecting.swap(true, Ordering::AcqRel) {
         return;
@@ -233,7 +277,7 @@ fn spawn_reconnect(shared: &Arc<Shared>, slot: &Arc<Slot>, drop_current: bool) {
             let Some(shared) = weak.upgrade() else { break };
             match shared.open().await {
                 Ok(conn) => {
-                    *slot.conn.write() = Some(conn);
+                    slot.install(conn);
                     shared.connected.notify_waiters();
                     if drop_current {
                         shared.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -508,7 +552,7 @@ impl SingleBackend {
         failed.as_mut().enable();
         for slot in self.slots.iter() {
             slot.wake.notify_one();
-            spawn_reconnect(&self.shared, slot, false);
+            spawn_reconnect(&self.shared, slot, None);
         }
         // The first outcome decides: a refused connection fails the probe at
         // once; an unanswered one waits for the connect timeout.

@@ -6,10 +6,15 @@
 //! `batch` (several keys), `admin` (tags and clears), `load`
 //! (`get_or_load`), `warm`, `report` (statistics and health), `global`
 //! (the process-wide cache of the macros), `private` (support code the
-//! macros' generated code calls, exported hidden as `__private`).
+//! macros' generated code calls, exported hidden as `__private`), `finder`
+//! (non-finite floats in key arguments), `fuzz` (the decoders' fuzz entry
+//! points, exported hidden as `__fuzz`).
 
 mod admin;
 mod batch;
+mod finder;
+#[doc(hidden)]
+pub mod fuzz;
 mod global;
 mod handle;
 mod load;

@@ -148,7 +148,7 @@ impl Cache {
         let Some((bytes, ttl)) = entry::encode(value, &spec)? else {
             return Ok(());
         };
-        let physical = ttl + options.fail_safe.unwrap_or_default();
+        let physical = options.physical_ttl(ttl);
         // A load in flight for the key will see the key changed and not fill.
         self.inner
             .remote
@@ -231,7 +231,8 @@ impl Cache {
         self.delete(key).await
     }
 
-    /// Sets a new TTL on `key`; true when the key exists.
+    /// Sets a new TTL on `key` (at most [`MAX_TTL`](crate::config::MAX_TTL));
+    /// true when the key exists.
     pub async fn expire(&self, key: &str, ttl: Duration) -> bool {
         self.try_expire(key, ttl).await.unwrap_or_else(|e| {
             log_skipped("expire", &e);
@@ -242,6 +243,7 @@ impl Cache {
     /// Like [`expire`](Self::expire), returning Redis failures.
     pub async fn try_expire(&self, key: &str, ttl: Duration) -> Result<bool, Error> {
         let full = self.full_key(key)?;
+        let ttl = crate::key::clamp_ttl(ttl);
         self.inner.remote.call(|b| b.expire(&full, ttl)).await
     }
 

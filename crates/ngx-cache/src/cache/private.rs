@@ -269,62 +269,103 @@ pub fn resolve<'a>(
 /// falls back to `Display`; `.push_text()` prefers `Display`. The preferred
 /// impl is on `&KeyArg` (its `&self` receiver is exactly `&&KeyArg`); the
 /// fallback on `KeyArg` is only reached by auto-deref.
+///
+/// An argument that has no JSON (a map with non-string keys) or whose JSON
+/// would equal another value's (NaN, +inf and -inf are written as `null`,
+/// like `None`) gives `None` / `false`: the call then runs uncached, so two
+/// different arguments never share an entry.
 pub struct KeyArg<'a, T: ?Sized>(pub &'a T);
 
 pub trait KeyValueBySerialize {
-    fn key_value(&self) -> Value;
+    fn key_value(&self) -> Option<Value>;
 }
 
 impl<T: Serialize + ?Sized> KeyValueBySerialize for &KeyArg<'_, T> {
-    fn key_value(&self) -> Value {
-        serde_json::to_value(self.0)
-            .unwrap_or_else(|e| Value::String(format!("unserializable:{e}")))
+    fn key_value(&self) -> Option<Value> {
+        let json = serde_json::to_value(self.0).ok()?;
+        (!has_null(&json) || !has_non_finite(self.0)).then_some(json)
     }
 }
 
 pub trait KeyValueByDisplay {
-    fn key_value(&self) -> Value;
+    fn key_value(&self) -> Option<Value>;
 }
 
 impl<T: Display + ?Sized> KeyValueByDisplay for KeyArg<'_, T> {
-    fn key_value(&self) -> Value {
-        Value::String(self.0.to_string())
+    fn key_value(&self) -> Option<Value> {
+        Some(Value::String(self.0.to_string()))
     }
 }
 
 pub trait KeyTextByDisplay {
-    fn push_text(&self, out: &mut String);
+    fn push_text(&self, out: &mut String) -> bool;
 }
 
 impl<T: Display + ?Sized> KeyTextByDisplay for &KeyArg<'_, T> {
-    fn push_text(&self, out: &mut String) {
+    fn push_text(&self, out: &mut String) -> bool {
         let _ = write!(out, "{}", self.0);
+        true
     }
 }
 
 pub trait KeyTextBySerialize {
-    fn push_text(&self, out: &mut String);
+    fn push_text(&self, out: &mut String) -> bool;
 }
 
 impl<T: Serialize + ?Sized> KeyTextBySerialize for KeyArg<'_, T> {
-    fn push_text(&self, out: &mut String) {
+    fn push_text(&self, out: &mut String) -> bool {
         match serde_json::to_string(self.0) {
-            Ok(s) => out.push_str(&s),
-            Err(e) => {
-                let _ = write!(out, "unserializable:{e}");
+            Ok(s) if !s.contains("null") || !has_non_finite(self.0) => {
+                out.push_str(&s);
+                true
             }
+            _ => false,
         }
     }
 }
 
+/// Whether `value` holds a JSON `null` anywhere.
+fn has_null(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.iter().any(has_null),
+        Value::Object(map) => map.values().any(has_null),
+        _ => false,
+    }
+}
+
+/// Whether serializing `value` meets a NaN or an infinity (JSON writes them
+/// as `null`). Only asked when the JSON holds a `null`.
+fn has_non_finite<T: Serialize + ?Sized>(value: &T) -> bool {
+    matches!(value.serialize(super::finder::Finder), Err(e) if e.found)
+}
+
+/// All tag parts, or `None` when one has no key text.
+pub fn all_parts<const N: usize>(parts: [Option<String>; N]) -> Option<Vec<String>> {
+    parts.into_iter().collect()
+}
+
+/// The tag parts that have key text (the others were never cached).
+pub fn some_parts<const N: usize>(parts: [Option<String>; N]) -> Vec<String> {
+    parts.into_iter().flatten().collect()
+}
+
 /// `{prefix}:{hash}` where the hash is [`stable_hash`](crate::key::stable_hash)
 /// of the JSON object `{argument name: argument value}`. Argument order does
-/// not matter; names and values do.
+/// not matter; names and values do. `None` when an argument has no value
+/// (see [`KeyArg`]).
 ///
 /// This is on every call's path, so it writes the canonical JSON directly
 /// (names sorted as `serde_json::Map` sorts them) instead of building a map
 /// and converting it again; a test pins it to `stable_hash`.
-pub fn hashed_key<const N: usize>(prefix: &str, mut parts: [(&str, Value); N]) -> String {
+pub fn hashed_key<const N: usize>(
+    prefix: &str,
+    parts: [(&str, Option<Value>); N],
+) -> Option<String> {
+    if parts.iter().any(|(_, v)| v.is_none()) {
+        return None;
+    }
+    let mut parts = parts.map(|(name, v)| (name, v.unwrap_or(Value::Null)));
     struct Object<'a, const N: usize>(&'a [(&'a str, Value); N]);
     impl<const N: usize> Serialize for Object<'_, N> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -338,14 +379,12 @@ pub fn hashed_key<const N: usize>(prefix: &str, mut parts: [(&str, Value); N]) -
     }
     parts.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut json = Vec::with_capacity(64);
-    if let Err(e) = serde_json::to_writer(&mut json, &Object(&parts)) {
-        json = format!("unserializable:{e}").into_bytes();
-    }
+    serde_json::to_writer(&mut json, &Object(&parts)).ok()?;
     let mut key = String::with_capacity(prefix.len() + 17);
     key.push_str(prefix);
     key.push(':');
     let _ = write!(key, "{:016x}", xxhash_rust::xxh3::xxh3_64(&json));
-    key
+    Some(key)
 }
 
 #[cfg(test)]
@@ -366,7 +405,8 @@ mod tests {
                 ("page", (&&KeyArg(&3u32)).key_value()),
                 ("user_id", (&&KeyArg(&"42")).key_value()),
             ],
-        );
+        )
+        .unwrap();
         let by_hand = format!(
             "p:{}",
             crate::key::stable_hash(&Args {
@@ -390,7 +430,8 @@ mod tests {
                     ("id", (&&KeyArg(&1u8)).key_value()),
                     ("filter", (&&KeyArg(&nested)).key_value())
                 ]
-            ),
+            )
+            .unwrap(),
             format!(
                 "n:{}",
                 crate::key::stable_hash(&Nested {
@@ -409,12 +450,24 @@ mod tests {
                 f.write_str("shown")
             }
         }
-        assert_eq!((&&KeyArg(&7u8)).key_value(), Value::from(7));
-        assert_eq!((&&KeyArg(&OnlyDisplay)).key_value(), Value::from("shown"));
+        assert_eq!((&&KeyArg(&7u8)).key_value(), Some(Value::from(7)));
+        assert_eq!(
+            (&&KeyArg(&OnlyDisplay)).key_value(),
+            Some(Value::from("shown"))
+        );
         let mut s = String::new();
-        (&&KeyArg(&"a b")).push_text(&mut s);
-        (&&KeyArg(&vec![1, 2])).push_text(&mut s);
+        assert!((&&KeyArg(&"a b")).push_text(&mut s));
+        assert!((&&KeyArg(&vec![1, 2])).push_text(&mut s));
         assert_eq!(s, "a b[1,2]");
+        // Values JSON cannot tell apart, and values without JSON.
+        assert_eq!((&&KeyArg(&None::<f64>)).key_value(), Some(Value::Null));
+        assert_eq!((&&KeyArg(&Some(f64::NAN))).key_value(), None);
+        assert_eq!((&&KeyArg(&[1.0, f64::INFINITY])).key_value(), None);
+        let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert_eq!((&&KeyArg(&bad)).key_value(), None);
+        assert!(!(&&KeyArg(&Some(f64::NEG_INFINITY))).push_text(&mut s));
+        assert!(!(&&KeyArg(&bad)).push_text(&mut s));
+        assert!((&&KeyArg(&None::<f64>)).push_text(&mut s));
     }
 
     #[test]

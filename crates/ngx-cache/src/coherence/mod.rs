@@ -20,4 +20,5 @@ mod retry;
 mod state;
 mod tags;
 
+pub(crate) use message::{Channel, Invalidation};
 pub(crate) use state::{Coherence, L1Lookup, Parts, RedisRead};

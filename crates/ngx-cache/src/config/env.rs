@@ -39,7 +39,7 @@ impl CacheConfig {
             Env::boolean,
         )?;
         env.set("CACHE_ENABLED", &mut c.enabled, Env::boolean)?;
-        env.set("CACHE_DEFAULT_TTL", &mut c.default_ttl, Env::seconds)?;
+        env.set("CACHE_DEFAULT_TTL", &mut c.default_ttl, Env::ttl)?;
         env.set("CACHE_NAMESPACE", &mut c.namespace, |e, v| Ok(e.string(v)))?;
         let breaker = &mut c.breaker;
         env.set(
@@ -55,7 +55,7 @@ impl CacheConfig {
         env.set(
             "CACHE_CIRCUIT_BREAKER_TIMEOUT",
             &mut breaker.open_duration,
-            Env::seconds,
+            Env::ttl,
         )?;
         env.set("CACHE_CODEC", &mut c.codec, |env, var| {
             env.parse(var, str::parse)
@@ -79,7 +79,7 @@ impl CacheConfig {
         )?;
         env.set("CACHE_L1_ENABLED", &mut c.l1_enabled, Env::boolean)?;
         env.set("CACHE_L1_CAPACITY", &mut c.l1_capacity, Env::number)?;
-        env.set("CACHE_L1_MAX_TTL", &mut c.l1_max_ttl, Env::seconds)?;
+        env.set("CACHE_L1_MAX_TTL", &mut c.l1_max_ttl, Env::ttl)?;
         env.set("CACHE_L1_MAX_BYTES", &mut c.l1_max_bytes, Env::number)?;
         env.set(
             "CACHE_INVALIDATION_ENABLED",
@@ -179,6 +179,23 @@ impl<'a> Env<'a> {
     /// A whole number of seconds.
     pub fn seconds(&self, var: &str) -> Result<Option<Duration>, ConfigError> {
         Ok(self.number::<u64>(var)?.map(Duration::from_secs))
+    }
+
+    /// A whole number of seconds used as a TTL: at most
+    /// [`MAX_TTL`](super::MAX_TTL) (365 days).
+    ///
+    /// ```
+    /// use ngx_cache::config::Env;
+    ///
+    /// let lookup = |_: &str| Some("31536001".to_owned());
+    /// let err = Env::new(&lookup).ttl("APP_TTL").unwrap_err();
+    /// assert!(err.to_string().contains("365 days"));
+    /// ```
+    pub fn ttl(&self, var: &str) -> Result<Option<Duration>, ConfigError> {
+        match self.seconds(var)? {
+            Some(ttl) if ttl > super::MAX_TTL => Err(ConfigError::new(var, super::TOO_LONG)),
+            ttl => Ok(ttl),
+        }
     }
 
     /// A whole number of milliseconds.

@@ -12,6 +12,10 @@ use crate::value::codec::{Codec, Limits};
 mod env;
 
 pub use crate::error::ConfigError;
+pub use crate::key::MAX_TTL;
+
+/// The error of a duration over [`MAX_TTL`].
+pub(crate) const TOO_LONG: &str = "must be at most 31536000 seconds (365 days)";
 pub use env::Env;
 
 /// Everything the cache needs to run. Build it with [`CacheConfig::builder`],
@@ -71,9 +75,10 @@ pub struct CacheConfig {
     /// Publish and apply invalidation messages so every instance's L1 stays
     /// coherent (`CACHE_INVALIDATION_ENABLED`).
     pub invalidation: bool,
-    /// Most owed key deletes, and most owed tag invalidations, remembered
-    /// at once while Redis cannot take them (`CACHE_MAX_PENDING`); past
-    /// it, further ones are only logged and counted as dropped.
+    /// Most owed key deletes, owed tag invalidations and owed invalidation
+    /// messages (each) remembered at once while Redis cannot take them
+    /// (`CACHE_MAX_PENDING`); past it, further deletes and tags are only
+    /// logged and counted as dropped, and messages collapse into one clear.
     pub max_pending: usize,
 }
 
@@ -195,6 +200,15 @@ impl CacheConfig {
                 "CACHE_DEFAULT_TTL",
                 "must be at least 1 second",
             ));
+        }
+        for (var, value) in [
+            ("CACHE_DEFAULT_TTL", self.default_ttl),
+            ("CACHE_L1_MAX_TTL", self.l1_max_ttl),
+            ("CACHE_CIRCUIT_BREAKER_TIMEOUT", self.breaker.open_duration),
+        ] {
+            if value > MAX_TTL {
+                return Err(ConfigError::new(var, TOO_LONG));
+            }
         }
         crate::key::validate_namespace(&self.namespace)
             .map_err(|reason| ConfigError::new("CACHE_NAMESPACE", reason))?;

@@ -158,7 +158,7 @@ impl Loader {
                 return;
             }
         };
-        let physical = ttl + opts.fail_safe.unwrap_or_default();
+        let physical = opts.physical_ttl(ttl);
         if let Some((token, observed)) = lease_held {
             let filled = if opts.skips_fill_check() {
                 self.remote

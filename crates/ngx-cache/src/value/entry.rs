@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::key::{clamp_ttl, millis};
 use crate::value::codec::{Codec, Limits};
 use crate::value::envelope::{self, now_ms};
 
@@ -26,25 +27,25 @@ pub(crate) struct EntrySpec<'a> {
 }
 
 /// Encodes `value` under `spec`: `Ok(None)` for a `None` that must not be
-/// stored. Returns the bytes and the logical TTL.
+/// stored. Returns the bytes and the logical TTL, at most [`MAX_TTL`](crate::key::MAX_TTL).
 pub(crate) fn encode<T: Serialize + ?Sized>(
     value: &T,
     spec: &EntrySpec<'_>,
 ) -> Result<Option<(Vec<u8>, Duration)>, Error> {
     let payload = spec.codec.encode(value, spec.limits)?;
     let is_none = payload == b"null" || payload == [0x01, 0xc0];
-    let ttl = match (is_none, spec.negative_ttl) {
+    let ttl = clamp_ttl(match (is_none, spec.negative_ttl) {
         (true, None) => return Ok(None),
         (true, Some(negative)) => negative,
         (false, _) => spec.ttl,
-    };
+    });
     // A plain value that happens to start like an envelope is wrapped,
     // so reading it back is never ambiguous.
     if !spec.envelope && !envelope::is_envelope(&payload) {
         return Ok(Some((payload, ttl)));
     }
-    let ttl_ms = ttl.as_millis() as u64;
-    let bytes = envelope::encode(now_ms() + ttl_ms, ttl_ms, spec.tags, &payload)?;
+    let ttl_ms = millis(ttl);
+    let bytes = envelope::encode(now_ms().saturating_add(ttl_ms), ttl_ms, spec.tags, &payload)?;
     if bytes.len() > spec.limits.max_value_bytes {
         return Err(Error::ValueTooLarge {
             size: bytes.len(),

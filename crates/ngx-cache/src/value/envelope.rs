@@ -145,7 +145,7 @@ impl<'a> Reader<'a> {
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, crate::key::millis)
 }
 
 #[cfg(test)]

@@ -1,0 +1,4 @@
+//! Fuzz target: see `ngx_cache::__fuzz::envelope`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ngx_cache::__fuzz::envelope(data));
