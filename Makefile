@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test redis toolchain lint bench bench-http
+.PHONY: run run-cluster test redis toolchain lint bench bench-http
 
 # The Rust toolchain pinned in rust-toolchain.toml.
 toolchain:
@@ -26,6 +26,14 @@ run: redis
 	@if [ -n "$${ADMIN_TOKEN:-}" ]; then echo "  Admin endpoints:       enabled (ADMIN_TOKEN is set)"; \
 	 else echo "  Admin endpoints:       disabled; enable them with ADMIN_TOKEN=<secret> make run"; fi
 	$(CARGO) run --release -p ngx-agent
+
+# The same service on a local six-node Redis Cluster (three primaries, three
+# replicas on ports 7000-7005, started by scripts/ensure-cluster.sh, no Docker).
+run-cluster: toolchain
+	@urls="$$(scripts/ensure-cluster.sh)" && \
+	 echo "ngx-agent: starting on http://$(ADDR) on the Redis Cluster $$urls" && \
+	 echo "  Status page: http://$(ADDR)/   Cache health: http://$(ADDR)/health/ready" && \
+	 REDIS_CLUSTER=true REDIS_URL="$$urls" $(CARGO) run --release -p ngx-agent
 
 test: redis
 	$(CARGO) test --workspace

@@ -9,8 +9,8 @@ set -euo pipefail
 
 base="${CLUSTER_PORT:-7000}"
 here="$(cd "$(dirname "$0")" && pwd)"
-REDIS_URL=redis://127.0.0.1:1 "$here/ensure-redis.sh" >/dev/null 2>&1 || true
-command -v redis-server >/dev/null || { echo "ensure-cluster: redis-server is missing" >&2; exit 1; }
+# Installs redis-server when missing; a URL list makes it start nothing.
+REDIS_URL="redis://127.0.0.1:$base,redis://127.0.0.1:$((base + 1))" "$here/ensure-redis.sh"
 
 ports=()
 for i in 0 1 2 3 4 5; do ports+=("$((base + i))"); done

@@ -287,6 +287,16 @@ impl Backend {
         dispatch!(self, b => b.reconnects())
     }
 
+    /// Whether a failure now is confined to part of the deployment (on a
+    /// cluster, one shard down while others answer), so it must not open
+    /// the circuit breaker for all of it. Always false for a single server.
+    pub(crate) fn partial_failure(&self) -> bool {
+        match self {
+            Backend::Single(_) => false,
+            Backend::Cluster(b) => b.partial_failure(),
+        }
+    }
+
     /// Whether at least one connection is currently established.
     pub(crate) fn connected(&self) -> bool {
         dispatch!(self, b => b.connected())

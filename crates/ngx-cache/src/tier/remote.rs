@@ -93,7 +93,9 @@ impl Remote {
                 Ok(v)
             }
             Err(e) => {
-                permit.failure(e.is_transient());
+                // One cluster shard down while the others answer costs
+                // misses on its slots, not an open breaker for every shard.
+                permit.failure(e.is_transient() && !backend.partial_failure());
                 self.counters.error(e.kind());
                 Err(e)
             }

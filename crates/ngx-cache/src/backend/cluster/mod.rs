@@ -43,6 +43,13 @@ use topology::{Node, Topology};
 /// How often the background task reads the topology.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
+/// A failure while some node answered within this window is confined to
+/// part of the cluster (one shard down, say): it does not count toward the
+/// circuit breaker, which would otherwise fail every shard fast. The
+/// topology task reads the cluster every second, so this stays fresh while
+/// any node answers.
+const PARTIAL_WINDOW: Duration = Duration::from_millis(1500);
+
 /// The cluster backend.
 pub(crate) struct ClusterBackend {
     shared: Arc<Shared>,
@@ -60,6 +67,9 @@ struct Shared {
     changes: AtomicU64,
     /// The last topology reading or call succeeded.
     connected: AtomicBool,
+    /// When a call or topology reading last succeeded, in ms since `born`.
+    last_success_ms: AtomicU64,
+    born: Instant,
     /// Wakes the topology task early (after a redirect or a dropped
     /// connection).
     wake: Arc<tokio::sync::Notify>,
@@ -172,8 +182,11 @@ impl ClusterBackend {
             topology: RwLock::new(Arc::new(Topology::default())),
             changes: AtomicU64::new(0),
             connected: AtomicBool::new(false),
+            last_success_ms: AtomicU64::new(0),
+            born: Instant::now(),
             wake: Arc::new(tokio::sync::Notify::new()),
-            next_subscriber: AtomicUsize::new(0),
+            // Instances spread their subscriptions over the nodes.
+            next_subscriber: AtomicUsize::new(rand::random::<u16>().into()),
         });
         if eager {
             shared.refresh().await?;
@@ -212,8 +225,37 @@ fn spawn_refresher(shared: &Arc<Shared>) {
 }
 
 impl Shared {
+    /// Records that the cluster answered.
+    fn answered(&self) {
+        self.connected.store(true, Ordering::Relaxed);
+        let now = self.born.elapsed().as_millis() as u64;
+        if self.last_success_ms.load(Ordering::Relaxed) < now {
+            self.last_success_ms.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether some node answered within [`PARTIAL_WINDOW`].
+    fn answering(&self) -> bool {
+        let last = self.last_success_ms.load(Ordering::Relaxed);
+        last != 0
+            && self.born.elapsed().as_millis() as u64 <= last + PARTIAL_WINDOW.as_millis() as u64
+    }
+
+    /// Converts a redis-rs error. A redirect that outlived redis-rs's
+    /// retries, or a write that reached a replica, means the topology is
+    /// changing (a failover in progress): transient, like a dropped
+    /// connection, so owed invalidations are retried, not dropped.
     fn err(&self, e: &redis::RedisError) -> Error {
-        from_redis(e, self.secret.as_deref(), self.settings.op_timeout)
+        let err = from_redis(e, self.secret.as_deref(), self.settings.op_timeout);
+        let changing = is_redirect(e)
+            || matches!(
+                e.kind(),
+                redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+            );
+        if changing && !err.is_transient() {
+            return Error::Unavailable(format!("cluster topology is changing: {err}"));
+        }
+        err
     }
 
     /// Bounds `fut` by the operation timeout (redis-rs bounds it too; this
@@ -230,7 +272,7 @@ impl Shared {
         crate::telemetry::redis_command(command, started.elapsed());
         match outcome {
             Ok(Ok(v)) => {
-                self.connected.store(true, Ordering::Relaxed);
+                self.answered();
                 Ok(v)
             }
             Ok(Err(e)) => {
@@ -476,7 +518,7 @@ impl ClusterBackend {
             Ok(groups) => groups?,
             Err(_) => return Err(Error::Timeout(shared.settings.op_timeout)),
         };
-        shared.connected.store(true, Ordering::Relaxed);
+        shared.answered();
         let mut out = vec![redis::Value::Nil; len];
         for (i, reply) in groups.into_iter().flatten() {
             out[i] = reply;
@@ -573,10 +615,35 @@ impl ClusterBackend {
         reply::key_ttl(self.shared.query(&cmd).await?)
     }
 
+    /// `INCRBY`, then `WAIT 1` on the same connection when the shard has a
+    /// replica: a counter (a tag version above all) is on a replica before
+    /// it is announced, so a failover cannot roll it back and make entries
+    /// stamped with the old version current again. A replica that does not
+    /// acknowledge within half the operation timeout makes this an
+    /// `Unavailable` error (the increment may have happened, as after any
+    /// timeout).
     pub(super) async fn incr(&self, key: &str, amount: i64) -> Result<i64, Error> {
-        let mut cmd = redis::cmd("INCRBY");
-        cmd.arg(key).arg(amount);
-        reply::int(self.shared.query(&cmd).await?)
+        let slot = key_slot(key.as_bytes());
+        let replicated = self
+            .topology()
+            .shard_of(slot)
+            .is_some_and(|i| !self.topology().shards[i].replicas.is_empty());
+        let mut pipe = redis::pipe();
+        pipe.cmd("INCRBY").arg(key).arg(amount);
+        let wait = self.shared.settings.op_timeout / 2;
+        if replicated {
+            pipe.cmd("WAIT").arg(1).arg(wait.as_millis().max(1) as u64);
+        }
+        let mut replies = self.shared.pipeline(&pipe).await?.into_iter();
+        let value = reply::int(replies.next().unwrap_or(redis::Value::Nil))?;
+        if let Some(acks) = replies.next()
+            && reply::int(acks)? < 1
+        {
+            return Err(Error::Unavailable(format!(
+                "INCRBY not acknowledged by a replica within {wait:?}"
+            )));
+        }
+        Ok(value)
     }
 
     pub(super) async fn counter(&self, key: &str) -> Result<Option<i64>, Error> {
@@ -861,6 +928,12 @@ impl ClusterBackend {
 
     pub(super) fn reconnects(&self) -> u64 {
         self.shared.changes.load(Ordering::Relaxed)
+    }
+
+    /// Whether a failure now is confined to part of the cluster: some node
+    /// answered within the last [`PARTIAL_WINDOW`].
+    pub(super) fn partial_failure(&self) -> bool {
+        self.shared.answering()
     }
 
     pub(super) fn connected(&self) -> bool {
