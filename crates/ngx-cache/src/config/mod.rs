@@ -86,9 +86,10 @@ pub struct CacheConfig {
     /// Publish and apply invalidation messages so every instance's L1 stays
     /// coherent (`CACHE_INVALIDATION_ENABLED`).
     pub invalidation: bool,
-    /// Most owed key deletes, and most owed tag invalidations, remembered
-    /// at once while Redis cannot take them (`CACHE_MAX_PENDING`); past
-    /// it, further ones are only logged and counted as dropped.
+    /// Most owed key deletes, owed tag invalidations and owed invalidation
+    /// messages (each) remembered at once while Redis cannot take them
+    /// (`CACHE_MAX_PENDING`); past it, further deletes and tags are only
+    /// logged and counted as dropped, and messages collapse into one clear.
     pub max_pending: usize,
 }
 
