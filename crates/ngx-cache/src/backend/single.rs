@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use super::error::from_redis;
 use super::reply::{self, px, set_cmd};
 use super::{Entry, Lease, Settings, script};
-use crate::error::{ConfigError, Error};
+use crate::error::Error;
 use crate::key::{KeyTtl, lease_key};
 use crate::telemetry::CommandTimers;
 
@@ -90,12 +90,7 @@ impl SingleBackend {
     /// connections are made in the background.
     pub(super) async fn connect(url: &str, settings: Settings, eager: bool) -> Result<Self, Error> {
         let secret = crate::redact::passwords(url).into_iter().next();
-        let client = redis::Client::open(url).map_err(|e| {
-            Error::Config(ConfigError::new(
-                "REDIS_URL",
-                crate::redact::scrub(&e.to_string(), secret.as_deref()),
-            ))
-        })?;
+        let client = super::tls::client(url, &settings.tls, secret.as_deref())?;
         let conn_config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.op_timeout));

@@ -134,7 +134,7 @@ impl Channel {
             outbox,
             inbox: Mutex::new(Some(inbox)),
             publishing: AtomicBool::new(false),
-            name: format!("{namespace}:__invalidation"),
+            name: crate::key::channel_name(namespace),
             origin: rand::random::<u64>() | 1,
             seq: AtomicU64::new(0),
             seen: Mutex::new(HashMap::new()),
