@@ -16,6 +16,21 @@ use ngx_cache::ConfigError;
 /// Exception: `ADMIN_TOKEN` is a free string, so no value is bad.
 const CASES: &[(&str, Option<&str>, &str)] = &[
     ("REDIS_URL", Some("http://x"), "redis://10.0.0.1:7000"),
+    (
+        "REDIS_TLS_CA_FILE",
+        Some("/nonexistent/ca.pem"),
+        "Cargo.toml",
+    ),
+    (
+        "REDIS_TLS_CERT_FILE",
+        Some("/nonexistent/client.pem"),
+        "Cargo.toml",
+    ),
+    (
+        "REDIS_TLS_KEY_FILE",
+        Some("/nonexistent/client.key"),
+        "Cargo.toml",
+    ),
     ("REDIS_POOL_SIZE", Some("many"), "3"),
     ("REDIS_CLUSTER", Some("maybe"), "true"),
     ("REDIS_DECODE_RESPONSES", Some("maybe"), "false"),
@@ -83,6 +98,9 @@ const CASES: &[(&str, Option<&str>, &str)] = &[
 fn context(var: &str) -> &'static [(&'static str, &'static str)] {
     match var {
         "DATABASE_SCHEMA" => &[("DATABASE_URL", "postgres://u:p@db/ngx")],
+        "REDIS_TLS_CA_FILE" | "REDIS_TLS_CERT_FILE" | "REDIS_TLS_KEY_FILE" => {
+            &[("REDIS_URL", "rediss://10.0.0.1:6380")]
+        }
         _ => &[],
     }
 }

@@ -32,6 +32,11 @@ pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The invalidation channel of `namespace`: `{namespace}:__invalidation`.
+pub(crate) fn channel_name(namespace: &str) -> String {
+    format!("{namespace}:__invalidation")
+}
+
 /// The namespace and key limit every full key is built with.
 #[derive(Debug, Clone)]
 pub(crate) struct KeySpace {

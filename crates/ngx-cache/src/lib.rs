@@ -30,7 +30,9 @@
 //!    `take_lease`, `checked_fill`, `mget`, `unlink`, `scan_unlink`,
 //!    `publish`, `subscribe`, ...), an enum over implementations (the
 //!    single-node pool, and Redis Cluster in `backend/cluster/`), the Lua
-//!    scripts. The only place that uses the `redis` crate.
+//!    scripts, TLS client set-up (`tls`), the least-privilege ACL rule
+//!    ([`acl_rule`]) and [`redis_client`] for tools. The only place that
+//!    uses the `redis` crate.
 //! 5. `tier/`: the L1 store, and Redis reached through the breaker-guarded
 //!    backend (`Remote`), without coherence.
 //! 6. `coherence/`: what keeps L1 and Redis reads current across
@@ -108,6 +110,7 @@ pub use cache::fuzz as __fuzz;
 #[doc(hidden)]
 pub use cache::private as __private;
 
+pub use backend::{acl_rule, redis_client};
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 pub use cache::{Cache, WarmEntry, WarmReport, global, install_global};
 pub use config::{CacheConfig, CacheConfigBuilder};

@@ -192,6 +192,9 @@ pub struct CacheStats {
     /// being retried; this instance treats what they cover as misses until
     /// then.
     pub deletes_pending: usize,
+    /// Invalidation messages to the other instances that could not be
+    /// published after their write landed, being retried.
+    pub publishes_pending: usize,
     /// Owed deletes and tag invalidations given up: refused by Redis
     /// (`WRONGTYPE`, `NOPERM`, `READONLY`, ...) or beyond the bound of
     /// `CACHE_MAX_PENDING`.
@@ -219,6 +222,7 @@ pub(crate) struct Gauges {
     pub(crate) l1_entries: usize,
     pub(crate) l1_bytes: u64,
     pub(crate) deletes_pending: usize,
+    pub(crate) publishes_pending: usize,
     pub(crate) invalidation_lag_ms: LagPercentiles,
 }
 
@@ -230,6 +234,7 @@ impl CacheStats {
             l1_entries,
             l1_bytes,
             deletes_pending,
+            publishes_pending,
             invalidation_lag_ms,
         } = gauges;
         // An L1 hit bumps only `l1_hits` (one atomic on the hot path).
@@ -272,6 +277,7 @@ impl CacheStats {
             l1_entries,
             l1_bytes,
             deletes_pending,
+            publishes_pending,
             invalidations_dropped: load(&c.invalidations_dropped),
             invalidation_lag_ms,
         }

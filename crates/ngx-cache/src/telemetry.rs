@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use metrics::{Counter, Unit};
+use metrics::{Counter, Histogram, Unit};
 use std::sync::OnceLock;
 
 use parking_lot::Mutex;
@@ -415,6 +415,43 @@ impl Telemetry {
 /// Records one Redis round trip of `command` (a name from the fixed list).
 pub(crate) fn redis_command(command: &'static str, elapsed: Duration) {
     metrics::histogram!(REDIS_COMMAND_DURATION, "command" => command).record(elapsed.as_secs_f64());
+}
+
+/// The Redis latency histograms, one per `command` label, taken from the
+/// recorder installed when the backend was built: recording is then a plain
+/// call on a handle, with no key or label built per command.
+#[derive(Debug)]
+pub(crate) struct CommandTimers(Box<[(&'static str, Histogram)]>);
+
+impl CommandTimers {
+    /// Registers a histogram for every known command and for `other`.
+    pub(crate) fn new() -> Self {
+        Self(
+            COMMANDS
+                .iter()
+                .chain(std::iter::once(&"other"))
+                .map(|&c| {
+                    (
+                        c,
+                        metrics::histogram!(REDIS_COMMAND_DURATION, "command" => c),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// Records one round trip of `command` (a name from the fixed list, as
+    /// [`known_command`] returns it, or `other`).
+    pub(crate) fn record(&self, command: &'static str, elapsed: Duration) {
+        match self
+            .0
+            .iter()
+            .find(|(c, _)| std::ptr::eq(*c, command) || *c == command)
+        {
+            Some((_, h)) => h.record(elapsed.as_secs_f64()),
+            None => redis_command(command, elapsed),
+        }
+    }
 }
 
 /// The `command` label of a command name: itself when known, else `other`.

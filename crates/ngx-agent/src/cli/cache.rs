@@ -119,8 +119,7 @@ pub(crate) async fn raw(config: &CacheConfig) -> anyhow::Result<MultiplexedConne
     let url = config.redacted_url();
     // redis-rs errors may echo the URL: print the redacted one instead.
     let clean = |e: redis::RedisError| e.to_string().replace(&config.url, &url);
-    let client = redis::Client::open(config.url.as_str())
-        .map_err(|e| anyhow::anyhow!("REDIS_URL {url}: {}", clean(e)))?;
+    let client = ngx_cache::redis_client(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     tokio::time::timeout(
         config.connect_timeout,
         client.get_multiplexed_async_connection(),

@@ -37,6 +37,24 @@ pub(crate) const VARS: &[Var] = &[
         secret: true,
         help: "redis:// or rediss:// (TLS) URL, with optional user and password",
     },
+    Var {
+        name: "REDIS_TLS_CA_FILE",
+        default: None,
+        secret: false,
+        help: "PEM CA certificates that verify a rediss:// server (instead of the system roots)",
+    },
+    Var {
+        name: "REDIS_TLS_CERT_FILE",
+        default: None,
+        secret: false,
+        help: "PEM client certificate for mutual TLS (with REDIS_TLS_KEY_FILE)",
+    },
+    Var {
+        name: "REDIS_TLS_KEY_FILE",
+        default: None,
+        secret: false,
+        help: "PEM private key of REDIS_TLS_CERT_FILE",
+    },
     var("REDIS_POOL_SIZE", "10", "Multiplexed Redis connections"),
     var(
         "REDIS_CLUSTER",
@@ -111,7 +129,7 @@ pub(crate) const VARS: &[Var] = &[
     var(
         "CACHE_MAX_PENDING",
         "10000",
-        "Owed deletes (and owed tag invalidations) remembered while Redis is unreachable",
+        "Owed deletes, tag invalidations and messages (each) remembered while Redis is unreachable",
     ),
     var(
         "CACHE_L1_MAX_TTL",

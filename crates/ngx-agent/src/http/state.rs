@@ -218,7 +218,8 @@ impl AppState {
             return;
         };
         let cache = cache.cache();
-        let owed = cache.stats().deletes_pending;
+        let stats = cache.stats();
+        let owed = stats.deletes_pending + stats.publishes_pending;
         if owed == 0 {
             return;
         }

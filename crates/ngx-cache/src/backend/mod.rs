@@ -13,15 +13,17 @@
 use std::time::Duration;
 
 use crate::config::CacheConfig;
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::health::NodeHealth;
 use crate::key::KeyTtl;
 
+mod acl;
 mod cluster;
 mod error;
 mod reply;
 mod script;
 mod single;
+mod tls;
 
 use cluster::ClusterBackend;
 use single::SingleBackend;
@@ -45,6 +47,21 @@ pub(crate) struct Settings {
     pub(crate) op_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) heal_after_timeouts: u32,
+    pub(crate) tls: Tls,
+}
+
+/// The TLS files of a `rediss://` connection.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tls {
+    pub(crate) ca_file: Option<std::path::PathBuf>,
+    pub(crate) cert_file: Option<std::path::PathBuf>,
+    pub(crate) key_file: Option<std::path::PathBuf>,
+}
+
+impl Tls {
+    fn is_empty(&self) -> bool {
+        self.ca_file.is_none() && self.cert_file.is_none() && self.key_file.is_none()
+    }
 }
 
 impl Settings {
@@ -54,6 +71,11 @@ impl Settings {
             op_timeout: config.op_timeout,
             connect_timeout: config.connect_timeout,
             heal_after_timeouts: config.heal_after_timeouts,
+            tls: Tls {
+                ca_file: config.tls_ca_file.clone(),
+                cert_file: config.tls_cert_file.clone(),
+                key_file: config.tls_key_file.clone(),
+            },
         }
     }
 }
@@ -85,12 +107,29 @@ macro_rules! dispatch {
     };
 }
 
+pub use acl::acl_rule;
+
+/// A redis-rs client for `config`'s URL and TLS settings, with the rustls
+/// crypto provider installed, for tools that send their own commands (the
+/// operator CLI). Errors name the variable and never show the password.
+pub fn redis_client(config: &CacheConfig) -> Result<redis::Client, Error> {
+    let secret = crate::redact::passwords(&config.url).into_iter().next();
+    tls::client(&config.url, &Settings::of(config).tls, secret.as_deref())
+}
+
 /// Opens the backend `config` asks for. With `eager`, fails if Redis cannot
 /// be reached within the connect timeout; otherwise connects in the
 /// background.
 pub(crate) async fn connect(config: &CacheConfig, eager: bool) -> Result<Backend, Error> {
     let settings = Settings::of(config);
+    tls::install_provider();
     if config.cluster {
+        if !settings.tls.is_empty() {
+            return Err(Error::Config(ConfigError::new(
+                "REDIS_TLS_CA_FILE",
+                "TLS files apply to a single server; cluster nodes are verified against the system roots",
+            )));
+        }
         return Ok(Backend::Cluster(
             ClusterBackend::connect(&config.url, settings, eager).await?,
         ));

@@ -25,8 +25,9 @@ use tokio::sync::Notify;
 use super::error::from_redis;
 use super::reply::{self, px, set_cmd};
 use super::{Entry, Lease, Settings, script};
-use crate::error::{ConfigError, Error};
+use crate::error::Error;
 use crate::key::{KeyTtl, lease_key};
+use crate::telemetry::CommandTimers;
 
 /// Numbers the threads that use a pool, for [`SingleBackend::pick`].
 static THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -54,6 +55,8 @@ struct Shared {
     connected: Notify,
     /// Signalled whenever a reconnect attempt fails.
     attempt_failed: Notify,
+    /// Command latency histograms.
+    timers: CommandTimers,
 }
 
 #[derive(Default)]
@@ -87,12 +90,7 @@ impl SingleBackend {
     /// connections are made in the background.
     pub(super) async fn connect(url: &str, settings: Settings, eager: bool) -> Result<Self, Error> {
         let secret = crate::redact::passwords(url).into_iter().next();
-        let client = redis::Client::open(url).map_err(|e| {
-            Error::Config(ConfigError::new(
-                "REDIS_URL",
-                crate::redact::scrub(&e.to_string(), secret.as_deref()),
-            ))
-        })?;
+        let client = super::tls::client(url, &settings.tls, secret.as_deref())?;
         let conn_config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.op_timeout));
@@ -104,6 +102,7 @@ impl SingleBackend {
             reconnects: AtomicU64::new(0),
             connected: Notify::new(),
             attempt_failed: Notify::new(),
+            timers: CommandTimers::new(),
         });
         let slots: Box<[Arc<Slot>]> = (0..settings.pool_size.max(1))
             .map(|_| Arc::new(Slot::default()))
@@ -158,13 +157,14 @@ impl SingleBackend {
         let (slot, generation, conn) = self.pick()?;
         let started = std::time::Instant::now();
         let outcome = f(conn).await;
-        crate::telemetry::redis_command(command, started.elapsed());
+        self.shared.timers.record(command, started.elapsed());
         // An outcome on a connection that was replaced meanwhile says
-        // nothing about the current one.
-        let current = slot.generation() == Some(generation);
+        // nothing about the current one. (Checked only when it matters: the
+        // generation is read under the slot's lock.)
+        let current = || slot.generation() == Some(generation);
         match outcome {
             Ok(v) => {
-                if current && slot.timeouts.load(Ordering::Relaxed) != 0 {
+                if slot.timeouts.load(Ordering::Relaxed) != 0 && current() {
                     slot.timeouts.store(0, Ordering::Relaxed);
                 }
                 Ok(v)
@@ -175,7 +175,7 @@ impl SingleBackend {
                     self.shared.secret.as_deref(),
                     self.shared.settings.op_timeout,
                 );
-                let stuck = if !current {
+                let stuck = if !current() {
                     false
                 } else if err.is_timeout() {
                     slot.timeouts.fetch_add(1, Ordering::Relaxed) + 1

@@ -84,7 +84,7 @@ impl Coherence {
         let key = self.keys.tag(tag)?;
         // Owed from here on, as a delete is (see `delete`).
         let owed = Owed::tag(self, tag);
-        self.note_invalidation();
+        self.clock.tick_tag(tag);
         match self.bump_tag(tag, &key).await {
             Ok(version) => {
                 owed.settled();
@@ -130,7 +130,7 @@ impl Coherence {
             version = self.remote.call(|b| b.incr(key, step)).await?.max(0) as u64;
         }
         self.tags.observe(tag, version);
-        self.note_invalidation();
+        self.clock.tick_tag(tag);
         self.publish(Invalidation::Tag {
             tag: tag.to_owned(),
             version,
@@ -146,7 +146,7 @@ impl Coherence {
     /// the background), so old entries never become current again.
     pub(super) fn tag_went_back(self: &Arc<Self>, tag: &str, version: u64, known: u64) {
         self.tags.replace(tag, version);
-        self.clock.tick_all();
+        self.clock.tick_tag(tag);
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -159,7 +159,7 @@ impl Coherence {
                 Ok(v) => {
                     let v = v.max(0) as u64;
                     coherence.tags.observe(&tag, v);
-                    coherence.clock.tick_all();
+                    coherence.clock.tick_tag(&tag);
                     coherence
                         .publish(Invalidation::Tag { tag, version: v })
                         .await;

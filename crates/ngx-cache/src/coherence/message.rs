@@ -15,11 +15,23 @@
 //! the next is sent: the pool spreads commands over several connections, so
 //! publishing from each caller would deliver messages out of order, and every
 //! reordering would look like a gap (and flush L1). `kind` is `k` (payload: the key), `t` (payload:
-//! `{version}|{tag}`) or `c` (namespace cleared). The send time gives the
-//! invalidation lag.
+//! `{version}|{tag}`), `c` (namespace cleared) or `h` (a heartbeat, payload:
+//! `{lost_ms}`). The send time gives the invalidation lag.
+//!
+//! A message that could not be published leaves a gap only the next message
+//! of its origin reveals. So every instance also sends a heartbeat every
+//! [`HEARTBEAT`]: it carries the sequence number of the last message
+//! numbered (without taking a new one), so a receiver sees the gap within a
+//! heartbeat, and the time the origin last failed to publish (`lost_ms`,
+//! sender clock, 0 for never). A receiver that meets an origin for the first
+//! time has no sequence to compare with; it treats a loss later than
+//! [`SKEW`] before its own subscription as missed. Either way it flushes
+//! L1. Instances that do not know `h` ignore it.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
@@ -31,8 +43,32 @@ use crate::value::envelope::now_ms;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Invalidation {
     Key(String),
-    Tag { tag: String, version: u64 },
+    Tag {
+        tag: String,
+        version: u64,
+    },
     Clear,
+    /// Not an invalidation: the origin's heartbeat, with the time it last
+    /// failed to publish (unix ms, 0 for never).
+    Heartbeat {
+        lost_ms: u64,
+    },
+}
+
+/// How often every instance sends its heartbeat.
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Clock skew allowed between instances when judging the losses of an
+/// origin met for the first time.
+const SKEW: Duration = Duration::from_secs(5);
+
+/// What a receiver knows of one origin.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// The highest sequence number received.
+    seq: u64,
+    /// The latest loss of the origin already accounted for (sender clock).
+    lost_ms: u64,
 }
 
 /// A parsed message from another instance.
@@ -63,8 +99,12 @@ pub(crate) struct Channel {
     pub(crate) name: String,
     origin: u64,
     seq: AtomicU64,
-    /// Last sequence number seen per origin.
-    seen: Mutex<HashMap<u64, u64>>,
+    /// What was seen per origin since the subscription began.
+    seen: Mutex<HashMap<u64, Seen>>,
+    /// When the current subscription began (unix ms).
+    listening_since_ms: AtomicU64,
+    /// When this instance last failed to publish (unix ms, 0 for never).
+    lost_ms: AtomicU64,
     /// The most recent lag samples, in milliseconds.
     lag: Mutex<VecDeque<f64>>,
     /// The subscription is up; while false, L1 serves no fresh hits.
@@ -94,10 +134,12 @@ impl Channel {
             outbox,
             inbox: Mutex::new(Some(inbox)),
             publishing: AtomicBool::new(false),
-            name: format!("{namespace}:__invalidation"),
+            name: crate::key::channel_name(namespace),
             origin: rand::random::<u64>() | 1,
             seq: AtomicU64::new(0),
             seen: Mutex::new(HashMap::new()),
+            listening_since_ms: AtomicU64::new(now_ms()),
+            lost_ms: AtomicU64::new(0),
             lag: Mutex::new(VecDeque::with_capacity(LAG_SAMPLES)),
             subscribed: AtomicBool::new(false),
         }
@@ -128,13 +170,30 @@ impl Channel {
         self.subscribed.load(Ordering::Acquire)
     }
 
-    /// Formats the next message of this instance.
+    /// Records that messages of this instance could not be published.
+    pub(crate) fn lost(&self) {
+        self.lost_ms.store(now_ms(), Ordering::Release);
+    }
+
+    /// This instance's heartbeat.
+    pub(crate) fn heartbeat(&self) -> Invalidation {
+        Invalidation::Heartbeat {
+            lost_ms: self.lost_ms.load(Ordering::Acquire),
+        }
+    }
+
+    /// Formats the next message of this instance. A heartbeat repeats the
+    /// last sequence number instead of taking a new one.
     pub(crate) fn encode(&self, what: &Invalidation) -> String {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let seq = match what {
+            Invalidation::Heartbeat { .. } => self.seq.load(Ordering::Relaxed),
+            _ => self.seq.fetch_add(1, Ordering::Relaxed) + 1,
+        };
         let (kind, payload) = match what {
             Invalidation::Key(k) => ("k", k.clone()),
             Invalidation::Tag { tag, version } => ("t", format!("{version}|{tag}")),
             Invalidation::Clear => ("c", String::new()),
+            Invalidation::Heartbeat { lost_ms } => ("h", lost_ms.to_string()),
         };
         format!("v1|{}|{seq}|{}|{kind}|{payload}", self.origin, now_ms())
     }
@@ -160,6 +219,9 @@ impl Channel {
                 }
             }
             "c" => Invalidation::Clear,
+            "h" => Invalidation::Heartbeat {
+                lost_ms: payload.parse().ok()?,
+            },
             _ => return None,
         };
         Some(Received {
@@ -170,35 +232,69 @@ impl Channel {
         })
     }
 
-    /// Checks origin and sequence, and records the lag.
+    /// Checks origin, sequence and losses, and records the lag.
     pub(crate) fn judge(&self, msg: &Received) -> Verdict {
         if msg.origin == self.origin {
             return Verdict::Own;
         }
-        let lag_ms = now_ms().saturating_sub(msg.sent_ms);
-        crate::telemetry::invalidation_lag(std::time::Duration::from_millis(lag_ms));
-        let lag = lag_ms as f64;
-        {
-            let mut samples = self.lag.lock();
-            if samples.len() == LAG_SAMPLES {
-                samples.pop_front();
-            }
-            samples.push_back(lag);
-        }
-        let mut seen = self.seen.lock();
-        let last = seen.entry(msg.origin).or_insert(msg.seq);
-        let verdict = if msg.seq > last.saturating_add(1) {
-            Verdict::Gap
-        } else {
-            Verdict::Apply
+        let heartbeat = match msg.what {
+            Invalidation::Heartbeat { lost_ms } => Some(lost_ms),
+            _ => None,
         };
-        *last = (*last).max(msg.seq);
-        verdict
+        if heartbeat.is_none() {
+            self.record_lag(msg.sent_ms);
+        }
+        let floor = self
+            .listening_since_ms
+            .load(Ordering::Acquire)
+            .saturating_sub(SKEW.as_millis() as u64);
+        let mut seen = self.seen.lock();
+        let (seen, mut gap) = match seen.entry(msg.origin) {
+            Entry::Occupied(e) => {
+                let s = e.into_mut();
+                // A heartbeat repeats the last number; a message takes the next.
+                let expected = s.seq.saturating_add(u64::from(heartbeat.is_none()));
+                let gap = msg.seq > expected;
+                if gap {
+                    // The loss happened before this message was sent: a
+                    // heartbeat reporting it needs no second flush.
+                    s.lost_ms = s.lost_ms.max(msg.sent_ms);
+                }
+                s.seq = s.seq.max(msg.seq);
+                (s, gap)
+            }
+            Entry::Vacant(v) => (
+                v.insert(Seen {
+                    seq: msg.seq,
+                    lost_ms: floor,
+                }),
+                false,
+            ),
+        };
+        if let Some(lost_ms) = heartbeat
+            && lost_ms > seen.lost_ms
+        {
+            seen.lost_ms = lost_ms;
+            gap = true;
+        }
+        if gap { Verdict::Gap } else { Verdict::Apply }
     }
 
-    /// Forgets sequence numbers (after a resubscribe every origin restarts).
+    fn record_lag(&self, sent_ms: u64) {
+        let lag_ms = now_ms().saturating_sub(sent_ms);
+        crate::telemetry::invalidation_lag(std::time::Duration::from_millis(lag_ms));
+        let mut samples = self.lag.lock();
+        if samples.len() == LAG_SAMPLES {
+            samples.pop_front();
+        }
+        samples.push_back(lag_ms as f64);
+    }
+
+    /// Forgets what was seen (after a resubscribe every origin restarts)
+    /// and notes when the new subscription began.
     pub(crate) fn reset_seen(&self) {
         self.seen.lock().clear();
+        self.listening_since_ms.store(now_ms(), Ordering::Release);
     }
 
     /// p50 and p99 of the recent lag samples, in milliseconds.
@@ -231,6 +327,7 @@ mod tests {
                 version: 7,
             },
             Invalidation::Clear,
+            Invalidation::Heartbeat { lost_ms: 12 },
         ] {
             let msg = Channel::parse(&channel.encode(&what)).unwrap();
             assert_eq!(msg.what, what);
@@ -268,5 +365,37 @@ mod tests {
         assert_eq!(b.judge(&m[0]), Verdict::Apply); // duplicate / late
         assert_eq!(b.judge(&m[2]), Verdict::Apply);
         assert_eq!(b.judge(&m[3]), Verdict::Apply);
+    }
+
+    #[test]
+    fn heartbeats_reveal_losses() {
+        let a = Channel::new("ngx");
+        let b = Channel::new("ngx");
+        let hb = |c: &Channel| Channel::parse(&c.encode(&c.heartbeat())).unwrap();
+        let m1 = Channel::parse(&a.encode(&Invalidation::Clear)).unwrap();
+        assert_eq!(b.judge(&m1), Verdict::Apply);
+        assert_eq!(b.judge(&hb(&a)), Verdict::Apply);
+        let _lost = a.encode(&Invalidation::Clear);
+        a.lost();
+        assert_eq!(b.judge(&hb(&a)), Verdict::Gap);
+        assert_eq!(b.judge(&hb(&a)), Verdict::Apply);
+        assert_eq!(
+            b.lag_percentiles().samples,
+            1,
+            "heartbeats are not lag samples"
+        );
+        // Met for the first time, after a recent loss.
+        let c = Channel::new("ngx");
+        c.lost();
+        assert_eq!(b.judge(&hb(&c)), Verdict::Gap);
+        // A gap seen in the sequence is not flushed twice.
+        let d = Channel::new("ngx");
+        let d1 = Channel::parse(&d.encode(&Invalidation::Clear)).unwrap();
+        assert_eq!(b.judge(&d1), Verdict::Apply);
+        let _lost = d.encode(&Invalidation::Clear);
+        d.lost();
+        let d3 = Channel::parse(&d.encode(&Invalidation::Clear)).unwrap();
+        assert_eq!(b.judge(&d3), Verdict::Gap);
+        assert_eq!(b.judge(&hb(&d)), Verdict::Apply);
     }
 }

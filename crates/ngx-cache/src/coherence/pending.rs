@@ -21,11 +21,12 @@
 //! retried for ever: retrying cannot change the answer, and keeping it would
 //! make what it covers a miss here for good.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
+use super::message::Invalidation;
 use crate::error::Error;
 
 /// Whether an invalidation that failed with `e` may still be pending in
@@ -56,6 +57,11 @@ pub(crate) struct Pending {
     /// `tags.len()`, likewise.
     tag_count: AtomicUsize,
     tags: RwLock<HashSet<String>>,
+    /// Messages to the other instances that could not be published after
+    /// their write landed; past the limit they collapse into one `Clear`.
+    publishes: Mutex<VecDeque<Invalidation>>,
+    /// `publishes.len()`, likewise.
+    publish_count: AtomicUsize,
     /// Set while a retry task runs.
     pub(super) retrying: AtomicBool,
 }
@@ -69,6 +75,8 @@ impl Pending {
             deletes: Mutex::default(),
             tag_count: AtomicUsize::new(0),
             tags: RwLock::default(),
+            publishes: Mutex::default(),
+            publish_count: AtomicUsize::new(0),
             retrying: AtomicBool::new(false),
         }
     }
@@ -144,6 +152,43 @@ impl Pending {
         tags.any(|t| pending.contains(t))
     }
 
+    /// Remembers a message that could not be published. Past the limit,
+    /// everything owed becomes one `Clear` (every instance clears its L1),
+    /// which covers any message.
+    pub(crate) fn add_publish(&self, what: Invalidation) {
+        let mut owed = self.publishes.lock();
+        if owed.front() == Some(&Invalidation::Clear) && owed.len() == 1 {
+            return;
+        }
+        if owed.len() >= self.limit || what == Invalidation::Clear {
+            owed.clear();
+            owed.push_back(Invalidation::Clear);
+        } else {
+            owed.push_back(what);
+        }
+        self.publish_count.store(owed.len(), Ordering::Release);
+    }
+
+    /// Takes every owed message, oldest first.
+    pub(super) fn take_publishes(&self) -> Vec<Invalidation> {
+        if self.publish_count.load(Ordering::Acquire) == 0 {
+            return Vec::new();
+        }
+        let mut owed = self.publishes.lock();
+        self.publish_count.store(0, Ordering::Release);
+        owed.drain(..).collect()
+    }
+
+    /// Owed messages.
+    pub(crate) fn publishes_len(&self) -> usize {
+        self.publish_count.load(Ordering::Acquire)
+    }
+
+    /// Whether nothing at all is owed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0 && self.publishes_len() == 0
+    }
+
     /// Pending deletes and tag invalidations.
     pub(crate) fn len(&self) -> usize {
         self.delete_count.load(Ordering::Acquire) + self.tag_count.load(Ordering::Acquire)
@@ -177,6 +222,19 @@ mod tests {
             transient: false,
         };
         assert!(is_refusal(&wrongtype));
+    }
+
+    #[test]
+    fn owed_messages_collapse_into_a_clear_past_the_limit() {
+        let p = Pending::new(2);
+        p.add_publish(Invalidation::Key("a".into()));
+        p.add_publish(Invalidation::Key("b".into()));
+        assert_eq!(p.publishes_len(), 2);
+        assert!(!p.is_empty());
+        p.add_publish(Invalidation::Key("c".into()));
+        p.add_publish(Invalidation::Key("d".into()));
+        assert_eq!(p.take_publishes(), vec![Invalidation::Clear]);
+        assert!(p.is_empty());
     }
 
     #[test]

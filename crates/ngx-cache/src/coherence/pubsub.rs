@@ -1,5 +1,6 @@
 //! The two tasks of the invalidation channel: the publisher, which numbers
-//! and sends this instance's messages in order, and the subscriber, which
+//! and sends this instance's messages in order (and its heartbeat), and the
+//! subscriber, which
 //! applies the other instances' messages and flushes L1 whenever the
 //! subscription was lost. Both stop when the cache is dropped.
 
@@ -7,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::message::{Channel, HEARTBEAT};
 use super::state::Coherence;
+use crate::breaker::BreakerState;
 use crate::error::log_skipped;
 use crate::telemetry::Count;
 use crate::tier::remote::Remote;
@@ -20,25 +23,34 @@ const PUBLISH_BATCH: usize = 256;
 // the next is sent, so receivers see sequence numbers in order. It holds
 // the channel and the Redis tier it publishes through.
 impl Coherence {
-    /// Starts the publisher task (see the module documentation).
-    pub(super) fn spawn_publisher(&self) {
+    /// Starts the publisher task (see the module documentation). Between
+    /// batches it sends this instance's heartbeat every [`HEARTBEAT`]. A
+    /// batch that fails is owed: retried by the retry task.
+    pub(super) fn spawn_publisher(self: &Arc<Self>) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let coherence = self;
+        let coherence = Arc::clone(self);
         let Some(channel) = coherence.channel.clone() else {
             return;
         };
         let Some(mut inbox) = channel.take_inbox() else {
             return;
         };
-        let remote: Arc<Remote> = Arc::clone(&coherence.remote);
         let mut stopped = coherence.stopped.clone();
         handle.spawn(async move {
+            let remote: &Remote = &coherence.remote;
             let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+            let mut heartbeat = tokio::time::interval(HEARTBEAT);
+            heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            heartbeat.tick().await;
             loop {
                 let received = tokio::select! {
                     n = inbox.recv_many(&mut batch, PUBLISH_BATCH) => n,
+                    _ = heartbeat.tick() => {
+                        coherence.send_heartbeat(&channel).await;
+                        continue;
+                    }
                     _ = stopped.changed() => return,
                 };
                 if received == 0 {
@@ -55,6 +67,14 @@ impl Coherence {
                     }
                     Err(e) => {
                         log_skipped("publish invalidation", &e);
+                        // The numbers are spent: receivers see the gap at
+                        // the next message or heartbeat. The messages are
+                        // owed and sent again.
+                        channel.lost();
+                        for out in &batch {
+                            coherence.pending.add_publish(out.what.clone());
+                        }
+                        coherence.ensure_retry();
                         false
                     }
                 };
@@ -63,6 +83,21 @@ impl Coherence {
                 }
             }
         });
+    }
+
+    /// Publishes this instance's heartbeat, unless the breaker is open; a
+    /// failure is only logged (the next one carries the same news).
+    async fn send_heartbeat(&self, channel: &Channel) {
+        let Some(backend) = self.remote.backend() else {
+            return;
+        };
+        if self.remote.breaker().state() != BreakerState::Closed {
+            return;
+        }
+        let message = [channel.encode(&channel.heartbeat())];
+        if let Err(e) = backend.publish(&channel.name, &message).await {
+            tracing::debug!(error = %e, "heartbeat not published");
+        }
     }
 
     /// Starts the task that keeps a subscription to the invalidation

@@ -32,18 +32,19 @@ impl Coherence {
     }
 
     /// Retries what is owed at once, again and again, until nothing is
-    /// owed or `within` has passed; returns how many deletes and tag
-    /// invalidations are still owed. For shutdown, when the retry task is
+    /// owed or `within` has passed; returns how many deletes, tag
+    /// invalidations and messages are still owed. For shutdown, when the retry task is
     /// about to stop with the process.
     pub(crate) async fn settle(&self, within: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            if self.pending.len() == 0 {
+            if self.pending.is_empty() {
                 return 0;
             }
             let _ = tokio::time::timeout_at(deadline, self.retry_once()).await;
-            if self.pending.len() == 0 || tokio::time::Instant::now() >= deadline {
-                return self.pending.len();
+            let left = self.pending.len() + self.pending.publishes_len();
+            if left == 0 || tokio::time::Instant::now() >= deadline {
+                return left;
             }
             tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + FIRST_RETRY)).await;
         }
@@ -104,6 +105,9 @@ impl Coherence {
                 }
             }
         }
+        if !self.retry_publishes().await {
+            return false;
+        }
         for tag in self.pending.tags() {
             match self.retry_tag(&tag).await {
                 Ok(()) => tracing::info!(tag, "pending tag invalidation applied"),
@@ -118,6 +122,23 @@ impl Coherence {
                 }
             }
         }
+        true
+    }
+
+    /// Publishes the owed messages again; true when none is owed any more
+    /// (the publisher owes again what fails).
+    async fn retry_publishes(&self) -> bool {
+        let owed = self.pending.take_publishes();
+        if owed.is_empty() {
+            return true;
+        }
+        let count = owed.len();
+        self.publish_all(owed).await;
+        if self.pending.publishes_len() > 0 {
+            tracing::debug!(count, "owed invalidation messages still failing");
+            return false;
+        }
+        tracing::info!(count, "owed invalidation messages published");
         true
     }
 
@@ -160,11 +181,11 @@ async fn retry(coherence: Arc<Coherence>) {
             _ = stopped.changed() => return,
         }
         let pending = &coherence.pending;
-        if pending.len() == 0 {
+        if pending.is_empty() {
             pending.retrying.store(false, Ordering::Release);
             // Something added after the check but before the flag was
             // cleared found the flag set and started no task: look again.
-            if pending.len() == 0 || pending.retrying.swap(true, Ordering::AcqRel) {
+            if pending.is_empty() || pending.retrying.swap(true, Ordering::AcqRel) {
                 return;
             }
             continue;

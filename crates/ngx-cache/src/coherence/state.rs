@@ -131,6 +131,11 @@ impl Coherence {
         self.pending.len()
     }
 
+    /// Owed invalidation messages.
+    pub(crate) fn publishes_pending(&self) -> usize {
+        self.pending.publishes_len()
+    }
+
     /// Invalidation lag percentiles.
     pub(crate) fn lag(&self) -> LagPercentiles {
         self.channel
@@ -147,6 +152,13 @@ impl Coherence {
     /// The clock reading for `key`, taken before a fill's Redis read or load.
     pub(crate) fn reading(&self, key: &str) -> u64 {
         self.clock.reading(key)
+    }
+
+    /// The clock reading of a load of `key` that stores `tags`: it also
+    /// moves when one of the tags is invalidated. Loads in flight are
+    /// joined only at the same reading.
+    pub(crate) fn flight_reading(&self, key: &str, tags: &[String]) -> u64 {
+        self.clock.tagged_reading(key, tags)
     }
 
     /// Looks `key` up in L1. Never does I/O.
@@ -267,7 +279,7 @@ impl Coherence {
         self.pending.has_delete(full)
     }
 
-    /// Records an invalidation that may touch any key (tag, clear): fills
+    /// Records an invalidation that may touch any key (a clear): fills
     /// in progress are not put into L1, and no new caller joins a load that
     /// began before it.
     pub(crate) fn note_invalidation(&self) {
@@ -328,6 +340,22 @@ impl Coherence {
         }
     }
 
+    /// Publishes `messages` through the publisher task and waits until each
+    /// was sent or failed (the publisher owes again what failed).
+    pub(crate) async fn publish_all(&self, messages: Vec<Invalidation>) {
+        let Some(channel) = &self.channel else { return };
+        let mut sent = Vec::with_capacity(messages.len());
+        for what in messages {
+            match channel.send(what) {
+                Ok(done) => sent.push(done),
+                Err(what) => self.publish(what).await,
+            }
+        }
+        for done in sent {
+            let _ = done.await;
+        }
+    }
+
     /// Waits (bounded) until the invalidation channel is subscribed.
     pub(crate) async fn wait_subscribed(&self, limit: Duration) {
         let Some(channel) = &self.channel else { return };
@@ -350,14 +378,17 @@ impl Coherence {
             }
             Verdict::Apply => {}
         }
+        if matches!(msg.what, Invalidation::Heartbeat { .. }) {
+            return;
+        }
         self.counters().inc(Count::InvalidationsReceived, 1);
         match msg.what {
             Invalidation::Key(key) => self.evict(&key),
             Invalidation::Tag { tag, version } => match self.tags.get(&tag) {
                 Some(known) if version < known => self.tag_went_back(&tag, version, known),
                 _ => {
-                    self.clock.tick_all();
                     self.tags.observe(&tag, version);
+                    self.clock.tick_tag(&tag);
                 }
             },
             Invalidation::Clear => {
@@ -367,6 +398,7 @@ impl Coherence {
                 }
                 self.tags.clear();
             }
+            Invalidation::Heartbeat { .. } => {}
         }
     }
 

@@ -31,6 +31,13 @@ impl CacheConfig {
         let env = Env::new(&lookup);
         let mut c = Self::default();
         env.set("REDIS_URL", &mut c.url, |e, v| Ok(e.string(v)))?;
+        for (var, slot) in [
+            ("REDIS_TLS_CA_FILE", &mut c.tls_ca_file),
+            ("REDIS_TLS_CERT_FILE", &mut c.tls_cert_file),
+            ("REDIS_TLS_KEY_FILE", &mut c.tls_key_file),
+        ] {
+            *slot = env.string(var).map(std::path::PathBuf::from);
+        }
         env.set("REDIS_CLUSTER", &mut c.cluster, Env::boolean)?;
         env.set("REDIS_POOL_SIZE", &mut c.pool_size, Env::number)?;
         env.set(

@@ -3,6 +3,7 @@
 //! applications.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::breaker::BreakerConfig;
@@ -28,6 +29,16 @@ pub struct CacheConfig {
     /// `redis://`, `rediss://` (TLS) URL, with optional user and password.
     /// With [`cluster`](Self::cluster), a comma-separated list of node URLs.
     pub url: String,
+    /// PEM file of the CA certificates that verify a `rediss://` server,
+    /// instead of the system's roots (`REDIS_TLS_CA_FILE`).
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM file of the client certificate shown to a server that asks for
+    /// one (mutual TLS); needs [`tls_key_file`](Self::tls_key_file)
+    /// (`REDIS_TLS_CERT_FILE`).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM file of the client certificate's private key
+    /// (`REDIS_TLS_KEY_FILE`).
+    pub tls_key_file: Option<PathBuf>,
     /// Connect to a Redis Cluster (`REDIS_CLUSTER`).
     pub cluster: bool,
     /// Multiplexed connections opened; each runtime thread prefers one and
@@ -75,9 +86,10 @@ pub struct CacheConfig {
     /// Publish and apply invalidation messages so every instance's L1 stays
     /// coherent (`CACHE_INVALIDATION_ENABLED`).
     pub invalidation: bool,
-    /// Most owed key deletes, and most owed tag invalidations, remembered
-    /// at once while Redis cannot take them (`CACHE_MAX_PENDING`); past
-    /// it, further ones are only logged and counted as dropped.
+    /// Most owed key deletes, owed tag invalidations and owed invalidation
+    /// messages (each) remembered at once while Redis cannot take them
+    /// (`CACHE_MAX_PENDING`); past it, further deletes and tags are only
+    /// logged and counted as dropped, and messages collapse into one clear.
     pub max_pending: usize,
 }
 
@@ -85,6 +97,9 @@ impl Default for CacheConfig {
     fn default() -> Self {
         Self {
             url: "redis://localhost:6379".to_owned(),
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             cluster: false,
             pool_size: 10,
             decode_responses: true,
@@ -114,6 +129,9 @@ impl fmt::Debug for CacheConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheConfig")
             .field("url", &crate::redact::redact_url(&self.url))
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
             .field("cluster", &self.cluster)
             .field("pool_size", &self.pool_size)
             .field("decode_responses", &self.decode_responses)
@@ -182,6 +200,7 @@ impl CacheConfig {
                 ));
             }
         }
+        self.validate_tls()?;
         if !self.cluster && self.url.contains(',') {
             return Err(ConfigError::new(
                 "REDIS_URL",
@@ -305,6 +324,40 @@ impl CacheConfig {
         }
     }
 
+    /// TLS settings: files exist and need a `rediss://` URL, and
+    /// certificate verification stays on. (A certificate without its key is
+    /// refused when connecting.)
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        if self.url.contains("#insecure") {
+            return Err(ConfigError::new(
+                "REDIS_URL",
+                "`#insecure` (no certificate verification) is refused; \
+                 trust a private CA with REDIS_TLS_CA_FILE instead",
+            ));
+        }
+        let all_tls = self
+            .url
+            .split(',')
+            .all(|u| u.trim().starts_with("rediss://"));
+        for (var, file) in [
+            ("REDIS_TLS_CA_FILE", &self.tls_ca_file),
+            ("REDIS_TLS_CERT_FILE", &self.tls_cert_file),
+            ("REDIS_TLS_KEY_FILE", &self.tls_key_file),
+        ] {
+            let Some(path) = file else { continue };
+            if !all_tls {
+                return Err(ConfigError::new(var, "needs a rediss:// REDIS_URL"));
+            }
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    var,
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Applies the configured jitter to `ttl` (or the default TTL).
     pub(crate) fn jittered_ttl(&self, ttl: Option<Duration>) -> Duration {
         let ttl = ttl.unwrap_or(self.default_ttl);
@@ -353,6 +406,12 @@ setters! {
     namespace: impl Into<String> => |c, v| c.namespace = v.into();
     /// Circuit breaker settings.
     breaker: BreakerConfig => |c, v| c.breaker = v;
+    /// CA certificates (PEM) that verify a `rediss://` server.
+    tls_ca_file: PathBuf => |c, v| c.tls_ca_file = Some(v);
+    /// Client certificate (PEM) for mutual TLS.
+    tls_cert_file: PathBuf => |c, v| c.tls_cert_file = Some(v);
+    /// Private key (PEM) of the client certificate.
+    tls_key_file: PathBuf => |c, v| c.tls_key_file = Some(v);
     /// Codec for writes.
     codec: Codec => |c, v| c.codec = v;
     /// Per-operation timeout.

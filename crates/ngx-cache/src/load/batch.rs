@@ -185,7 +185,7 @@ impl Loader {
             };
             counters.miss(key);
             let reading = readings[&i];
-            let now = self.coherence.reading(key);
+            let now = self.coherence.flight_reading(key, &opts.tags);
             let mut id = None;
             let joined = self
                 .flights

@@ -113,7 +113,9 @@ impl Loader {
                     L1Lookup::Miss => {}
                 }
             }
-            let (running, generation) = self.flights.get::<T, E>(key, self.coherence.reading(key));
+            let (running, generation) = self
+                .flights
+                .get::<T, E>(key, self.coherence.flight_reading(key, &opts.tags));
             if let Some(flight) = running {
                 counters.keyed(Keyed::CoalescedWaits, key);
                 return self.await_flight(key, flight, fallback, opts).await;
@@ -259,7 +261,7 @@ impl Loader {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let now = self.coherence.reading(key);
+        let now = self.coherence.flight_reading(key, &opts.tags);
         self.flights
             .join_or_start(key, now, seen, loader, |id, loader| {
                 let guard = FlightGuard {
@@ -296,7 +298,10 @@ impl Loader {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let reading = self.coherence.reading(key);
-        if self.flights.contains(key, reading) {
+        if self
+            .flights
+            .contains(key, self.coherence.flight_reading(key, &opts.tags))
+        {
             return;
         }
         self.remote.counters().inc(Count::EagerRefreshes, 1);

@@ -6,4 +6,5 @@ pub mod hybrid;
 pub mod proxy;
 pub mod server;
 pub mod target;
+pub mod tls;
 pub mod util;
