@@ -22,6 +22,7 @@ for port in "${ports[@]}"; do
   echo "ensure-cluster: starting redis-server on 127.0.0.1:$port (data in $dir)" >&2
   redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
     --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+    --cluster-require-full-coverage no \
     --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
 done
 for port in "${ports[@]}"; do

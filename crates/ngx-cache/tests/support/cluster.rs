@@ -52,6 +52,10 @@ impl RedisCluster {
                         &bus,
                         "--cluster-replica-validity-factor",
                         "0",
+                        // As operations.md advises for a cache: the other
+                        // shards keep answering while one fails over.
+                        "--cluster-require-full-coverage",
+                        "no",
                     ],
                 )
             })
