@@ -40,7 +40,9 @@ async fn smoke_run_has_no_errors_and_hits_the_cache() {
 
     let target = Target::new(&serve(off.state.clone()).await, opts.concurrency).unwrap();
     let without = run(&target, "cache off", &opts).await.unwrap();
-    let target = Target::new(&serve(on.state.clone()).await, opts.concurrency).unwrap();
+    let target = Target::new(&serve(on.state.clone()).await, opts.concurrency)
+        .unwrap()
+        .with_pid(std::process::id());
     let with = run(&target, "cache on", &opts).await.unwrap();
 
     for r in [&without, &with] {
@@ -50,6 +52,15 @@ async fn smoke_run_has_no_errors_and_hits_the_cache() {
         assert!(r.mix.p50_ms > 0.0 && r.mix.p99_ms >= r.mix.p50_ms);
     }
     assert_eq!(without.hit_rate, None);
+    // Memory: this process's RSS, and the L1 of the cached run.
+    assert!(
+        with.memory.rss_bytes.is_some_and(|b| b > 0),
+        "{:?}",
+        with.memory
+    );
+    assert_eq!(without.memory.rss_bytes, None);
+    assert!(with.memory.l1_entries > 0, "{:?}", with.memory);
+    assert!(with.memory.l1_bytes_per_entry().is_some_and(|b| b > 0.0));
     assert!(with.hit_rate.unwrap() > 0.0, "{with:?}");
     assert!(
         with.db_queries_per_request < without.db_queries_per_request,
@@ -59,6 +70,7 @@ async fn smoke_run_has_no_errors_and_hits_the_cache() {
     );
     let table = markdown(&without, &with);
     assert!(table.contains("| mix: cache hit rate | n/a |"), "{table}");
+    assert!(table.contains("| L1 bytes per entry"), "{table}");
     assert_eq!(Goals::of(&without, &with).errors, 0);
 }
 

@@ -16,10 +16,17 @@
 //! over a fresh database, and prints a side-by-side Markdown table. With
 //! `--url` it measures one already running service instead. Only loopback
 //! addresses are accepted.
+//!
+//! With `--db-latency MS` and a PostgreSQL database, the spawned services
+//! reach PostgreSQL through a [`proxy::DelayProxy`] that adds that
+//! round-trip time (half each way): a database across a network. The
+//! table's header names the database and the RTT; the report also gives
+//! the server's resident memory and the L1 size at steady state.
 
 #![forbid(unsafe_code)]
 
 pub mod mix;
+pub mod proxy;
 pub mod report;
 pub mod run;
 pub mod server;
@@ -28,7 +35,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use report::{Goals, markdown};
-pub use run::{PhaseResult, RunOptions, RunReport, Target, run};
+pub use run::{Memory, PhaseResult, RunOptions, RunReport, Target, run};
 pub use server::{DataStore, Server};
 
 /// The options of `ngx-agent bench`.
@@ -73,6 +80,11 @@ pub struct BenchArgs {
     /// Share of message appends in the mix, percent.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=43))]
     pub write_percent: u32,
+    /// Round-trip time in milliseconds added between the service and
+    /// PostgreSQL by a loopback delay proxy (half each way); 0 connects
+    /// directly. PostgreSQL only.
+    #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = parse_latency)]
+    pub db_latency: f64,
     /// The ngx-agent to start (default: the running executable).
     #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
@@ -85,6 +97,74 @@ fn parse_store(value: &str) -> Result<DataStore, String> {
         Ok(DataStore::Postgres(value.to_owned()))
     } else {
         Err("expected sqlite or a postgres:// URL".to_owned())
+    }
+}
+
+fn parse_latency(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(ms) if ms.is_finite() && (0.0..=10_000.0).contains(&ms) => Ok(ms),
+        _ => Err("expected a round-trip time in milliseconds, 0 to 10000".to_owned()),
+    }
+}
+
+/// The database of a spawned run and how the service reaches it.
+struct Database {
+    /// What the service is given.
+    store: DataStore,
+    /// Shown in the table's header.
+    label: String,
+    /// Kept alive for the run.
+    _proxy: Option<proxy::DelayProxy>,
+}
+
+impl Database {
+    /// `store`, behind a delay proxy of `rtt_ms` when that is above 0.
+    fn new(store: DataStore, rtt_ms: f64) -> anyhow::Result<Self> {
+        let url = match &store {
+            DataStore::Sqlite => {
+                anyhow::ensure!(
+                    rtt_ms == 0.0,
+                    "--db-latency needs a postgres:// --database (SQLite runs in process)"
+                );
+                return Ok(Self {
+                    store,
+                    label: "SQLite, in process".to_owned(),
+                    _proxy: None,
+                });
+            }
+            DataStore::Postgres(url) => url.clone(),
+        };
+        if rtt_ms == 0.0 {
+            return Ok(Self {
+                store,
+                label: "PostgreSQL, direct (RTT 0 ms)".to_owned(),
+                _proxy: None,
+            });
+        }
+        let mut parsed = reqwest::Url::parse(&url)
+            .map_err(|e| anyhow::anyhow!("--database is not a URL: {e}"))?;
+        let host = parsed.host_str().unwrap_or("localhost").to_owned();
+        let port = parsed.port().unwrap_or(5432);
+        let upstream = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))?
+            .find(|a| a.ip().is_loopback())
+            .ok_or_else(|| anyhow::anyhow!("--db-latency needs a loopback database, not {host}"))?;
+        let rtt = Duration::from_secs_f64(rtt_ms / 1000.0);
+        let proxy = proxy::DelayProxy::start(upstream, rtt)?;
+        parsed
+            .set_host(Some("127.0.0.1"))
+            .map_err(|e| anyhow::anyhow!("--database: {e}"))?;
+        parsed
+            .set_port(Some(proxy.addr().port()))
+            .map_err(|()| anyhow::anyhow!("--database: the URL cannot take a port"))?;
+        eprintln!(
+            "bench: PostgreSQL {upstream} through a delay proxy on {} (RTT {rtt_ms} ms)",
+            proxy.addr()
+        );
+        Ok(Self {
+            store: DataStore::Postgres(parsed.to_string()),
+            label: format!("PostgreSQL, RTT {rtt_ms} ms"),
+            _proxy: Some(proxy),
+        })
     }
 }
 
@@ -112,7 +192,7 @@ pub async fn main(args: BenchArgs) -> anyhow::Result<()> {
         Some(path) => path,
         None => std::env::current_exe()?,
     };
-    let store = args.database;
+    let database = Database::new(args.database.clone(), args.db_latency)?;
     eprintln!(
         "bench: {} measured + {} warm-up requests, concurrency {}, Zipf s={}, {}% writes",
         opts.requests, opts.warmup, opts.concurrency, opts.zipf_s, opts.write_percent
@@ -126,8 +206,8 @@ pub async fn main(args: BenchArgs) -> anyhow::Result<()> {
         anyhow::ensure!(report.mix.errors == 0, "{} errors", report.mix.errors);
         return Ok(());
     }
-    let off = spawned(&binary, false, &store, &opts).await?;
-    let on = spawned(&binary, true, &store, &opts).await?;
+    let off = spawned(&binary, false, &database, &opts).await?;
+    let on = spawned(&binary, true, &database, &opts).await?;
     println!("{}", markdown(&off, &on));
     println!("{}", Goals::of(&off, &on).markdown());
     for r in [&off, &on] {
@@ -141,14 +221,16 @@ pub async fn main(args: BenchArgs) -> anyhow::Result<()> {
 async fn spawned(
     binary: &PathBuf,
     cache: bool,
-    store: &DataStore,
+    database: &Database,
     opts: &RunOptions,
 ) -> anyhow::Result<RunReport> {
     let label = if cache { "cache on" } else { "cache off" };
     let tag = if cache { "on" } else { "off" };
     eprintln!("bench: starting ngx-agent with CACHE_ENABLED={cache}");
-    let server = Server::spawn(binary, cache, store, tag).map_err(anyhow::Error::msg)?;
-    let target = Target::new(&server.base, opts.concurrency).map_err(anyhow::Error::msg)?;
+    let server = Server::spawn(binary, cache, &database.store, tag).map_err(anyhow::Error::msg)?;
+    let target = Target::new(&server.base, opts.concurrency)
+        .map_err(anyhow::Error::msg)?
+        .with_pid(server.pid());
     target
         .wait_ready(Duration::from_secs(120))
         .await
@@ -167,7 +249,8 @@ async fn spawned(
     if !clean {
         eprintln!("bench: the {label} server did not exit cleanly");
     }
-    let report = report.map_err(anyhow::Error::msg)?;
+    let mut report = report.map_err(anyhow::Error::msg)?;
+    report.database = Some(database.label.clone());
     eprintln!(
         "bench: {label}: {:.0} req/s, p50 {:.2} ms, hit rate {:?}, {:.3} queries/request, {} errors",
         report.mix.throughput,

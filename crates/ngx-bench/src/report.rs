@@ -94,7 +94,11 @@ fn change(off: f64, on: f64) -> String {
 /// The side-by-side table of a cache-off and a cache-on run.
 pub fn markdown(off: &RunReport, on: &RunReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "| metric | {} | {} | change |", off.label, on.label);
+    let metric = match on.database.as_ref().or(off.database.as_ref()) {
+        Some(database) => format!("metric ({database})"),
+        None => "metric".to_owned(),
+    };
+    let _ = writeln!(out, "| {metric} | {} | {} | change |", off.label, on.label);
     let _ = writeln!(out, "|---|---:|---:|---:|");
     let row = |out: &mut String, name: &str, a: f64, b: f64, digits: usize| {
         let _ = writeln!(
@@ -188,5 +192,44 @@ pub fn markdown(off: &RunReport, on: &RunReport) -> String {
         on.conversation_read.p50_ms,
         2,
     );
+    let mib = |r: &RunReport| {
+        r.memory.rss_bytes.map_or_else(
+            || "n/a".to_owned(),
+            |b| format!("{:.1}", b as f64 / 1048576.0),
+        )
+    };
+    let _ = writeln!(
+        out,
+        "| server RSS after the mix (MiB) | {} | {} | |",
+        mib(off),
+        mib(on)
+    );
+    let _ = writeln!(
+        out,
+        "| L1 entries after the mix | {} | {} | |",
+        off.memory.l1_entries, on.memory.l1_entries
+    );
+    let per_entry = |r: &RunReport| {
+        r.memory
+            .l1_bytes_per_entry()
+            .map_or_else(|| "n/a".to_owned(), |b| format!("{b:.0}"))
+    };
+    let _ = writeln!(
+        out,
+        "| L1 bytes per entry (L1 weight / entries) | {} | {} | |",
+        per_entry(off),
+        per_entry(on)
+    );
+    if let (Some(a), Some(b), true) = (
+        off.memory.rss_bytes,
+        on.memory.rss_bytes,
+        on.memory.l1_entries > 0,
+    ) {
+        let _ = writeln!(
+            out,
+            "| RSS above cache off per L1 entry (bytes) | | {:.0} | |",
+            (b as f64 - a as f64) / on.memory.l1_entries as f64
+        );
+    }
     out
 }

@@ -49,6 +49,46 @@ pub struct Counters {
     /// SQL statements.
     #[serde(default)]
     pub db_queries: u64,
+    /// Entries held in L1.
+    #[serde(default)]
+    pub l1_entries: u64,
+    /// L1's weight in bytes (each value's stored size plus key and
+    /// overhead, as the cache accounts it).
+    #[serde(default)]
+    pub l1_bytes: u64,
+}
+
+/// Memory at steady state (right after the measured mix).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Memory {
+    /// Resident set size of the service process (`VmRSS`), when its
+    /// process id is known.
+    pub rss_bytes: Option<u64>,
+    /// Entries held in L1.
+    pub l1_entries: u64,
+    /// L1's weight in bytes, as the cache accounts it.
+    pub l1_bytes: u64,
+}
+
+impl Memory {
+    /// L1 bytes per entry (`None` with an empty L1).
+    pub fn l1_bytes_per_entry(&self) -> Option<f64> {
+        (self.l1_entries > 0).then(|| self.l1_bytes as f64 / self.l1_entries as f64)
+    }
+}
+
+/// `VmRSS` of process `pid` from `/proc/<pid>/status`, in bytes.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// A client bound to one service.
@@ -64,6 +104,8 @@ pub struct Target {
     base: String,
     /// `host:port` to connect to.
     authority: String,
+    /// The service's process id, for its resident memory.
+    pid: Option<u32>,
 }
 
 /// One worker's connection; opened on first use and again after a failure.
@@ -97,7 +139,15 @@ impl Target {
             client,
             base: base.trim_end_matches('/').to_owned(),
             authority: format!("{host}:{port}"),
+            pid: None,
         })
+    }
+
+    /// The same target, with the process id of the service (on this
+    /// machine) whose resident memory the report gives.
+    pub fn with_pid(mut self, pid: u32) -> Self {
+        self.pid = (pid != 0).then_some(pid);
+        self
     }
 
     async fn connect(&self) -> Result<Conn, String> {
@@ -283,6 +333,10 @@ pub struct RunReport {
     pub health: PhaseResult,
     /// `GET /conversations/{id}` alone, Zipf ids.
     pub conversation_read: PhaseResult,
+    /// Memory right after the measured mix.
+    pub memory: Memory,
+    /// The database and its round-trip time, when the tool chose them.
+    pub database: Option<String>,
 }
 
 /// Options of one run.
@@ -361,6 +415,11 @@ pub async fn run(target: &Target, label: &str, opts: &RunOptions) -> Result<RunR
         )
         .await;
     let after = target.counters().await?;
+    let memory = Memory {
+        rss_bytes: target.pid.and_then(rss_bytes),
+        l1_entries: after.l1_entries,
+        l1_bytes: after.l1_bytes,
+    };
     let hits = after.hits.saturating_sub(before.hits);
     let misses = after.misses.saturating_sub(before.misses);
     let hit_rate =
@@ -398,6 +457,8 @@ pub async fn run(target: &Target, label: &str, opts: &RunOptions) -> Result<RunR
         db_queries_per_request,
         health,
         conversation_read,
+        memory,
+        database: None,
     })
 }
 

@@ -82,6 +82,11 @@ impl Server {
         })
     }
 
+    /// The child's process id (0 once stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// SIGTERM, wait up to 10 s (then SIGKILL), and remove the data
     /// this run created. Returns the exit status's success.
     pub async fn stop(mut self) -> Result<bool, String> {

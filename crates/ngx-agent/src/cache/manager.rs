@@ -93,6 +93,25 @@ impl NgxCacheManager {
             .await
     }
 
+    /// Write-through after a change: caches the new `value` under `id`, so
+    /// the next read on any instance is a hit, and every L1 drops its copy.
+    /// When Redis refuses or cannot be reached, removes the entry instead
+    /// (an owed delete is retried, and this instance treats the key as a
+    /// miss until then), so a failed write never leaves the old state
+    /// readable. Returns true when the new state was stored.
+    pub async fn write_through_conversation(&self, id: &str, value: &ConversationState) -> bool {
+        let key = KeySpace::Conversation.key(&[id]);
+        let options = self.options(KeySpace::Conversation, Vec::new());
+        match self.cache.try_set_with(&key, value, &options).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "write-through of a conversation failed; deleting it");
+                self.cache.delete(&key).await;
+                false
+            }
+        }
+    }
+
     /// Removes the cached conversation (or its "not found") everywhere
     /// (Redis and every L1).
     pub async fn delete_conversation(&self, id: &str) -> bool {

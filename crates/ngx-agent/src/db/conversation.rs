@@ -131,6 +131,76 @@ impl<'a> ConversationRepo<'a> {
         validate_id("conversation_id", id)?;
         message.validate()?;
         let mut tx = self.db.pool().begin().await?;
+        self.append_in(&mut tx, id, message).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`append_message`](Self::append_message), then reads the new state
+    /// in the same transaction and awaits `before_commit(state)` before
+    /// committing. The row update holds the conversation's lock until the
+    /// commit, so for concurrent appends to one conversation the
+    /// `before_commit` calls run one after the other, in commit order: a
+    /// cache written there ends with the last committed state. Four
+    /// queries. When the commit itself fails after `before_commit` ran, the
+    /// error is returned and the caller must undo what it published.
+    pub async fn append_message_then<F, Fut>(
+        &self,
+        id: &str,
+        message: &Message,
+        before_commit: F,
+    ) -> Result<ConversationState, DbError>
+    where
+        F: FnOnce(ConversationState) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        validate_id("conversation_id", id)?;
+        message.validate()?;
+        let mut tx = self.db.pool().begin().await?;
+        self.append_in(&mut tx, id, message).await?;
+        let state = self.read_in(&mut tx, id).await?;
+        before_commit(state.clone()).await;
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    /// The state as `tx` sees it. Two queries.
+    async fn read_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        id: &str,
+    ) -> Result<ConversationState, DbError> {
+        self.db.tick();
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM conversations WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| DbError::not_found(ENTITY, id))?;
+        self.db.tick();
+        let rows = sqlx::query(
+            "SELECT role, content, sent_at FROM messages WHERE conversation_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&mut **tx)
+        .await?;
+        let messages = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<_, _>>()?;
+        let state = state_from_row(&row, messages)?;
+        state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
+        Ok(state)
+    }
+
+    /// The two statements of an append, in `tx`.
+    async fn append_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        id: &str,
+        message: &Message,
+    ) -> Result<(), DbError> {
         self.db.tick();
         let done = sqlx::query(
             "UPDATE conversations
@@ -139,7 +209,7 @@ impl<'a> ConversationRepo<'a> {
         )
         .bind(id)
         .bind(message.timestamp)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(DbError::not_found(ENTITY, id));
@@ -166,7 +236,7 @@ impl<'a> ConversationRepo<'a> {
         .bind(i64::try_from(limits.max_messages).unwrap_or(i64::MAX))
         .bind(i64::try_from(message.content.len()).unwrap_or(i64::MAX))
         .bind(i64::try_from(limits.max_bytes).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if inserted.rows_affected() == 0 {
             return Err(DbError::Invalid(crate::domain::ValidationError::new(
@@ -177,7 +247,6 @@ impl<'a> ConversationRepo<'a> {
                 ),
             )));
         }
-        tx.commit().await?;
         Ok(())
     }
 

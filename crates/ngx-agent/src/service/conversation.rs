@@ -1,5 +1,8 @@
 //! Conversations, cache-aside: reads try the cache and fall back to the
-//! database; writes commit to the database first, then invalidate.
+//! database; whole-state writes commit to the database first, then
+//! invalidate; appends write the new state through to the cache.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ngx_cache::Shared;
 
@@ -67,8 +70,27 @@ impl ConversationService {
     ) -> Result<ConversationState, ServiceError> {
         crate::domain::validate_id("conversation_id", id)?;
         message.validate()?;
-        self.db.conversations().append_message(id, message).await?;
-        self.cache.delete_conversation(id).await;
-        self.get(id).await
+        // Write-through: the new state is cached while the append's
+        // transaction still holds the conversation's row lock, so
+        // concurrent appends store their states in commit order and the
+        // next read on any instance is a hit on the newest one.
+        let published = AtomicBool::new(false);
+        let result = self
+            .db
+            .conversations()
+            .append_message_then(id, message, |state| {
+                let published = &published;
+                async move {
+                    published.store(true, Ordering::Release);
+                    self.cache.write_through_conversation(id, &state).await;
+                }
+            })
+            .await;
+        if result.is_err() && published.load(Ordering::Acquire) {
+            // The commit failed after the cache was written: that state
+            // never happened.
+            self.cache.delete_conversation(id).await;
+        }
+        Ok(result?)
     }
 }

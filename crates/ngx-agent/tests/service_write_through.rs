@@ -1,0 +1,152 @@
+//! Message appends write the new conversation state through to the cache
+//! (real database, real `redis-server`): the append itself loads nothing,
+//! the next read on this or another instance is a hit on the new state,
+//! and concurrent appends from two instances leave the last committed
+//! state cached. Runs on SQLite, or PostgreSQL when `TEST_DATABASE_URL` is
+//! set.
+
+mod db_support;
+mod support;
+
+use std::time::Duration;
+
+use ngx_agent::domain::{Message, Role};
+use support::{RedisServer, cache_with, config, eventually, get_text, seeded_db, services};
+
+const CONV: &str = "conv-00002";
+const POLL: Duration = Duration::from_secs(3);
+
+#[tokio::test]
+async fn an_append_caches_the_new_state_without_a_load() {
+    let redis = RedisServer::start();
+    let t = seeded_db().await;
+    let (s, m) = services(
+        &t.db,
+        cache_with(config(&redis)).await,
+        support::no_fail_safe(),
+    );
+    let before = s.conversations.get(CONV).await.unwrap();
+    let loads = m.cache().stats().loads;
+    let misses = m.cache().stats().misses;
+
+    let msg = Message::new(Role::User, "Write me through", before.updated_at + 1).unwrap();
+    let appended = s.conversations.append_message(CONV, &msg).await.unwrap();
+    assert_eq!(appended.messages.last(), Some(&msg));
+    // Redis holds the new state right away.
+    let stored = get_text(&redis, &format!("ngx:conv:v1:{CONV}")).expect("cached");
+    assert!(stored.contains("Write me through"), "{stored}");
+
+    // The next read is a hit on the new state: no query, no load, no miss.
+    let q = t.db.query_count();
+    assert_eq!(s.conversations.get(CONV).await.unwrap(), appended);
+    assert_eq!(t.db.query_count(), q, "the read after an append queried");
+    let stats = m.cache().stats();
+    assert_eq!(
+        (stats.loads, stats.misses),
+        (loads, misses),
+        "the append or the read after it missed the cache"
+    );
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn an_append_through_a_is_read_through_b() {
+    let redis = RedisServer::start();
+    let t = seeded_db().await;
+    let (a, _) = services(
+        &t.db,
+        cache_with(config(&redis)).await,
+        support::no_fail_safe(),
+    );
+    let db_b = t.reopen().await;
+    let (b, bm) = services(
+        &db_b,
+        cache_with(config(&redis)).await,
+        support::no_fail_safe(),
+    );
+    let db_c = t.reopen().await;
+    let (c, cm) = services(
+        &db_c,
+        cache_with(config(&redis)).await,
+        support::no_fail_safe(),
+    );
+
+    // B holds the old state in its L1; C has never read it.
+    let state = a.conversations.get(CONV).await.unwrap();
+    assert_eq!(b.conversations.get(CONV).await.unwrap(), state);
+
+    let msg = Message::new(Role::User, "Seen everywhere", state.updated_at + 1).unwrap();
+    let appended = a.conversations.append_message(CONV, &msg).await.unwrap();
+
+    // C reads right after the append: the new state, from Redis.
+    let q = db_c.query_count();
+    assert_eq!(c.conversations.get(CONV).await.unwrap(), appended);
+    assert_eq!(db_c.query_count(), q, "C loaded from the database");
+    assert_eq!(cm.cache().stats().loads, 0);
+
+    // B drops its L1 copy on A's message and reads the new state as a hit.
+    let loads = bm.cache().stats().loads;
+    assert!(
+        eventually(POLL, || async {
+            b.conversations.get(CONV).await.unwrap() == appended
+        })
+        .await,
+        "instance B kept the state from before A's append"
+    );
+    assert_eq!(
+        bm.cache().stats().loads,
+        loads,
+        "B loaded from the database"
+    );
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_from_two_instances_leave_the_last_state_cached() {
+    let redis = RedisServer::start();
+    let t = seeded_db().await;
+    let (a, _) = services(
+        &t.db,
+        cache_with(config(&redis)).await,
+        support::no_fail_safe(),
+    );
+    let db_b = t.reopen().await;
+    let (b, _) = services(
+        &db_b,
+        cache_with(config(&redis)).await,
+        support::no_fail_safe(),
+    );
+    let start = a.conversations.get(CONV).await.unwrap();
+    let at = start.updated_at;
+
+    for round in 0..8i64 {
+        let ma = Message::new(Role::User, format!("a{round}"), at + 1 + round).unwrap();
+        let mb = Message::new(Role::Assistant, format!("b{round}"), at + 1 + round).unwrap();
+        let (ra, rb) = tokio::join!(
+            a.conversations.append_message(CONV, &ma),
+            b.conversations.append_message(CONV, &mb),
+        );
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        // The committed state is the one with both messages.
+        let committed = t.db.conversations().get(CONV).await.unwrap();
+        let last = if ra.messages.len() > rb.messages.len() {
+            ra
+        } else {
+            rb
+        };
+        assert_eq!(last, committed, "round {round}");
+        // A fresh reader (no L1) finds the committed state in Redis.
+        let db_c = t.reopen().await;
+        let (c, _) = services(
+            &db_c,
+            cache_with(config(&redis)).await,
+            support::no_fail_safe(),
+        );
+        assert_eq!(
+            c.conversations.get(CONV).await.unwrap(),
+            committed,
+            "round {round}: Redis kept an older state than the last commit"
+        );
+    }
+    t.finish().await;
+}
