@@ -6,6 +6,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The user of `NGX_TEST_REDIS_ACL=1`.
+const ACL_USER: &str = "ngx-test";
+const ACL_PASSWORD: &str = "ngx-test-pass";
+
 /// A `redis-server` process started by a test.
 pub struct RedisServer {
     child: Option<Child>,
@@ -64,7 +68,49 @@ impl RedisServer {
             .spawn()
             .expect("redis-server must be installed (make test installs it)");
         self.child = Some(child);
-        self.wait_ready(Duration::from_secs(5))
+        let ready = self.wait_ready(Duration::from_secs(5));
+        if ready && self.acl_mode() {
+            self.create_acl_user();
+        }
+        ready
+    }
+
+    /// `NGX_TEST_REDIS_ACL=1`: the cache connects as a user made with
+    /// `ngx_cache::acl_rule` (any key and channel, so every suite's
+    /// namespace works), the test's own checks as the default user, and
+    /// dropping the server asserts that `ACL LOG` is empty.
+    /// Cluster nodes are left alone: the cluster's launcher administers them
+    /// through `url`.
+    fn acl_mode(&self) -> bool {
+        self.password.is_none()
+            && !self.extra.iter().any(|a| a == "--cluster-enabled")
+            && std::env::var("NGX_TEST_REDIS_ACL").is_ok_and(|v| v == "1")
+    }
+
+    fn create_acl_user(&self) {
+        let rule = ngx_cache::acl_rule(&ngx_cache::CacheConfig::default())
+            .replace("~ngx:*", "~*")
+            .replace("&ngx:__invalidation", "&*");
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("SETUSER")
+            .arg(ACL_USER)
+            .arg(format!(">{ACL_PASSWORD}"));
+        for part in rule.split_whitespace() {
+            cmd.arg(part);
+        }
+        let _: () = cmd.query(&mut self.conn()).expect("ACL SETUSER");
+        // Tests count clients: wait until that connection is gone.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            let info: String = redis::cmd("INFO")
+                .arg("clients")
+                .query(&mut self.conn())
+                .unwrap_or_default();
+            if info.contains("connected_clients:1\r") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn wait_ready(&mut self, limit: Duration) -> bool {
@@ -83,7 +129,7 @@ impl RedisServer {
 
     /// A blocking PING over a plain TCP connection.
     pub fn ping(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else {
+        let Ok(client) = redis::Client::open(self.admin_url()) else {
             return false;
         };
         let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200)) else {
@@ -92,8 +138,17 @@ impl RedisServer {
         redis::cmd("PING").query::<String>(&mut conn).is_ok()
     }
 
-    /// `redis://[:password@]127.0.0.1:port`.
+    /// The URL the cache under test uses: [`admin_url`](Self::admin_url), or
+    /// the ACL user's with `NGX_TEST_REDIS_ACL=1`.
     pub fn url(&self) -> String {
+        if self.acl_mode() {
+            return format!("redis://{ACL_USER}:{ACL_PASSWORD}@127.0.0.1:{}", self.port);
+        }
+        self.admin_url()
+    }
+
+    /// `redis://[:password@]127.0.0.1:port`, the default user.
+    pub fn admin_url(&self) -> String {
         match &self.password {
             Some(pw) => format!("redis://:{pw}@127.0.0.1:{}", self.port),
             None => format!("redis://127.0.0.1:{}", self.port),
@@ -114,7 +169,7 @@ impl RedisServer {
 
     /// A synchronous connection for checking what the cache wrote.
     pub fn conn(&self) -> redis::Connection {
-        redis::Client::open(self.url())
+        redis::Client::open(self.admin_url())
             .expect("url")
             .get_connection_with_timeout(Duration::from_secs(2))
             .expect("connect to test redis")
@@ -167,6 +222,14 @@ impl Drop for RedisServer {
             let _ = Command::new("kill")
                 .args(["-CONT", &self.pid().to_string()])
                 .status();
+            if self.acl_mode() && !std::thread::panicking() {
+                let log: Vec<redis::Value> = redis::cmd("ACL")
+                    .arg("LOG")
+                    .query(&mut self.conn())
+                    .unwrap_or_default();
+                self.kill();
+                assert!(log.is_empty(), "the ACL user was denied: {log:?}");
+            }
         }
         self.kill();
     }
