@@ -258,3 +258,60 @@ async fn a_namespace_clear_during_a_failover_removes_every_earlier_key() {
     assert_eq!(cluster.keys("t:c:*"), Vec::<String>::new());
     assert!(removed >= 3000, "removed {removed}");
 }
+
+/// A replica dying must not make tag invalidations fail: the bump lands on
+/// the primary and reaches the other instances at once; it stays owed (and
+/// is bumped again) only until a replica holds it or the cluster has marked
+/// the dead replica failed. Public counters never wait for a replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_replica_does_not_fail_tag_invalidations() {
+    let mut cluster = RedisCluster::start();
+    let (a, b) = (instance(&cluster).await, instance(&cluster).await);
+    let tag_key = "t:__tag:grp";
+    let owner = cluster.primary_of_slot(cluster.slot(tag_key));
+    let replica = cluster.replica_of(owner);
+    let opts = EntryOptions::new().tag("grp").ttl(Duration::from_secs(60));
+    let old: String = b
+        .get_or_load("e", &opts, || async {
+            Ok::<_, std::io::Error>("old".to_owned())
+        })
+        .await
+        .unwrap();
+    assert_eq!(old, "old");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    warm(&b, "e", "old").await;
+
+    cluster.nodes[replica].kill();
+    let started = Instant::now();
+    let bumped = a.try_invalidate_tag("grp").await;
+    println!(
+        "tag bump right after the replica died: {bumped:?} in {:?}",
+        started.elapsed()
+    );
+    assert!(bumped.is_ok(), "{bumped:?}");
+    let count = a.try_increment("n", 1).await;
+    assert_eq!(count.ok(), Some(1));
+    // The other instance stops serving the old entry from L1.
+    let reloaded = eventually(LAG_BOUND, || async {
+        let v: String = b
+            .get_or_load("e", &opts, || async {
+                Ok::<_, std::io::Error>("new".to_owned())
+            })
+            .await
+            .unwrap();
+        v == "new"
+    })
+    .await;
+    assert!(
+        reloaded.is_some(),
+        "peer kept the old entry: {:?}",
+        b.stats()
+    );
+    // Settled once the cluster marks the replica failed.
+    let settled = eventually(Duration::from_secs(15), || async {
+        a.stats().deletes_pending == 0
+    })
+    .await;
+    assert!(settled.is_some(), "still owed: {:?}", a.stats());
+    assert!(!a.stats().circuit_breaker_open, "{:?}", a.stats());
+}

@@ -40,6 +40,16 @@ pub(crate) struct Lease {
     pub(crate) observed: Option<Vec<u8>>,
 }
 
+/// A version counter moved by [`Backend::bump`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bump {
+    /// The counter's new value.
+    pub(crate) value: i64,
+    /// A replica holds the new value too, or the key's server has none: a
+    /// failover cannot roll it back.
+    pub(crate) replicated: bool,
+}
+
 /// Settings a backend takes from [`CacheConfig`].
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -197,6 +207,12 @@ impl Backend {
     /// `INCRBY key amount`; returns the new value.
     pub(crate) async fn incr(&self, key: &str, amount: i64) -> Result<i64, Error> {
         dispatch!(self, b => b.incr(key, amount).await)
+    }
+
+    /// `INCRBY key amount` for a version that must survive a failover (a
+    /// tag's): also tells whether a replica holds the new value.
+    pub(crate) async fn bump(&self, key: &str, amount: i64) -> Result<Bump, Error> {
+        dispatch!(self, b => b.bump(key, amount).await)
     }
 
     /// The integer stored at `key`; `None` when absent or not an integer.

@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 
 use super::error::from_redis;
 use super::reply::{self, px, set_cmd};
-use super::{Entry, Lease, Settings, script};
+use super::{Bump, Entry, Lease, Settings, script};
 use crate::error::Error;
 use crate::key::{KeyTtl, lease_key};
 use crate::telemetry::CommandTimers;
@@ -408,6 +408,16 @@ impl SingleBackend {
         let mut cmd = redis::cmd("INCRBY");
         cmd.arg(key).arg(amount);
         reply::int(self.query(&cmd).await?)
+    }
+
+    /// A single server's replicas (if any) are not tracked: the bump
+    /// counts as replicated.
+    pub(super) async fn bump(&self, key: &str, amount: i64) -> Result<Bump, Error> {
+        let value = self.incr(key, amount).await?;
+        Ok(Bump {
+            value,
+            replicated: true,
+        })
     }
 
     pub(super) async fn counter(&self, key: &str) -> Result<Option<i64>, Error> {

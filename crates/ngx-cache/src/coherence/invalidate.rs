@@ -86,9 +86,14 @@ impl Coherence {
         let owed = Owed::tag(self, tag);
         self.clock.tick_tag(tag);
         match self.bump_tag(tag, &key).await {
-            Ok(version) => {
-                owed.settled();
-                Ok(version)
+            Ok(bump) => {
+                // Not yet on a replica: it took effect everywhere, but a
+                // failover could still roll it back, so it stays owed and
+                // is bumped again until a replica holds it.
+                if bump.replicated {
+                    owed.settled();
+                }
+                Ok(bump.version)
             }
             Err(e) => {
                 if !is_pending_after(&e) {
@@ -102,12 +107,17 @@ impl Coherence {
     /// Retries the pending invalidation of `tag`; no longer pending on success.
     pub(crate) async fn retry_tag(&self, tag: &str) -> Result<(), Error> {
         let key = self.keys.tag(tag)?;
-        self.bump_tag(tag, &key).await?;
+        if !self.bump_tag(tag, &key).await?.replicated {
+            return Err(Error::Unavailable(
+                "the tag's new version is not on a replica yet".into(),
+            ));
+        }
         self.pending.remove_tag(tag);
         Ok(())
     }
 
-    /// `INCR` of the tag's version, then the local and remote bookkeeping.
+    /// `INCR` of the tag's version, then the local and remote bookkeeping;
+    /// announced also when no replica acknowledged it yet.
     ///
     /// Tag counters have no TTL but can still vanish (eviction under
     /// `allkeys-lru`, a manual `DEL`): the next `INCR` then starts again at
@@ -115,8 +125,9 @@ impl Coherence {
     /// entries current again once the counter climbs back. A version not
     /// above the highest one known here is such a reset: the counter is
     /// moved past the known version before it is announced.
-    async fn bump_tag(&self, tag: &str, key: &str) -> Result<u64, Error> {
-        let mut version = self.remote.call(|b| b.incr(key, 1)).await?.max(0) as u64;
+    async fn bump_tag(&self, tag: &str, key: &str) -> Result<TagBump, Error> {
+        let mut bump = self.remote.call(|b| b.bump(key, 1)).await?;
+        let mut version = bump.value.max(0) as u64;
         if let Some(known) = self.tags.get(tag)
             && version <= known
         {
@@ -127,7 +138,8 @@ impl Coherence {
                 "tag version went back (counter key lost); moving it past the known version"
             );
             let step = i64::try_from(known - version + 1).unwrap_or(i64::MAX);
-            version = self.remote.call(|b| b.incr(key, step)).await?.max(0) as u64;
+            bump = self.remote.call(|b| b.bump(key, step)).await?;
+            version = bump.value.max(0) as u64;
         }
         self.tags.observe(tag, version);
         self.clock.tick_tag(tag);
@@ -136,7 +148,10 @@ impl Coherence {
             version,
         })
         .await;
-        Ok(version)
+        Ok(TagBump {
+            version,
+            replicated: bump.replicated,
+        })
     }
 
     /// Another instance announced `version` of `tag`, below the version
@@ -174,6 +189,12 @@ impl Coherence {
             }
         });
     }
+}
+
+/// A tag's new version, and whether a replica holds it.
+struct TagBump {
+    version: u64,
+    replicated: bool,
 }
 
 /// An invalidation recorded as pending while it runs. Dropped without

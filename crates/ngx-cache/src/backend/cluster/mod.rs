@@ -32,7 +32,7 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
 use super::error::from_redis;
 use super::reply::{self, px, set_cmd};
-use super::{Entry, Lease, Settings, script, single};
+use super::{Bump, Entry, Lease, Settings, script, single};
 use crate::error::{ConfigError, Error};
 use crate::key::{KeyTtl, key_slot, lease_key};
 
@@ -615,35 +615,46 @@ impl ClusterBackend {
         reply::key_ttl(self.shared.query(&cmd).await?)
     }
 
-    /// `INCRBY`, then `WAIT 1` on the same connection when the shard has a
-    /// replica: a counter (a tag version above all) is on a replica before
-    /// it is announced, so a failover cannot roll it back and make entries
-    /// stamped with the old version current again. A replica that does not
-    /// acknowledge within half the operation timeout makes this an
-    /// `Unavailable` error (the increment may have happened, as after any
-    /// timeout).
     pub(super) async fn incr(&self, key: &str, amount: i64) -> Result<i64, Error> {
+        let mut cmd = redis::cmd("INCRBY");
+        cmd.arg(key).arg(amount);
+        reply::int(self.shared.query(&cmd).await?)
+    }
+
+    /// `INCRBY`, then `WAIT 1` on the same connection when the shard has a
+    /// replica: a version (a tag's) is known to be on a replica before the
+    /// caller counts it as settled, so a failover cannot roll it back and
+    /// make entries stamped with the old version current again. No
+    /// acknowledgement within half the operation timeout (a replica that
+    /// died, or is cut off) is not an error: the new value is returned as
+    /// not replicated, and the topology is read again at once, so a replica
+    /// the cluster has marked failed stops being waited for.
+    pub(super) async fn bump(&self, key: &str, amount: i64) -> Result<Bump, Error> {
         let slot = key_slot(key.as_bytes());
-        let replicated = self
-            .topology()
+        let topology = self.topology();
+        let has_replica = topology
             .shard_of(slot)
-            .is_some_and(|i| !self.topology().shards[i].replicas.is_empty());
+            .is_some_and(|i| !topology.shards[i].replicas.is_empty());
         let mut pipe = redis::pipe();
         pipe.cmd("INCRBY").arg(key).arg(amount);
         let wait = self.shared.settings.op_timeout / 2;
-        if replicated {
+        if has_replica {
             pipe.cmd("WAIT").arg(1).arg(wait.as_millis().max(1) as u64);
         }
         let mut replies = self.shared.pipeline(&pipe).await?.into_iter();
         let value = reply::int(replies.next().unwrap_or(redis::Value::Nil))?;
-        if let Some(acks) = replies.next()
-            && reply::int(acks)? < 1
-        {
-            return Err(Error::Unavailable(format!(
-                "INCRBY not acknowledged by a replica within {wait:?}"
-            )));
+        let replicated = match replies.next() {
+            Some(acks) => reply::int(acks)? >= 1,
+            None => true,
+        };
+        if !replicated {
+            tracing::warn!(
+                slot,
+                "a version bump was not acknowledged by a replica within {wait:?}; it stays owed"
+            );
+            self.shared.refresh_soon();
         }
-        Ok(value)
+        Ok(Bump { value, replicated })
     }
 
     pub(super) async fn counter(&self, key: &str) -> Result<Option<i64>, Error> {
