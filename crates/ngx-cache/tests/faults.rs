@@ -79,18 +79,20 @@ async fn sigkill_opens_the_breaker_and_one_probe_closes_it_after_restart() {
     let reconnected =
         eventually(Duration::from_secs(5), || async { cache.stats().connected }).await;
     assert!(reconnected.is_some(), "pool never reconnected");
-    if opened_at.elapsed() < open_for {
-        assert!(matches!(
-            cache.try_get::<String>("k").await,
-            Err(Error::CircuitOpen)
-        ));
-        tokio::time::sleep_until((opened_at + open_for).into()).await;
+    // A reconnected pool does not close the breaker before its period ends.
+    if opened_at.elapsed() + Duration::from_millis(50) < open_for {
+        assert_ne!(cache.breaker().state(), BreakerState::Closed);
     }
-    // One probe closes it.
-    let rejections = cache.stats().circuit_rejections;
-    assert_eq!(cache.try_get::<String>("k").await.unwrap(), None);
+    tokio::time::sleep_until((opened_at + open_for).into()).await;
+    // One probe closes it: this caller's, or the background prober's when
+    // that came first (a call meanwhile is rejected while it is in flight).
+    let closed = eventually(Duration::from_secs(2), || async {
+        matches!(cache.try_get::<String>("k").await, Ok(None))
+    })
+    .await;
+    assert!(closed.is_some(), "{:?}", cache.stats());
     assert_eq!(cache.breaker().state(), BreakerState::Closed);
-    assert_eq!(cache.stats().circuit_rejections, rejections);
+    assert_eq!(cache.stats().errors, 3, "the probe succeeded first time");
     cache.try_set("k", &"back", None).await.unwrap();
     assert_eq!(cache.get::<String>("k").await.as_deref(), Some("back"));
     assert!(cache.stats().reconnects > 0);
