@@ -122,15 +122,16 @@ async fn the_first_probe_after_a_long_outage_closes_the_breaker() {
     // the task sleeps until about 5.1 s.
     tokio::time::sleep(Duration::from_millis(3300)).await;
     assert!(!cache.stats().connected);
-    // A probe while Redis is still down fails as fast as before (the
-    // connection is refused), and the breaker opens again.
+    // A probe while Redis is still down (this call, or the background
+    // prober's, which then rejects this call) fails as fast as before (the
+    // connection is refused), and the breaker does not close.
     let (probe, took) = timed(cache.try_get::<String>("k")).await;
     assert!(probe.is_err());
     assert!(
         took < Duration::from_millis(500),
         "failed probe took {took:?}"
     );
-    assert_eq!(cache.breaker().state(), BreakerState::Open);
+    assert_ne!(cache.breaker().state(), BreakerState::Closed);
     tokio::time::sleep(Duration::from_millis(250)).await;
     server.restart();
     // The first probe after the restart (the background one or a caller's)
