@@ -12,8 +12,8 @@ use ngx_agent::domain::{ProgramType, Tier};
 #[tokio::test]
 async fn migrations_apply_once_and_are_idempotent() {
     let t = TestDb::unmigrated().await;
-    assert_eq!(t.db.migrate().await.unwrap(), 2);
-    assert_eq!(t.db.applied_migrations().await.unwrap(), [1, 2]);
+    assert_eq!(t.db.migrate().await.unwrap(), 3);
+    assert_eq!(t.db.applied_migrations().await.unwrap(), [1, 2, 3]);
     assert_eq!(t.db.migrate().await.unwrap(), 0);
     // A second process starting on the same database applies nothing.
     let other = t.reopen().await;

@@ -2,15 +2,18 @@
 //! (real database, real `redis-server`): the append itself loads nothing,
 //! the next read on this or another instance is a hit on the new state,
 //! and concurrent appends from two instances leave the last committed
-//! state cached. Runs on SQLite, or PostgreSQL when `TEST_DATABASE_URL` is
-//! set.
+//! state cached. An append over a cached state builds the new state from
+//! it (two statements) only while the conversation row proves it current;
+//! a replaced message list is read back. Runs on SQLite, or PostgreSQL when
+//! `TEST_DATABASE_URL` is set.
 
 mod db_support;
 mod support;
 
 use std::time::Duration;
 
-use ngx_agent::domain::{Message, Role};
+use ngx_agent::compute::{extract_features, predict};
+use ngx_agent::domain::{Message, ModelKind, Role};
 use support::{RedisServer, cache_with, config, eventually, get_text, seeded_db, services};
 
 const CONV: &str = "conv-00002";
@@ -148,5 +151,118 @@ async fn concurrent_appends_from_two_instances_leave_the_last_state_cached() {
             "round {round}: Redis kept an older state than the last commit"
         );
     }
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn an_append_over_the_cached_state_runs_two_statements() {
+    let redis = RedisServer::start();
+    let t = seeded_db().await;
+    let (s, _) = services(
+        &t.db,
+        cache_with(config(&redis)).await,
+        support::no_fail_safe(),
+    );
+    let before = s.conversations.get(CONV).await.unwrap();
+    for round in 0..3i64 {
+        let msg = Message::new(Role::User, format!("two {round}"), before.updated_at + 1).unwrap();
+        let q = t.db.query_count();
+        let appended = s.conversations.append_message(CONV, &msg).await.unwrap();
+        assert_eq!(t.db.query_count() - q, 2, "round {round}");
+        let committed = t.db.conversations().get(CONV).await.unwrap();
+        assert_eq!(appended, committed, "round {round}");
+        assert_eq!(s.conversations.get(CONV).await.unwrap(), committed);
+    }
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn an_append_without_a_cached_state_reads_the_messages() {
+    let redis = RedisServer::start();
+    let t = seeded_db().await;
+    let (s, _) = services(
+        &t.db,
+        cache_with(config(&redis)).await,
+        support::no_fail_safe(),
+    );
+    let before = t.db.conversations().get(CONV).await.unwrap();
+    let msg = Message::new(Role::User, "cold", before.updated_at + 1).unwrap();
+    let q = t.db.query_count();
+    let appended = s.conversations.append_message(CONV, &msg).await.unwrap();
+    assert_eq!(t.db.query_count() - q, 3);
+    assert_eq!(appended, t.db.conversations().get(CONV).await.unwrap());
+    let stored = get_text(&redis, &format!("ngx:conv:v1:{CONV}")).expect("cached");
+    assert!(stored.contains("cold"), "{stored}");
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn a_stale_cached_state_is_never_the_base_of_an_append() {
+    let redis = RedisServer::start();
+    let t = seeded_db().await;
+    let (s, _) = services(
+        &t.db,
+        cache_with(config(&redis)).await,
+        support::no_fail_safe(),
+    );
+    // Cached: the seeded state. Then the message list is replaced behind
+    // the cache's back by one of the same length, and with the same row
+    // fields: nothing but the revision tells the cached state is stale.
+    let cached = s.conversations.get(CONV).await.unwrap();
+    let mut replaced = cached.clone();
+    for (i, m) in replaced.messages.iter_mut().enumerate() {
+        m.content = format!("rewritten {i}");
+    }
+    t.db.conversations().save(&replaced).await.unwrap();
+    assert_eq!(
+        s.conversations.get(CONV).await.unwrap(),
+        cached,
+        "still cached"
+    );
+
+    for round in 0..2i64 {
+        let msg = Message::new(Role::User, format!("after {round}"), cached.updated_at).unwrap();
+        let q = t.db.query_count();
+        let appended = s.conversations.append_message(CONV, &msg).await.unwrap();
+        let used = t.db.query_count() - q;
+        let committed = t.db.conversations().get(CONV).await.unwrap();
+        assert_eq!(appended, committed, "round {round}");
+        assert!(committed.messages[0].content.starts_with("rewritten"));
+        assert_eq!(s.conversations.get(CONV).await.unwrap(), committed);
+        // A replaced list is read back on every append from then on.
+        assert_eq!(used, 3, "round {round}");
+    }
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn refreshed_predictions_of_an_appended_state_are_hits() {
+    let redis = RedisServer::start();
+    let t = seeded_db().await;
+    let (s, m) = services(
+        &t.db,
+        cache_with(config(&redis)).await,
+        support::no_fail_safe(),
+    );
+    let before = s.conversations.get(CONV).await.unwrap();
+    let msg = Message::new(Role::User, "What does it cost?", before.updated_at + 1).unwrap();
+    let appended = s.conversations.append_message(CONV, &msg).await.unwrap();
+    assert_eq!(
+        s.predictions.refresh(appended.clone()).await,
+        ModelKind::ALL.len()
+    );
+    let stats = m.cache().stats();
+    for model in ModelKind::ALL {
+        let cached = s.predictions.predict(model, CONV).await.unwrap();
+        // What a load of the new state computes.
+        let computed = predict(model, &extract_features(&appended));
+        assert_eq!(cached, computed, "{model:?}");
+    }
+    let after = m.cache().stats();
+    assert_eq!(
+        (after.loads, after.misses),
+        (stats.loads, stats.misses),
+        "a prediction of the appended state missed"
+    );
     t.finish().await;
 }

@@ -34,8 +34,8 @@ pub mod server;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use report::{Goals, markdown};
-pub use run::{Memory, PhaseResult, RunOptions, RunReport, Target, run};
+pub use report::{Goals, breakdown, markdown};
+pub use run::{KindResult, Memory, PhaseResult, RunOptions, RunReport, Target, run};
 pub use server::{DataStore, Server};
 
 /// The options of `ngx-agent bench`.
@@ -210,6 +210,7 @@ pub async fn main(args: BenchArgs) -> anyhow::Result<()> {
     let on = spawned(&binary, true, &database, &opts).await?;
     println!("{}", markdown(&off, &on));
     println!("{}", Goals::of(&off, &on).markdown());
+    println!("{}", breakdown(&off, &on));
     for r in [&off, &on] {
         for s in &r.mix.error_samples {
             eprintln!("bench: {} error sample: {s}", r.label);

@@ -32,6 +32,64 @@ pub struct PhaseResult {
     pub p99_ms: f64,
     /// The first few error descriptions, for diagnosis.
     pub error_samples: Vec<String>,
+    /// The same figures per request kind, most frequent first: which
+    /// requests the tail is made of.
+    pub by_kind: Vec<KindResult>,
+}
+
+/// Latency of one request kind within a phase.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KindResult {
+    /// The kind ([`Call::kind`]).
+    pub kind: &'static str,
+    /// Requests of this kind.
+    pub requests: usize,
+    /// Median latency, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, milliseconds.
+    pub p99_ms: f64,
+    /// Requests of this kind slower than the phase's p99: this kind's
+    /// share of the slowest 1%.
+    pub above_phase_p99: usize,
+}
+
+/// Nearest-rank percentile `p` of sorted microseconds, in milliseconds.
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i] as f64 / 1000.0
+}
+
+/// Per-kind figures of `(latency µs, kind)` samples, given the phase's p99.
+fn by_kind(samples: &[(u64, &'static str)], phase_p99_ms: f64) -> Vec<KindResult> {
+    let mut kinds: Vec<&'static str> = samples.iter().map(|(_, k)| *k).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let mut out: Vec<KindResult> = kinds
+        .into_iter()
+        .map(|kind| {
+            let mut lat: Vec<u64> = samples
+                .iter()
+                .filter(|(_, k)| *k == kind)
+                .map(|(l, _)| *l)
+                .collect();
+            lat.sort_unstable();
+            KindResult {
+                kind,
+                requests: lat.len(),
+                p50_ms: percentile(&lat, 0.50),
+                p99_ms: percentile(&lat, 0.99),
+                above_phase_p99: lat
+                    .iter()
+                    .filter(|l| **l as f64 / 1000.0 > phase_p99_ms)
+                    .count(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.kind.cmp(b.kind)));
+    out
 }
 
 /// Counters read from `GET /cache/stats`.
@@ -215,6 +273,22 @@ impl Target {
         }
     }
 
+    /// `ngx_cache_misses_total` by `key_type`, from `GET /metrics` (empty
+    /// when the service exports none, as without a cache).
+    pub async fn misses_by_key_type(&self) -> Result<Vec<(String, u64)>, String> {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("/metrics: {e}"))?
+            .text()
+            .await
+            .map_err(|e| format!("/metrics: {e}"))?;
+        Ok(parse_misses(&text))
+    }
+
     /// `GET /cache/stats`.
     pub async fn counters(&self) -> Result<Counters, String> {
         self.client
@@ -275,7 +349,7 @@ impl Target {
                     let call = make(&mut rng);
                     let t = Instant::now();
                     let result = target.send_on(&mut conn, &call).await;
-                    lat.push(t.elapsed().as_micros() as u64);
+                    lat.push((t.elapsed().as_micros() as u64, call.kind));
                     bar.inc(1);
                     if let Err(e) = result {
                         errors.push(e);
@@ -297,25 +371,50 @@ impl Target {
         }
         let elapsed = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        lat.sort_unstable();
-        let pct = |p: f64| {
-            if lat.is_empty() {
-                return 0.0;
-            }
-            let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
-            lat[i] as f64 / 1000.0
-        };
+        let mut sorted: Vec<u64> = lat.iter().map(|(l, _)| *l).collect();
+        sorted.sort_unstable();
+        let p99_ms = percentile(&sorted, 0.99);
         PhaseResult {
-            requests: lat.len(),
+            requests: sorted.len(),
             errors: errors.len(),
             elapsed_secs: elapsed,
-            throughput: lat.len() as f64 / elapsed.max(1e-9),
-            p50_ms: pct(0.50),
-            p95_ms: pct(0.95),
-            p99_ms: pct(0.99),
+            throughput: sorted.len() as f64 / elapsed.max(1e-9),
+            p50_ms: percentile(&sorted, 0.50),
+            p95_ms: percentile(&sorted, 0.95),
+            p99_ms,
             error_samples: errors.into_iter().take(5).collect(),
+            by_kind: by_kind(&lat, p99_ms),
         }
     }
+}
+
+/// The `ngx_cache_misses_total{key_type="…"}` samples of a Prometheus
+/// text exposition, by key type.
+pub fn parse_misses(text: &str) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("ngx_cache_misses_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let Some(kind) = labels.split(',').find_map(|l| {
+            l.trim()
+                .strip_prefix("key_type=\"")
+                .and_then(|v| v.strip_suffix('"'))
+        }) else {
+            continue;
+        };
+        let Ok(value) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        match out.iter_mut().find(|(k, _)| k == kind) {
+            Some((_, n)) => *n += value as u64,
+            None => out.push((kind.to_owned(), value as u64)),
+        }
+    }
+    out
 }
 
 /// Everything measured against one configuration of the service.
@@ -335,6 +434,9 @@ pub struct RunReport {
     pub conversation_read: PhaseResult,
     /// Memory right after the measured mix.
     pub memory: Memory,
+    /// Cache misses during the measured mix by key type (`conv`, `pred`,
+    /// `tier`, ...), most first.
+    pub misses_by_key_type: Vec<(String, u64)>,
     /// The database and its round-trip time, when the tool chose them.
     pub database: Option<String>,
 }
@@ -404,6 +506,7 @@ pub async fn run(target: &Target, label: &str, opts: &RunOptions) -> Result<RunR
         }
     }
     let before = target.counters().await?;
+    let misses_before = target.misses_by_key_type().await.unwrap_or_default();
     let g = generator.clone();
     let mix = target
         .phase(
@@ -415,6 +518,21 @@ pub async fn run(target: &Target, label: &str, opts: &RunOptions) -> Result<RunR
         )
         .await;
     let after = target.counters().await?;
+    let mut misses_by_key_type: Vec<(String, u64)> = target
+        .misses_by_key_type()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(kind, n)| {
+            let was = misses_before
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map_or(0, |(_, n)| *n);
+            (kind, n.saturating_sub(was))
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    misses_by_key_type.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let memory = Memory {
         rss_bytes: target.pid.and_then(rss_bytes),
         l1_entries: after.l1_entries,
@@ -458,6 +576,7 @@ pub async fn run(target: &Target, label: &str, opts: &RunOptions) -> Result<RunR
         health,
         conversation_read,
         memory,
+        misses_by_key_type,
         database: None,
     })
 }
@@ -473,4 +592,36 @@ fn progress_bar(name: &str, len: usize) -> indicatif::ProgressBar {
     }
     bar.set_message(name.to_owned());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misses_are_summed_by_key_type() {
+        let text = "# HELP ngx_cache_misses_total Reads that found nothing.\n\
+            ngx_cache_misses_total{key_type=\"pred\"} 12\n\
+            ngx_cache_misses_total{key_type=\"tier\",cache=\"b\"} 3\n\
+            ngx_cache_misses_total{cache=\"a\",key_type=\"tier\"} 4\n\
+            ngx_cache_hits_total{key_type=\"pred\",tier=\"l1\"} 99\n";
+        assert_eq!(
+            parse_misses(text),
+            [("pred".to_owned(), 12), ("tier".to_owned(), 7)]
+        );
+    }
+
+    #[test]
+    fn the_tail_is_attributed_to_its_kinds() {
+        let mut samples: Vec<(u64, &'static str)> = (0..98).map(|i| (100 + i, "read")).collect();
+        samples.push((9_000, "append"));
+        samples.push((8_000, "append"));
+        let kinds = by_kind(&samples, 0.5);
+        assert_eq!(kinds[0].kind, "read");
+        assert_eq!(kinds[0].requests, 98);
+        assert_eq!(kinds[0].above_phase_p99, 0);
+        assert_eq!(kinds[1].kind, "append");
+        assert_eq!((kinds[1].p50_ms, kinds[1].p99_ms), (8.0, 9.0));
+        assert_eq!(kinds[1].above_phase_p99, 2);
+    }
 }

@@ -76,10 +76,12 @@ impl<'a> ConversationRepo<'a> {
         let mut tx = self.db.pool().begin().await?;
         self.db.tick();
         let sql = format!(
-            "INSERT INTO conversations ({COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
-            sql::values(1, 16)
+            "INSERT INTO conversations ({COLUMNS}, message_revision) VALUES {} \
+             ON CONFLICT (id) DO NOTHING",
+            sql::values(1, 17)
         );
         let done = bind_state(sqlx::query(AssertSqlSafe(sql)), state)?
+            .bind(message_count(state))
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
@@ -101,11 +103,16 @@ impl<'a> ConversationRepo<'a> {
         state.validate()?;
         let mut tx = self.db.pool().begin().await?;
         self.db.tick();
+        // Replacing the message list moves the revision past its length for
+        // good (see `message_revision` on `append_message_then`).
         let sql = format!(
-            "INSERT INTO conversations ({COLUMNS}) VALUES {} ON CONFLICT (id) DO UPDATE SET {UPDATE_SET}",
-            sql::values(1, 16)
+            "INSERT INTO conversations ({COLUMNS}, message_revision) VALUES {} \
+             ON CONFLICT (id) DO UPDATE SET {UPDATE_SET}, \
+             message_revision = conversations.message_revision + excluded.message_revision + 1",
+            sql::values(1, 17)
         );
         bind_state(sqlx::query(AssertSqlSafe(sql)), state)?
+            .bind(message_count(state))
             .execute(&mut *tx)
             .await?;
         self.db.tick();
@@ -136,18 +143,31 @@ impl<'a> ConversationRepo<'a> {
         Ok(())
     }
 
-    /// [`append_message`](Self::append_message), then reads the new state
-    /// in the same transaction and awaits `before_commit(state)` before
-    /// committing. The row update holds the conversation's lock until the
-    /// commit, so for concurrent appends to one conversation the
-    /// `before_commit` calls run one after the other, in commit order: a
-    /// cache written there ends with the last committed state. Four
-    /// queries. When the commit itself fails after `before_commit` ran, the
-    /// error is returned and the caller must undo what it published.
+    /// [`append_message`](Self::append_message), then builds the new state
+    /// and awaits `before_commit(state)` before committing. The row update
+    /// holds the conversation's lock until the commit, so for concurrent
+    /// appends to one conversation the `before_commit` calls run one after
+    /// the other, in commit order: a cache written there ends with the last
+    /// committed state. When the commit itself fails after `before_commit`
+    /// ran, the error is returned and the caller must undo what it
+    /// published.
+    ///
+    /// `base` is the state before the append as the caller has it cached,
+    /// if it has one. The new state is `base` plus the message (two
+    /// queries) when the row proves `base` current; otherwise the messages
+    /// are read in the transaction (three queries). The proof is the
+    /// conversation's `message_revision`: every append adds 1, creating a
+    /// conversation sets it to its message count, and replacing the message
+    /// list ([`save`](Self::save)) moves it past the count for good. So
+    /// while a list has only been appended to, the revision before this
+    /// append equals its length, and a state of that length is the current
+    /// list (older states are prefixes, shorter); once a list was replaced,
+    /// no state's length equals the revision and every append reads.
     pub async fn append_message_then<F, Fut>(
         &self,
         id: &str,
         message: &Message,
+        base: Option<&ConversationState>,
         before_commit: F,
     ) -> Result<ConversationState, DbError>
     where
@@ -157,27 +177,27 @@ impl<'a> ConversationRepo<'a> {
         validate_id("conversation_id", id)?;
         message.validate()?;
         let mut tx = self.db.pool().begin().await?;
-        self.append_in(&mut tx, id, message).await?;
-        let state = self.read_in(&mut tx, id).await?;
+        let row = self.append_in(&mut tx, id, message).await?;
+        let state = match base.map(|b| appended_to(b, &row, message)).transpose()? {
+            Some(Some(state)) => state,
+            _ => {
+                let mut messages = self.messages_in(&mut tx, id).await?;
+                messages.shrink_to_fit();
+                state_from_row(&row, messages)?
+            }
+        };
+        state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
         before_commit(state.clone()).await;
         tx.commit().await?;
         Ok(state)
     }
 
-    /// The state as `tx` sees it. Two queries.
-    async fn read_in(
+    /// The messages as `tx` sees them, in order. One query.
+    async fn messages_in(
         &self,
         tx: &mut sqlx::Transaction<'_, Any>,
         id: &str,
-    ) -> Result<ConversationState, DbError> {
-        self.db.tick();
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM conversations WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| DbError::not_found(ENTITY, id))?;
+    ) -> Result<Vec<Message>, DbError> {
         self.db.tick();
         let rows = sqlx::query(
             "SELECT role, content, sent_at FROM messages WHERE conversation_id = $1 ORDER BY seq",
@@ -185,35 +205,31 @@ impl<'a> ConversationRepo<'a> {
         .bind(id)
         .fetch_all(&mut **tx)
         .await?;
-        let messages = rows
-            .iter()
-            .map(message_from_row)
-            .collect::<Result<_, _>>()?;
-        let state = state_from_row(&row, messages)?;
-        state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
-        Ok(state)
+        rows.iter().map(message_from_row).collect()
     }
 
-    /// The two statements of an append, in `tx`.
+    /// The two statements of an append, in `tx`: the row update (which
+    /// locks the row and returns it, with its new `message_revision`), then
+    /// the message insert.
     async fn append_in(
         &self,
         tx: &mut sqlx::Transaction<'_, Any>,
         id: &str,
         message: &Message,
-    ) -> Result<(), DbError> {
+    ) -> Result<AnyRow, DbError> {
         self.db.tick();
-        let done = sqlx::query(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE conversations
-             SET updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END
-             WHERE id = $1",
-        )
+             SET updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END,
+                 message_revision = message_revision + 1
+             WHERE id = $1
+             RETURNING {COLUMNS}, message_revision"
+        )))
         .bind(id)
         .bind(message.timestamp)
-        .execute(&mut **tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(DbError::not_found(ENTITY, id));
-        }
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| DbError::not_found(ENTITY, id))?;
         self.db.tick();
         let limits = self.db.conversation_limits();
         let bytes = match self.db.backend() {
@@ -247,7 +263,7 @@ impl<'a> ConversationRepo<'a> {
                 ),
             )));
         }
-        Ok(())
+        Ok(row)
     }
 
     /// Ids of a customer's conversations, ascending. One query.
@@ -304,6 +320,46 @@ impl<'a> ConversationRepo<'a> {
         }
         Ok(())
     }
+}
+
+/// The message count as the `message_revision` of a new list.
+fn message_count(state: &ConversationState) -> i64 {
+    i64::try_from(state.messages.len()).unwrap_or(i64::MAX)
+}
+
+/// The state after appending `message` to `base`, when `row` (the
+/// conversation row as the append left it) proves `base` current: the
+/// revision before the append equals `base`'s message count, and `base`
+/// has the row's fields. `None` when it does not.
+fn appended_to(
+    base: &ConversationState,
+    row: &AnyRow,
+    message: &Message,
+) -> Result<Option<ConversationState>, DbError> {
+    let revision: i64 = row.try_get("message_revision")?;
+    if i64::try_from(base.messages.len()).ok() != revision.checked_sub(1) {
+        return Ok(None);
+    }
+    let mut state = state_from_row(row, Vec::new())?;
+    let same_row = state.conversation_id == base.conversation_id
+        && state.customer == base.customer
+        && state.context == base.context
+        && state.lead_score.to_bits() == base.lead_score.to_bits()
+        && state.intent == base.intent
+        && state.human_transfer_needed == base.human_transfer_needed
+        && state.program_type == base.program_type
+        && state.tier_detected == base.tier_detected
+        && state.tier_confidence.map(f64::to_bits) == base.tier_confidence.map(f64::to_bits)
+        && state.phase == base.phase
+        && state.updated_at == base.updated_at.max(message.timestamp);
+    if !same_row {
+        return Ok(None);
+    }
+    let mut messages = Vec::with_capacity(base.messages.len() + 1);
+    messages.extend_from_slice(&base.messages);
+    messages.push(message.clone());
+    state.messages = messages;
+    Ok(Some(state))
 }
 
 /// Binds the 16 conversation columns in [`COLUMNS`] order.

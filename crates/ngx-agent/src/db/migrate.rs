@@ -1,7 +1,7 @@
 //! Portable, ordered, idempotent migrations.
 //!
 //! One list of statements serves both backends: only TEXT, BIGINT and
-//! DOUBLE PRECISION columns, `IF NOT EXISTS` everywhere. Applied versions are
+//! DOUBLE PRECISION columns, `IF NOT EXISTS` wherever both have it. Applied versions are
 //! recorded in `schema_migrations`; each migration runs in one transaction.
 //!
 //! On PostgreSQL the whole run holds a session advisory lock (one per
@@ -106,6 +106,18 @@ const MIGRATIONS: &[Migration] = &[
                 features TEXT NOT NULL,
                 updated_at BIGINT NOT NULL
             )",
+        ],
+    },
+    Migration {
+        version: 3,
+        name: "conversation_message_revision",
+        // Applied once (recorded in the same transaction), so the ALTER
+        // needs no IF NOT EXISTS, which SQLite does not have for columns.
+        // Existing message lists count as append-only from here on.
+        statements: &[
+            "ALTER TABLE conversations ADD COLUMN message_revision BIGINT NOT NULL DEFAULT 0",
+            "UPDATE conversations SET message_revision = \
+                (SELECT COUNT(*) FROM messages WHERE messages.conversation_id = conversations.id)",
         ],
     },
 ];

@@ -251,7 +251,7 @@ impl Database {
                 "campaign": format!("spring-{}", rng.random_range(1..=5)),
             });
             conv_rows.push((
-                id, customer, age, program, context, tier, confidence, phase, at,
+                id, customer, age, program, context, tier, confidence, phase, at, turns,
             ));
         }
         const CONV_BATCH: usize = 100;
@@ -261,11 +261,11 @@ impl Database {
                 "INSERT INTO conversations (id, customer_id, customer_name, customer_email,
                  customer_phone, customer_age, initial_message, context, lead_score, intent,
                  human_transfer_needed, program_type, tier_detected, tier_confidence, phase,
-                 updated_at) VALUES {} ON CONFLICT (id) DO NOTHING",
-                sql::values(chunk.len(), 16)
+                 updated_at, message_revision) VALUES {} ON CONFLICT (id) DO NOTHING",
+                sql::values(chunk.len(), 17)
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
-            for (id, customer, age, program, context, tier, confidence, phase, at) in chunk {
+            for (id, customer, age, program, context, tier, confidence, phase, at, turns) in chunk {
                 let first = pick(rng, FIRST_NAMES);
                 query = query
                     .bind(id.as_str())
@@ -283,7 +283,8 @@ impl Database {
                     .bind(*tier);
                 query = sql::bind_opt_f64(query, *confidence)
                     .bind(phase.as_str())
-                    .bind(*at);
+                    .bind(*at)
+                    .bind(*turns);
             }
             self.tick();
             query.execute(&mut **tx).await?;

@@ -141,11 +141,15 @@ pub(crate) async fn append(
     Json(req): Json<AppendMessage>,
 ) -> Result<Json<ConversationState>, AppError> {
     let message = Message::new(req.role.unwrap_or(Role::User), req.content, now_millis())?;
-    Ok(Json(
-        state
-            .services()
-            .conversations
-            .append_message(&id, &message)
-            .await?,
-    ))
+    let services = state.services();
+    let appended = services.conversations.append_message(&id, &message).await?;
+    // Predictions are keyed by the conversation's state, so the append made
+    // every cached one unreachable: compute the new ones now, after the
+    // answer's state is known and without holding the answer back.
+    let predictions = services.predictions.clone();
+    let fresh = appended.clone();
+    tokio::spawn(async move {
+        predictions.refresh(fresh).await;
+    });
+    Ok(Json(appended))
 }

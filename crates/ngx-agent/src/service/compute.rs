@@ -4,14 +4,16 @@
 
 use std::sync::Arc;
 
+use ngx_cache::Shared;
+
 use crate::cache::NgxCacheManager;
 use crate::compute::{
     TierInput, consultant_roi, detect_tier, extract_features, predict, recommend_program,
 };
 use crate::db::Database;
 use crate::domain::{
-    ModelKind, Prediction, Program, ProgramRecommendation, RoiCalculation, RoiInput,
-    TierDetectionResult,
+    ConversationState, ModelKind, Prediction, Program, ProgramRecommendation, RoiCalculation,
+    RoiInput, TierDetectionResult,
 };
 
 use super::{ConversationService, CustomerService, ServiceError};
@@ -131,6 +133,46 @@ impl PredictionService {
                 Ok::<_, ServiceError>(predict(model, &extract_features(&state)))
             })
             .await?)
+    }
+}
+
+impl PredictionService {
+    /// Caches the prediction of every model for `state`, a conversation as
+    /// just written (an append's new state), so that the next prediction
+    /// after a change is a hit instead of a compulsory miss: a prediction is
+    /// keyed by the state, and every append makes a new one. The features
+    /// are extracted once for all models, off the runtime. Returns how many
+    /// predictions were stored (0 without a cache).
+    pub async fn refresh(&self, state: ConversationState) -> usize {
+        if !self.cache.cache().is_enabled() {
+            return 0;
+        }
+        let state = Shared::new(state);
+        let Ok(json) = state.json() else {
+            return 0;
+        };
+        let hash = prediction_input_hash(&json);
+        let customer = state.customer.id.clone();
+        let Ok(predictions) = tokio::task::spawn_blocking(move || {
+            let features = extract_features(&state);
+            ModelKind::ALL.map(|model| (model, predict(model, &features)))
+        })
+        .await
+        else {
+            return 0;
+        };
+        let mut stored = 0;
+        for (model, prediction) in &predictions {
+            if self
+                .cache
+                .set_prediction(*model, &hash, Some(&customer), prediction)
+                .await
+                .is_ok()
+            {
+                stored += 1;
+            }
+        }
+        stored
     }
 }
 

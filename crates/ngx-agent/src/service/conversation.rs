@@ -70,6 +70,10 @@ impl ConversationService {
     ) -> Result<ConversationState, ServiceError> {
         crate::domain::validate_id("conversation_id", id)?;
         message.validate()?;
+        // The cached state, if any, is the base the new state is built
+        // from: the repository uses it only when the conversation row
+        // proves it current, and reads the messages otherwise.
+        let base = self.cache.get_conversation_shared(id).await;
         // Write-through: the new state is cached while the append's
         // transaction still holds the conversation's row lock, so
         // concurrent appends store their states in commit order and the
@@ -78,7 +82,7 @@ impl ConversationService {
         let result = self
             .db
             .conversations()
-            .append_message_then(id, message, |state| {
+            .append_message_then(id, message, base.as_deref(), |state| {
                 let published = &published;
                 async move {
                     published.store(true, Ordering::Release);

@@ -1,11 +1,13 @@
-//! Replies turned into cache terms. A reply of the wrong shape is a
-//! non-transient error (the server answered).
+//! The commands every backend sends, and their replies turned into cache
+//! terms. A reply of the wrong shape is a non-transient error (the server
+//! answered).
 
 use std::time::Duration;
 
 use super::error::unexpected;
+use super::{Lease, script};
 use crate::error::Error;
-use crate::key::{KeyTtl, MAX_TTL};
+use crate::key::{KeyTtl, MAX_TTL, lease_key};
 
 /// A `GET`-style reply as bytes.
 pub(super) fn bytes(v: redis::Value) -> Result<Option<Vec<u8>>, Error> {
@@ -57,6 +59,74 @@ pub(super) fn set_cmd(key: &str, value: &[u8], ttl: Option<Duration>) -> redis::
     if let Some(ttl) = ttl {
         cmd.arg("PX").arg(px(ttl));
     }
+    cmd
+}
+
+/// The integer stored at a key, from a `GET` reply; `None` when absent or
+/// not an integer.
+pub(super) fn counter(v: redis::Value) -> Option<i64> {
+    redis::from_redis_value::<Option<i64>>(v).ok().flatten()
+}
+
+/// `SET lease token NX PX ttl` then `GET key`: one round trip, one slot
+/// (a lease key hashes to its data key's slot).
+pub(super) fn lease_pipeline(key: &str, token: &str, ttl: Duration) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.cmd("SET")
+        .arg(lease_key(key))
+        .arg(token)
+        .arg("NX")
+        .arg("PX")
+        .arg(px(ttl))
+        .cmd("GET")
+        .arg(key);
+    pipe
+}
+
+/// The replies of [`lease_pipeline`] as a [`Lease`].
+pub(super) fn lease(replies: Vec<redis::Value>) -> Lease {
+    let mut replies = replies.into_iter();
+    let taken = !matches!(replies.next(), Some(redis::Value::Nil) | None);
+    let observed = replies.next().and_then(|v| bytes(v).ok().flatten());
+    Lease { taken, observed }
+}
+
+/// The fill script: writes `value` only while the lease holds `token` and
+/// the key still holds `observed`.
+pub(super) fn fill_cmd(
+    key: &str,
+    token: &str,
+    value: &[u8],
+    ttl: Duration,
+    observed: Option<&[u8]>,
+) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(script::FILL)
+        .arg(2)
+        .arg(key)
+        .arg(lease_key(key))
+        .arg(token)
+        .arg(value)
+        .arg(px(ttl));
+    match observed {
+        Some(held) => cmd.arg("1").arg(held),
+        None => cmd.arg("0").arg(""),
+    };
+    cmd
+}
+
+/// Whether the reply of [`fill_cmd`] says the value was written.
+pub(super) fn filled(v: &redis::Value) -> bool {
+    !matches!(v, redis::Value::Int(0))
+}
+
+/// The release script: drops the lease of `key` only while `token` holds it.
+pub(super) fn release_cmd(key: &str, token: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(script::RELEASE)
+        .arg(1)
+        .arg(lease_key(key))
+        .arg(token);
     cmd
 }
 

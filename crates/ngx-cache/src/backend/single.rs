@@ -24,9 +24,9 @@ use tokio::sync::Notify;
 
 use super::error::from_redis;
 use super::reply::{self, px, set_cmd};
-use super::{Bump, Entry, Lease, Settings, script};
+use super::{Bump, Entry, Lease, Settings};
 use crate::error::Error;
-use crate::key::{KeyTtl, lease_key};
+use crate::key::KeyTtl;
 use crate::telemetry::CommandTimers;
 
 /// Numbers the threads that use a pool, for [`SingleBackend::pick`].
@@ -424,7 +424,7 @@ impl SingleBackend {
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
         let v = self.query(&cmd).await?;
-        Ok(redis::from_redis_value::<Option<i64>>(v).ok().flatten())
+        Ok(reply::counter(v))
     }
 
     pub(super) async fn take_lease(
@@ -433,19 +433,8 @@ impl SingleBackend {
         token: &str,
         ttl: Duration,
     ) -> Result<Lease, Error> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(lease_key(key))
-            .arg(token)
-            .arg("NX")
-            .arg("PX")
-            .arg(px(ttl))
-            .cmd("GET")
-            .arg(key);
-        let mut replies = self.pipeline(&pipe).await?.into_iter();
-        let taken = !matches!(replies.next(), Some(redis::Value::Nil) | None);
-        let observed = replies.next().and_then(|v| reply::bytes(v).ok().flatten());
-        Ok(Lease { taken, observed })
+        let pipe = reply::lease_pipeline(key, token, ttl);
+        Ok(reply::lease(self.pipeline(&pipe).await?))
     }
 
     pub(super) async fn checked_fill(
@@ -456,28 +445,12 @@ impl SingleBackend {
         ttl: Duration,
         observed: Option<&[u8]>,
     ) -> Result<bool, Error> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(script::FILL)
-            .arg(2)
-            .arg(key)
-            .arg(lease_key(key))
-            .arg(token)
-            .arg(value)
-            .arg(px(ttl));
-        match observed {
-            Some(held) => cmd.arg("1").arg(held),
-            None => cmd.arg("0").arg(""),
-        };
-        Ok(!matches!(self.query(&cmd).await?, redis::Value::Int(0)))
+        let cmd = reply::fill_cmd(key, token, value, ttl, observed);
+        Ok(reply::filled(&self.query(&cmd).await?))
     }
 
     pub(super) async fn release_lease(&self, key: &str, token: &str) -> Result<(), Error> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(script::RELEASE)
-            .arg(1)
-            .arg(lease_key(key))
-            .arg(token);
-        self.query(&cmd).await.map(drop)
+        self.query(&reply::release_cmd(key, token)).await.map(drop)
     }
 
     pub(super) async fn scan_unlink(&self, pattern: &str, batch: usize) -> Result<u64, Error> {

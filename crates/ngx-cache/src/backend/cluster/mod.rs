@@ -32,9 +32,9 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
 use super::error::from_redis;
 use super::reply::{self, px, set_cmd};
-use super::{Bump, Entry, Lease, Settings, script, single};
+use super::{Bump, Entry, Lease, Settings, single};
 use crate::error::{ConfigError, Error};
-use crate::key::{KeyTtl, key_slot, lease_key};
+use crate::key::{KeyTtl, key_slot};
 
 pub(crate) mod topology;
 
@@ -661,7 +661,7 @@ impl ClusterBackend {
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
         let v = self.shared.query(&cmd).await?;
-        Ok(redis::from_redis_value::<Option<i64>>(v).ok().flatten())
+        Ok(reply::counter(v))
     }
 
     pub(super) async fn take_lease(
@@ -670,20 +670,8 @@ impl ClusterBackend {
         token: &str,
         ttl: Duration,
     ) -> Result<Lease, Error> {
-        // The lease key shares the key's slot: one pipeline, one node.
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(lease_key(key))
-            .arg(token)
-            .arg("NX")
-            .arg("PX")
-            .arg(px(ttl))
-            .cmd("GET")
-            .arg(key);
-        let mut replies = self.shared.pipeline(&pipe).await?.into_iter();
-        let taken = !matches!(replies.next(), Some(redis::Value::Nil) | None);
-        let observed = replies.next().and_then(|v| reply::bytes(v).ok().flatten());
-        Ok(Lease { taken, observed })
+        let pipe = reply::lease_pipeline(key, token, ttl);
+        Ok(reply::lease(self.shared.pipeline(&pipe).await?))
     }
 
     pub(super) async fn checked_fill(
@@ -694,31 +682,15 @@ impl ClusterBackend {
         ttl: Duration,
         observed: Option<&[u8]>,
     ) -> Result<bool, Error> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(script::FILL)
-            .arg(2)
-            .arg(key)
-            .arg(lease_key(key))
-            .arg(token)
-            .arg(value)
-            .arg(px(ttl));
-        match observed {
-            Some(held) => cmd.arg("1").arg(held),
-            None => cmd.arg("0").arg(""),
-        };
-        Ok(!matches!(
-            self.shared.query(&cmd).await?,
-            redis::Value::Int(0)
-        ))
+        let cmd = reply::fill_cmd(key, token, value, ttl, observed);
+        Ok(reply::filled(&self.shared.query(&cmd).await?))
     }
 
     pub(super) async fn release_lease(&self, key: &str, token: &str) -> Result<(), Error> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(script::RELEASE)
-            .arg(1)
-            .arg(lease_key(key))
-            .arg(token);
-        self.shared.query(&cmd).await.map(drop)
+        self.shared
+            .query(&reply::release_cmd(key, token))
+            .await
+            .map(drop)
     }
 
     pub(super) async fn scan_unlink(&self, pattern: &str, batch: usize) -> Result<u64, Error> {
