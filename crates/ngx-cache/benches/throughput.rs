@@ -31,7 +31,8 @@
 //!   cloned into every task, which is how redis-rs recommends using it.
 //!
 //! Environment knobs: `BENCH_CACHE` (above), `BENCH_POOL_SIZE` (diagnostic
-//! pool size), `BENCH_PAIRED=0` (skip the paired-ratio summary).
+//! pool size), `BENCH_PAIRED=0` (skip the paired-ratio summary),
+//! `BENCH_ROUNDS` (rounds of the paired summary, 9 by default).
 
 #![allow(missing_docs)]
 
@@ -309,7 +310,11 @@ fn paired(rt: &Runtime, fx: &Fixture, name: &str) {
     if std::env::var("BENCH_PAIRED").as_deref() == Ok("0") {
         return;
     }
-    let rounds = 9;
+    let rounds = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(9);
     let mut cases: Vec<(Op, &str, u64, u64)> = Vec::new();
     for tasks in TASKS {
         cases.push((Op::Get, "get", tasks, 2 * BATCH / tasks));

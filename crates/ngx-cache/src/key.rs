@@ -203,7 +203,7 @@ pub(crate) fn full_key(namespace: &str, key: &str, max_len: usize) -> Result<Str
             "key is {len} bytes, the limit is {max_len}"
         )));
     }
-    if key.chars().any(char::is_control) {
+    if has_control(key) {
         return Err(Error::invalid_key("key contains a control character"));
     }
     let mut full = String::with_capacity(len);
@@ -211,6 +211,18 @@ pub(crate) fn full_key(namespace: &str, key: &str, max_len: usize) -> Result<Str
     full.push(':');
     full.push_str(key);
     Ok(full)
+}
+
+/// Whether `key` holds a control character (`char::is_control`: U+0000 to
+/// U+001F, U+007F, U+0080 to U+009F). The C1 controls are the only ones
+/// outside ASCII, each encoded as `0xC2` and a second byte, so a key with
+/// none of the bytes below 0x20, 0x7F and 0xC2 has none; that scan has no
+/// early exit, so it compiles to vector instructions.
+fn has_control(key: &str) -> bool {
+    let suspect = key
+        .bytes()
+        .fold(false, |any, b| any | (b < 0x20) | (b == 0x7f) | (b == 0xc2));
+    suspect && key.chars().any(char::is_control)
 }
 
 /// Escapes the glob metacharacters `* ? [ ] \` so `s` matches itself
@@ -233,6 +245,15 @@ pub fn escape_glob(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_control_byte_scan_agrees_with_char_is_control() {
+        let mut buf = [0; 4];
+        for c in (0..=char::MAX as u32).filter_map(char::from_u32) {
+            let key = format!("a{}b", c.encode_utf8(&mut buf));
+            assert_eq!(has_control(&key), c.is_control(), "U+{:04X}", c as u32);
+        }
+    }
 
     #[test]
     fn builds_and_validates_keys() {

@@ -10,8 +10,6 @@ use crate::telemetry::{Count, Telemetry, Tier};
 /// Counters updated on every operation; relaxed atomics, no locks.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    /// Hits other than L1 hits (see `l1_hits`).
-    pub(crate) hits: AtomicU64,
     pub(crate) misses: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) sets: AtomicU64,
@@ -49,12 +47,9 @@ impl Counters {
     /// A hit on `tier` for `key` (namespace stripped).
     pub(crate) fn hit(&self, tier: Tier, key: &str) {
         match tier {
-            // An L1 hit bumps only `l1_hits` (`stats()` adds it to `hits`).
+            // One atomic per hit: `stats()` adds the tiers up into `hits`.
             Tier::L1 => Self::bump(&self.l1_hits),
-            Tier::L2 => {
-                Self::bump(&self.l2_hits);
-                Self::bump(&self.hits);
-            }
+            Tier::L2 => Self::bump(&self.l2_hits),
         }
         self.telemetry.hit(tier, key);
     }
@@ -63,6 +58,18 @@ impl Counters {
     pub(crate) fn miss(&self, key: &str) {
         Self::bump(&self.misses);
         self.telemetry.miss(key);
+    }
+
+    /// `hits` L2 hits and `misses` misses of keys of `key`'s type (a batch
+    /// counts each run of keys of one type once).
+    pub(crate) fn l2_reads(&self, key: &str, hits: u64, misses: u64) {
+        if hits > 0 {
+            self.l2_hits.fetch_add(hits, Ordering::Relaxed);
+        }
+        if misses > 0 {
+            self.misses.fetch_add(misses, Ordering::Relaxed);
+        }
+        self.telemetry.reads(key, hits, misses);
     }
 
     /// A per-key-type event for `key` (namespace stripped).
@@ -237,8 +244,8 @@ impl CacheStats {
             publishes_pending,
             invalidation_lag_ms,
         } = gauges;
-        // An L1 hit bumps only `l1_hits` (one atomic on the hot path).
-        let hits = load(&c.hits) + load(&c.l1_hits);
+        // A hit bumps only its tier's counter (one atomic on the hot path).
+        let hits = load(&c.l1_hits) + load(&c.l2_hits);
         let misses = load(&c.misses);
         let total = hits + misses;
         let state = breaker.state();

@@ -401,6 +401,18 @@ impl Telemetry {
         self.with_key(key, |m| m.misses.increment(1));
     }
 
+    /// Counts `hits` L2 hits and `misses` misses of keys of `key`'s type.
+    pub(crate) fn reads(&self, key: &str, hits: u64, misses: u64) {
+        self.with_key(key, |m| {
+            if hits > 0 {
+                m.hits_l2.increment(hits);
+            }
+            if misses > 0 {
+                m.misses.increment(misses);
+            }
+        });
+    }
+
     /// Adds `n` to a plain counter.
     pub(crate) fn count(&self, which: Count, n: u64) {
         self.counters[which as usize].increment(n);
@@ -440,27 +452,27 @@ impl CommandTimers {
         )
     }
 
-    /// Records one round trip of `command` (a name from the fixed list, as
-    /// [`known_command`] returns it, or `other`).
-    pub(crate) fn record(&self, command: &'static str, elapsed: Duration) {
-        match self
-            .0
-            .iter()
-            .find(|(c, _)| std::ptr::eq(*c, command) || *c == command)
-        {
-            Some((_, h)) => h.record(elapsed.as_secs_f64()),
-            None => redis_command(command, elapsed),
+    /// Records one round trip of the command at `command` (a
+    /// [`command_index`]: a plain index, no name compared per call).
+    pub(crate) fn record(&self, command: usize, elapsed: Duration) {
+        if let Some((_, h)) = self.0.get(command).or_else(|| self.0.last()) {
+            h.record(elapsed.as_secs_f64());
         }
     }
 }
 
-/// The `command` label of a command name: itself when known, else `other`.
-pub(crate) fn known_command(name: &[u8]) -> &'static str {
+/// The index of a command name in the fixed list (its timer in
+/// [`CommandTimers`]); `other` (the list's length) when unknown.
+pub(crate) fn command_index(name: &[u8]) -> usize {
     COMMANDS
         .iter()
-        .find(|c| c.as_bytes().eq_ignore_ascii_case(name))
-        .copied()
-        .unwrap_or(OTHER)
+        .position(|c| c.as_bytes().eq_ignore_ascii_case(name))
+        .unwrap_or(COMMANDS.len())
+}
+
+/// The `command` label of a command name: itself when known, else `other`.
+pub(crate) fn known_command(name: &[u8]) -> &'static str {
+    COMMANDS.get(command_index(name)).copied().unwrap_or(OTHER)
 }
 
 /// Counts a rebuilt Redis connection.
@@ -512,7 +524,10 @@ pub(crate) fn invalidation_lag(lag: Duration) {
 /// assert_eq!(key_type("42:conv"), None);
 /// ```
 pub fn key_type(key: &str) -> Option<&str> {
-    let (first, _) = key.split_once(':')?;
+    // A type is at most `MAX_KEY_TYPE_LEN` bytes: look no further for `:`.
+    let head = &key.as_bytes()[..key.len().min(MAX_KEY_TYPE_LEN + 1)];
+    let colon = head.iter().position(|&b| b == b':')?;
+    let first = &key[..colon];
     let ok = !first.is_empty()
         && first.len() <= MAX_KEY_TYPE_LEN
         && first.as_bytes()[0].is_ascii_alphabetic()

@@ -27,7 +27,7 @@ use super::reply::{self, px, set_cmd};
 use super::{Bump, Entry, Lease, Settings};
 use crate::error::Error;
 use crate::key::KeyTtl;
-use crate::telemetry::CommandTimers;
+use crate::telemetry::{CommandTimers, command_index};
 
 /// Numbers the threads that use a pool, for [`SingleBackend::pick`].
 static THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -149,7 +149,7 @@ impl SingleBackend {
 
     /// Runs `f` on a connection and applies the healing rules to its
     /// outcome; its latency goes into the histogram of `command`.
-    async fn run<T, F, Fut>(&self, command: &'static str, f: F) -> Result<T, Error>
+    async fn run<T, F, Fut>(&self, command: usize, f: F) -> Result<T, Error>
     where
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
@@ -297,11 +297,11 @@ fn spawn_reconnect(shared: &Arc<Shared>, slot: &Arc<Slot>, stale: Option<u64>) {
     });
 }
 
-/// The `command` label of `cmd`: its name when known, else `other`.
-fn command_name(cmd: &redis::Cmd) -> &'static str {
+/// The timer of `cmd`: its command's index, `other` when unknown.
+fn command_name(cmd: &redis::Cmd) -> usize {
     match cmd.args_iter().next() {
-        Some(redis::Arg::Simple(name)) => crate::telemetry::known_command(name),
-        _ => "other",
+        Some(redis::Arg::Simple(name)) => command_index(name),
+        _ => command_index(b"other"),
     }
 }
 
@@ -315,7 +315,10 @@ impl SingleBackend {
 
     /// Labelled by its first command (`GET` for `GET` + `PTTL`).
     async fn pipeline(&self, pipe: &redis::Pipeline) -> Result<Vec<redis::Value>, Error> {
-        let command = pipe.cmd_iter().next().map_or("other", command_name);
+        let command = pipe
+            .cmd_iter()
+            .next()
+            .map_or_else(|| command_index(b"other"), command_name);
         self.run(command, move |mut c| async move {
             pipe.query_async(&mut c).await
         })
@@ -355,10 +358,9 @@ impl SingleBackend {
         let mut cmd = redis::cmd("MGET");
         cmd.arg(keys);
         let reply: Vec<redis::Value> = self
-            .run(
-                "MGET",
-                move |mut c| async move { cmd.query_async(&mut c).await },
-            )
+            .run(command_index(b"MGET"), move |mut c| async move {
+                cmd.query_async(&mut c).await
+            })
             .await?;
         reply.into_iter().map(reply::bytes).collect()
     }
@@ -371,7 +373,7 @@ impl SingleBackend {
         for (key, value, ttl) in entries {
             pipe.add_command(set_cmd(key, value, *ttl)).ignore();
         }
-        self.run("MSET", move |mut c| async move {
+        self.run(command_index(b"MSET"), move |mut c| async move {
             pipe.query_async::<()>(&mut c).await
         })
         .await
@@ -464,7 +466,7 @@ impl SingleBackend {
                 .arg("COUNT")
                 .arg(batch);
             let (next, keys): (u64, Vec<String>) = self
-                .run("SCAN", move |mut c| async move {
+                .run(command_index(b"SCAN"), move |mut c| async move {
                     scan.query_async(&mut c).await
                 })
                 .await?;
@@ -503,7 +505,7 @@ impl SingleBackend {
     }
 
     pub(super) async fn info(&self) -> Result<String, Error> {
-        self.run("INFO", |mut c| async move {
+        self.run(command_index(b"INFO"), |mut c| async move {
             redis::cmd("INFO").query_async(&mut c).await
         })
         .await

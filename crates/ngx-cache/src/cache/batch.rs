@@ -9,7 +9,7 @@ use super::handle::Cache;
 use crate::backend::Entry;
 use crate::coherence::RedisRead;
 use crate::error::{Error, log_skipped};
-use crate::telemetry::{Count, Tier};
+use crate::telemetry::{Count, key_type};
 
 impl Cache {
     /// Reads several keys in one round trip; the result is in the order of
@@ -45,6 +45,8 @@ impl Cache {
             }
         };
         let mut out = Vec::with_capacity(raw.len());
+        // Hits and misses are counted once per run of keys of one type.
+        let mut run: Option<(&str, Option<&str>, u64, u64)> = None;
         for ((k, bytes), rel) in full.iter().zip(raw).zip(keys) {
             let bytes = bytes.filter(|_| !coherence.has_pending_delete(k));
             let v = match bytes {
@@ -54,12 +56,25 @@ impl Cache {
                 },
                 None => None,
             };
-            if v.is_some() {
-                counters.hit(Tier::L2, rel.as_ref());
-            } else {
-                counters.miss(rel.as_ref());
+            let rel = rel.as_ref();
+            let kind = key_type(rel);
+            let (hit, miss) = if v.is_some() { (1, 0) } else { (0, 1) };
+            match &mut run {
+                Some((_, run_kind, hits, misses)) if *run_kind == kind => {
+                    *hits += hit;
+                    *misses += miss;
+                }
+                _ => {
+                    if let Some((first, _, hits, misses)) = run {
+                        counters.l2_reads(first, hits, misses);
+                    }
+                    run = Some((rel, kind, hit, miss));
+                }
             }
             out.push(v);
+        }
+        if let Some((first, _, hits, misses)) = run {
+            counters.l2_reads(first, hits, misses);
         }
         Ok(out)
     }

@@ -31,18 +31,21 @@ impl Cache {
     pub async fn try_get<T: Cacheable>(&self, key: &str) -> Result<Option<T>, Error> {
         let counters = self.counters();
         let coherence = &self.inner.coherence;
-        if let L1Lookup::Fresh(v, _) = coherence.lookup::<T>(key, Instant::now()) {
+        // Without L1 there is nothing to look up or fill: no clock read, no
+        // invalidation clock reading.
+        let l1 = coherence.has_l1();
+        if l1 && let L1Lookup::Fresh(v, _) = coherence.lookup::<T>(key, Instant::now()) {
             counters.hit(Tier::L1, key);
             return Ok(Some(v));
         }
         let full = self.full_key(key)?;
-        let reading = coherence.reading(key);
+        let reading = l1.then(|| coherence.reading(key));
         match coherence.read::<T>(&full).await {
             Ok(RedisRead::Fresh(v, meta)) => {
                 counters.hit(Tier::L2, key);
-                if coherence.has_l1() {
+                if reading.is_some() {
                     let times = L1Times::of(&meta, None, self.inner.config.l1_max_ttl);
-                    coherence.put(key, v.clone(), &times, meta.tags, Some(reading));
+                    coherence.put(key, v.clone(), &times, meta.tags, reading);
                 }
                 Ok(Some(v))
             }

@@ -247,6 +247,13 @@ impl Coherence {
         bytes: &[u8],
         physical_left: Option<Duration>,
     ) -> Result<RedisRead<T>, Error> {
+        // The common case, a plain value, is judged without awaiting
+        // anything: no tags, fresh for as long as Redis keeps it.
+        if let Some(value) = self.remote.decode_plain(bytes) {
+            let mut meta = Meta::plain(physical_left);
+            meta.bytes = bytes.len() as u64;
+            return Ok(RedisRead::Fresh(value, meta));
+        }
         let Some(Stored { value, meta }) =
             self.remote.decode_entry(full, bytes, physical_left).await
         else {

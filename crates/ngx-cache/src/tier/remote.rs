@@ -16,6 +16,7 @@ use crate::stats::Counters;
 use crate::telemetry::Count;
 use crate::value::codec::{self, Limits};
 use crate::value::entry::{self, Meta};
+use crate::value::envelope;
 
 /// How often the background prober checks whether the breaker is due for
 /// a probe; the breaker closes at most this long after its open period.
@@ -181,6 +182,16 @@ impl Remote {
                 None
             }
         }
+    }
+
+    /// Decodes bytes that hold a plain value (no envelope), without I/O;
+    /// `None` for an envelope or bytes that do not decode (the caller then
+    /// takes [`decode_entry`](Self::decode_entry), which evicts them).
+    pub(crate) fn decode_plain<T: DeserializeOwned>(&self, bytes: &[u8]) -> Option<T> {
+        if envelope::is_envelope(bytes) {
+            return None;
+        }
+        codec::decode(bytes, self.limits).ok()
     }
 
     /// Opens and decodes stored bytes (plain or envelope). Corrupt bytes are

@@ -14,6 +14,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::de::value::BorrowedStrDeserializer;
 
 use crate::error::Error;
 
@@ -61,7 +62,10 @@ impl Codec {
         limits: Limits,
     ) -> Result<Vec<u8>, Error> {
         let bytes = match self {
-            Codec::Json => serde_json::to_vec(value).map_err(|e| Error::Encode(e.to_string()))?,
+            Codec::Json => match super::probe::json_str(value) {
+                Some(bytes) => bytes,
+                None => serde_json::to_vec(value).map_err(|e| Error::Encode(e.to_string()))?,
+            },
             Codec::MessagePack => {
                 let mut out = vec![MSGPACK];
                 let mut ser = rmp_serde::Serializer::new(&mut out).with_struct_map();
@@ -100,8 +104,34 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limits: Limits) -> Resul
             de.set_max_depth(MSGPACK_MAX_DEPTH);
             T::deserialize(&mut de).map_err(|e| Error::Decode(format!("msgpack: {e}")))
         }
-        _ => serde_json::from_slice(bytes).map_err(|e| Error::Decode(format!("json: {e}"))),
+        _ => match plain_json_str(bytes) {
+            // A JSON string with nothing to unescape is its own content: it
+            // is handed to `T` as the borrowed string the JSON parser would
+            // hand it, without running the parser. A `T` that does not take
+            // a string gets the parser's answer (and error).
+            Some(s) => T::deserialize(BorrowedStrDeserializer::<serde::de::value::Error>::new(s))
+                .or_else(|_| json(bytes)),
+            None => json(bytes),
+        },
     }
+}
+
+fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Decode(format!("json: {e}")))
+}
+
+/// The content of `bytes` when they are exactly one JSON string with no
+/// escape sequence: `"`, UTF-8 with no `"`, `\` or control character, `"`.
+fn plain_json_str(bytes: &[u8]) -> Option<&str> {
+    let body = bytes.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    // No early exit: the scan compiles to vector instructions.
+    let special = body.iter().fold(false, |any, &b| {
+        any | (b == b'"') | (b == b'\\') | (b < 0x20)
+    });
+    if special {
+        return None;
+    }
+    std::str::from_utf8(body).ok()
 }
 
 fn compress(bytes: &[u8]) -> Vec<u8> {
@@ -138,6 +168,59 @@ pub(crate) fn decompress(bytes: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    /// Decodes with the JSON parser only, as every JSON value was decoded
+    /// before the plain-string shortcut.
+    fn parser<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+        json(bytes)
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    enum Unit {
+        A,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Id(String);
+
+    #[test]
+    fn plain_strings_decode_as_the_parser_decodes_them() {
+        let cases: [&[u8]; 12] = [
+            b"\"\"",
+            b"\"abc\"",
+            "\"h\u{e9}llo \u{1f600}\"".as_bytes(),
+            b"\"a\\nb\"",
+            b"\"q\\\"q\"",
+            b"\"x\" ",
+            b" \"x\"",
+            b"\"x",
+            b"\"",
+            b"\"a\"b\"",
+            b"\"\xff\"",
+            b"\"tab\there\"",
+        ];
+        for bytes in cases {
+            let shown = String::from_utf8_lossy(bytes);
+            let ours = decode::<String>(bytes, LIMITS).map_err(|e| e.to_string());
+            let theirs = parser::<String>(bytes).map_err(|e| e.to_string());
+            assert_eq!(ours, theirs, "{shown}");
+            let ours = decode::<serde_json::Value>(bytes, LIMITS).ok();
+            assert_eq!(ours, parser::<serde_json::Value>(bytes).ok(), "{shown}");
+            let ours = decode::<Option<String>>(bytes, LIMITS).ok();
+            assert_eq!(ours, parser::<Option<String>>(bytes).ok(), "{shown}");
+        }
+        // Types that take a string some other way, or not at all.
+        assert_eq!(decode::<Unit>(b"\"A\"", LIMITS).ok(), Some(Unit::A));
+        assert_eq!(
+            decode::<Id>(b"\"x\"", LIMITS).ok(),
+            Some(Id("x".to_owned()))
+        );
+        assert_eq!(decode::<char>(b"\"c\"", LIMITS).ok(), Some('c'));
+        assert!(decode::<u32>(b"\"1\"", LIMITS).is_err());
+        assert!(decode::<Vec<u8>>(b"\"ab\"", LIMITS).is_err());
+        let raw = decode::<Box<serde_json::value::RawValue>>(b"\"ab\"", LIMITS).unwrap();
+        assert_eq!(raw.get(), "\"ab\"");
+    }
 
     const LIMITS: Limits = Limits {
         max_value_bytes: 1 << 20,

@@ -6,6 +6,7 @@ pub mod codec;
 pub(crate) mod entry;
 pub(crate) mod envelope;
 pub mod inspect;
+pub(crate) mod probe;
 pub mod shared;
 
 pub use codec::Codec;
