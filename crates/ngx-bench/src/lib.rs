@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use report::{Goals, breakdown, markdown};
-pub use run::{KindResult, Memory, PhaseResult, RunOptions, RunReport, Target, run};
+pub use run::{KindResult, Memory, PhaseResult, ProxyLateness, RunOptions, RunReport, Target, run};
 pub use server::{DataStore, Server};
 
 /// The options of `ngx-agent bench`.
@@ -229,6 +229,9 @@ async fn spawned(
     let tag = if cache { "on" } else { "off" };
     eprintln!("bench: starting ngx-agent with CACHE_ENABLED={cache}");
     let server = Server::spawn(binary, cache, &database.store, tag).map_err(anyhow::Error::msg)?;
+    if let Some(proxy) = &database._proxy {
+        proxy.take_lateness();
+    }
     let target = Target::new(&server.base, opts.concurrency)
         .map_err(anyhow::Error::msg)?
         .with_pid(server.pid());
@@ -252,6 +255,9 @@ async fn spawned(
     }
     let mut report = report.map_err(anyhow::Error::msg)?;
     report.database = Some(database.label.clone());
+    if let Some(proxy) = &database._proxy {
+        report.proxy_lateness = ProxyLateness::of(&proxy.take_lateness());
+    }
     eprintln!(
         "bench: {label}: {:.0} req/s, p50 {:.2} ms, hit rate {:?}, {:.3} queries/request, {} errors",
         report.mix.throughput,

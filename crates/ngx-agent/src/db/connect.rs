@@ -160,6 +160,7 @@ impl Database {
             schema,
             queries: Arc::new(AtomicU64::new(0)),
             conversation_limits: options.conversation_limits,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
