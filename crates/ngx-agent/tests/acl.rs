@@ -7,8 +7,9 @@
 #[allow(dead_code, unreachable_pub)]
 mod server;
 
+mod ready_support;
+
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use ngx_cache::{CacheConfig, acl_rule};
 use server::{RedisServer, free_port};
@@ -57,21 +58,7 @@ async fn the_service_needs_nothing_beyond_the_rule() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let ready = loop {
-        if let Ok(r) = client
-            .get(format!("{base}/health/ready"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-        {
-            break r;
-        }
-        assert!(Instant::now() < deadline, "never answered");
-        assert!(child.try_wait().unwrap().is_none(), "exited early");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let body: serde_json::Value = ready.json().await.unwrap();
+    let body = ready_support::ready_json(&mut child, &base, TOKEN).await;
     assert_eq!(body["cache"]["healthy"], true, "{body}");
 
     for path in [

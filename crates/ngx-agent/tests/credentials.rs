@@ -8,8 +8,9 @@
 #[allow(dead_code, unreachable_pub)]
 mod server;
 
+mod ready_support;
+
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use ngx_agent::config::AppConfig;
 use ngx_agent::db::{Database, DbOptions};
@@ -133,20 +134,7 @@ async fn a_running_service_on_a_unix_socket_hides_the_password() {
             .spawn()
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let ready = loop {
-            if let Ok(r) = client
-                .get(format!("{base}/health/ready"))
-                .bearer_auth(TOKEN)
-                .send()
-                .await
-            {
-                break r.text().await.unwrap();
-            }
-            assert!(Instant::now() < deadline, "never answered");
-            assert!(child.try_wait().unwrap().is_none(), "exited early");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let ready = ready_support::ready_body(&mut child, &base, TOKEN).await;
         let body: serde_json::Value = serde_json::from_str(&ready).unwrap();
         assert_eq!(body["cache"]["healthy"], healthy, "{body}");
         assert_hidden("readiness", &ready);

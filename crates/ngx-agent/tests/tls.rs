@@ -3,6 +3,7 @@
 //! one; readiness, a cached endpoint answered from the cache the second
 //! time, and the operator CLI over the same settings.
 
+mod ready_support;
 mod support {
     #[path = "../../../ngx-cache/tests/support/server.rs"]
     #[allow(dead_code, unreachable_pub)]
@@ -13,7 +14,6 @@ mod support {
 }
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use support::server::free_port;
 use support::tls::{Certs, TlsServer};
@@ -54,21 +54,7 @@ async fn the_service_runs_over_mutual_tls() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let ready = loop {
-        if let Ok(r) = client
-            .get(format!("{base}/health/ready"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-        {
-            break r;
-        }
-        assert!(Instant::now() < deadline, "never answered");
-        assert!(child.try_wait().unwrap().is_none(), "exited early");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let body: serde_json::Value = ready.json().await.unwrap();
+    let body = ready_support::ready_json(&mut child, &base, TOKEN).await;
     assert_eq!(body["cache"]["healthy"], true, "{body}");
 
     let mut seen = Vec::new();

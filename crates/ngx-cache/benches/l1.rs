@@ -1,10 +1,13 @@
 //! L1 hit cost through `Cache::get`, against a bare `RwLock<HashMap>` (the
-//! floor) and a bare `moka::future::Cache`, on 100k keys and the same value
-//! type; the `get_or_load` hit and miss paths; a 1,000-way stampede.
+//! floor), the same map holding type-erased values (`Box<dyn Any>`, one
+//! pointer more: the least any cache of values of any type pays) and a bare
+//! `moka::future::Cache`, on 100k keys and the same value type; the
+//! `get_or_load` hit and miss paths; a 1,000-way stampede.
 //!
 //! Needs `redis-server` on the PATH (a private one is started on a free port).
 //! Run: `cargo bench -p ngx-cache --bench l1`
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -91,6 +94,9 @@ async fn fill(cache: &Cache, keys: &[String]) {
     }
 }
 
+/// The floor's map with type-erased values, each in its own allocation.
+type Erased = RwLock<HashMap<String, Box<dyn Any + Send + Sync>>>;
+
 fn l1_hits(c: &mut Criterion) {
     let rt = runtime();
     let server = server::RedisServer::start();
@@ -105,6 +111,12 @@ fn l1_hits(c: &mut Criterion) {
             .map(|(i, k)| (k.clone(), value(i)))
             .collect(),
     );
+    let erased: Erased = RwLock::new(
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), Box::new(value(i)) as Box<dyn Any + Send + Sync>))
+            .collect(),
+    );
     let moka: moka::future::Cache<String, String> = moka::future::Cache::new(2 * KEYS as u64);
     rt.block_on(async {
         for (i, k) in keys.iter().enumerate() {
@@ -113,7 +125,7 @@ fn l1_hits(c: &mut Criterion) {
         moka.run_pending_tasks().await;
     });
 
-    rt.block_on(paired(&cache, &floor, &moka, &keys));
+    rt.block_on(paired(&cache, &floor, &erased, &moka, &keys));
 
     let mut g = c.benchmark_group("l1_hit_100k");
     g.bench_function("rwlock_hashmap_floor", |b| {
@@ -121,6 +133,17 @@ fn l1_hits(c: &mut Criterion) {
         b.to_async(&rt).iter(|| {
             let k = &keys[cur.next()];
             let v = floor.read().get(k.as_str()).cloned();
+            async move { black_box(v) }
+        })
+    });
+    g.bench_function("rwlock_hashmap_dyn_any", |b| {
+        let mut cur = Cursor(0);
+        b.to_async(&rt).iter(|| {
+            let k = &keys[cur.next()];
+            let v = erased
+                .read()
+                .get(k.as_str())
+                .and_then(|v| v.downcast_ref::<String>().cloned());
             async move { black_box(v) }
         })
     });
@@ -177,35 +200,47 @@ fn thread_cpu_ns() -> u64 {
 }
 
 /// The machine is shared, so criterion's back-to-back groups can see
-/// different loads. This runs the contenders interleaved, in rounds, on one
-/// thread, and reports the median on-CPU cost per lookup and the median
-/// per-round ratio to the floor.
+/// different loads. This runs the contenders interleaved, in rounds (in a
+/// rotating order), on one thread, and reports the median on-CPU cost per
+/// lookup and the median per-round ratio to the floor.
 async fn paired(
     cache: &Cache,
     floor: &RwLock<HashMap<String, String>>,
+    erased: &Erased,
     moka: &moka::future::Cache<String, String>,
     keys: &[String],
 ) {
     const OPS: usize = 100_000;
     const ROUNDS: usize = 21;
-    const NAMES: [&str; 4] = [
+    const NAMES: [&str; 5] = [
         "rwlock_hashmap_floor",
+        "rwlock_hashmap_dyn_any",
         "moka_future_get",
         "cache_get",
         "cache_get_or_load_hit",
     ];
     let opts = EntryOptions::new().ttl(Duration::from_secs(3600));
-    let mut ns: [Vec<f64>; 4] = Default::default();
+    let mut ns: [Vec<f64>; 5] = Default::default();
     let mut cur = Cursor(0);
-    for _ in 0..ROUNDS {
-        for (i, slot) in ns.iter_mut().enumerate() {
+    for round in 0..ROUNDS {
+        // The order rotates every round: a contender that runs after another
+        // finds the caches as that one left them, so none always follows the
+        // one with the largest footprint.
+        for turn in 0..NAMES.len() {
+            let i = (turn + round) % NAMES.len();
             let start = thread_cpu_ns();
             for _ in 0..OPS {
                 let k = keys[cur.next()].as_str();
                 match i {
                     0 => drop(black_box(floor.read().get(k).cloned())),
-                    1 => drop(black_box(moka.get(k).await)),
-                    2 => drop(black_box(cache.get::<String>(k).await)),
+                    1 => drop(black_box(
+                        erased
+                            .read()
+                            .get(k)
+                            .and_then(|v| v.downcast_ref::<String>().cloned()),
+                    )),
+                    2 => drop(black_box(moka.get(k).await)),
+                    3 => drop(black_box(cache.get::<String>(k).await)),
                     _ => drop(black_box(
                         cache
                             .get_or_load(k, &opts, || async {
@@ -216,7 +251,7 @@ async fn paired(
                     )),
                 }
             }
-            slot.push((thread_cpu_ns() - start) as f64 / OPS as f64);
+            ns[i].push((thread_cpu_ns() - start) as f64 / OPS as f64);
         }
     }
     let median = |v: &[f64]| {
@@ -225,8 +260,8 @@ async fn paired(
         v[v.len() / 2]
     };
     println!(
-        "paired L1 hits: {ROUNDS} interleaved rounds of {OPS} lookups over {KEYS} keys, \
-         on-CPU time, medians:"
+        "paired L1 hits: {ROUNDS} interleaved rounds (rotating order) of {OPS} lookups over \
+         {KEYS} keys, on-CPU time, medians:"
     );
     for (i, name) in NAMES.iter().enumerate() {
         let ratios: Vec<f64> = ns[i].iter().zip(&ns[0]).map(|(x, f)| x / f).collect();

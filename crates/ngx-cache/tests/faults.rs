@@ -79,18 +79,20 @@ async fn sigkill_opens_the_breaker_and_one_probe_closes_it_after_restart() {
     let reconnected =
         eventually(Duration::from_secs(5), || async { cache.stats().connected }).await;
     assert!(reconnected.is_some(), "pool never reconnected");
-    if opened_at.elapsed() < open_for {
-        assert!(matches!(
-            cache.try_get::<String>("k").await,
-            Err(Error::CircuitOpen)
-        ));
-        tokio::time::sleep_until((opened_at + open_for).into()).await;
+    // A reconnected pool does not close the breaker before its period ends.
+    if opened_at.elapsed() + Duration::from_millis(50) < open_for {
+        assert_ne!(cache.breaker().state(), BreakerState::Closed);
     }
-    // One probe closes it.
-    let rejections = cache.stats().circuit_rejections;
-    assert_eq!(cache.try_get::<String>("k").await.unwrap(), None);
+    tokio::time::sleep_until((opened_at + open_for).into()).await;
+    // One probe closes it: this caller's, or the background prober's when
+    // that came first (a call meanwhile is rejected while it is in flight).
+    let closed = eventually(Duration::from_secs(2), || async {
+        matches!(cache.try_get::<String>("k").await, Ok(None))
+    })
+    .await;
+    assert!(closed.is_some(), "{:?}", cache.stats());
     assert_eq!(cache.breaker().state(), BreakerState::Closed);
-    assert_eq!(cache.stats().circuit_rejections, rejections);
+    assert_eq!(cache.stats().errors, 3, "the probe succeeded first time");
     cache.try_set("k", &"back", None).await.unwrap();
     assert_eq!(cache.get::<String>("k").await.as_deref(), Some("back"));
     assert!(cache.stats().reconnects > 0);
@@ -120,15 +122,16 @@ async fn the_first_probe_after_a_long_outage_closes_the_breaker() {
     // the task sleeps until about 5.1 s.
     tokio::time::sleep(Duration::from_millis(3300)).await;
     assert!(!cache.stats().connected);
-    // A probe while Redis is still down fails as fast as before (the
-    // connection is refused), and the breaker opens again.
+    // A probe while Redis is still down (this call, or the background
+    // prober's, which then rejects this call) fails as fast as before (the
+    // connection is refused), and the breaker does not close.
     let (probe, took) = timed(cache.try_get::<String>("k")).await;
     assert!(probe.is_err());
     assert!(
         took < Duration::from_millis(500),
         "failed probe took {took:?}"
     );
-    assert_eq!(cache.breaker().state(), BreakerState::Open);
+    assert_ne!(cache.breaker().state(), BreakerState::Closed);
     tokio::time::sleep(Duration::from_millis(250)).await;
     server.restart();
     // The first probe after the restart (the background one or a caller's)

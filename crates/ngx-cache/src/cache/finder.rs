@@ -168,27 +168,22 @@ impl ser::SerializeMap for Finder {
     }
 }
 
-impl ser::SerializeStruct for Finder {
-    type Ok = ();
-    type Error = Stop;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, v: &T) -> Done {
-        v.serialize(Finder)
-    }
-    fn end(self) -> Done {
-        Ok(())
-    }
+macro_rules! fields {
+    ($($trait:ident),*) => {
+        $(impl ser::$trait for Finder {
+            type Ok = ();
+            type Error = Stop;
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, v: &T) -> Done {
+                v.serialize(Finder)
+            }
+            fn end(self) -> Done {
+                Ok(())
+            }
+        })*
+    };
 }
 
-impl ser::SerializeStructVariant for Finder {
-    type Ok = ();
-    type Error = Stop;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, v: &T) -> Done {
-        v.serialize(Finder)
-    }
-    fn end(self) -> Done {
-        Ok(())
-    }
-}
+fields!(SerializeStruct, SerializeStructVariant);
 
 #[cfg(test)]
 mod tests {

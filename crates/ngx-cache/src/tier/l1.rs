@@ -1,11 +1,11 @@
 //! The in-process L1 tier: a bounded map of typed values with lazy expiry.
 //!
-//! Implementation: `quick_cache::sync::Cache` (S3-FIFO eviction, sharded
-//! read-write locks), chosen by benchmark over `moka` (see
-//! `docs/benchmarks.md`). It sits behind [`L1Store`] so it can change.
+//! Implementation: [`L1Store`], a sharded hash map with CLOCK eviction
+//! (`tier/store.rs`), whose table points straight at the entries, chosen by
+//! profile over `quick_cache` and `moka` (see `docs/benchmarks.md`).
 //!
-//! Entries hold the decoded value (`Arc<dyn Any>`), so a hit costs a lookup,
-//! a clock read, a downcast and a clone: no I/O and no decoding.
+//! Entries hold the decoded value, so a hit costs a lookup, a clock read, a
+//! downcast and a clone: no I/O and no decoding.
 //!
 //! The tier is bounded twice: by weight (`CACHE_L1_MAX_BYTES`) and by entry
 //! count (`CACHE_L1_CAPACITY`). An entry weighs the size of its bytes in
@@ -22,10 +22,11 @@
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use std::time::{Duration, Instant};
 
+use super::store::{EntryKey, L1Store};
 use crate::options::EntryOptions;
 use crate::value::entry::Meta;
 
@@ -76,6 +77,15 @@ impl L1Times {
 /// `Arc<L1Entry>` (the value unsized to `dyn Any`), so the value lives in the
 /// same allocation as its metadata: one pointer less to chase on a hit.
 pub(crate) struct L1Entry<V: ?Sized = dyn Any + Send + Sync> {
+    /// [`L1Store::hash`] of `key`.
+    pub(crate) hash: u64,
+    /// The key (namespace stripped).
+    pub(crate) key: EntryKey,
+    /// The entry's place in its shard's eviction ring (changed only under
+    /// the shard's write lock).
+    pub(crate) slot: AtomicUsize,
+    /// Set by a hit, cleared by the eviction sweep.
+    pub(crate) referenced: AtomicBool,
     /// Served as a fresh hit until then.
     pub(crate) fresh_until: Instant,
     /// Usable as a fail-safe fallback until then (`None`: no fail-safe).
@@ -118,90 +128,14 @@ impl L1Entry {
     }
 }
 
-/// The operations the cache needs from an L1 implementation.
-pub(crate) trait L1Store: Send + Sync + fmt::Debug {
-    fn get(&self, key: &str) -> Option<Arc<L1Entry>>;
-    fn insert(&self, key: String, entry: Arc<L1Entry>);
-    fn remove(&self, key: &str);
-    fn clear(&self);
-    fn len(&self) -> usize;
-    /// Current weight, in bytes.
-    fn weight(&self) -> u64;
-}
-
 /// Bytes an entry costs besides its value and key: the entry's metadata,
 /// the map slot and the allocation headers, roughly.
 const ENTRY_OVERHEAD: u64 = 128;
 
-/// Weighs an entry by its bytes, never below `min` (`max_bytes / capacity`),
-/// so the byte bound also bounds the entry count.
-#[derive(Debug, Clone, Copy)]
-struct ByBytes {
-    min: u64,
-}
-
-impl quick_cache::Weighter<String, Arc<L1Entry>> for ByBytes {
-    fn weight(&self, _key: &String, entry: &Arc<L1Entry>) -> u64 {
-        entry.weight.max(self.min)
-    }
-}
-
-/// `quick_cache` behind [`L1Store`].
-pub(crate) struct QuickL1 {
-    map: quick_cache::sync::Cache<String, Arc<L1Entry>, ByBytes>,
-}
-
-impl QuickL1 {
-    /// At most about `capacity` entries and `max_bytes` bytes.
-    pub(crate) fn new(capacity: usize, max_bytes: u64) -> Self {
-        let capacity = capacity.max(1);
-        let max_bytes = max_bytes.max(1);
-        let min = (max_bytes / capacity as u64).max(1);
-        Self {
-            map: quick_cache::sync::Cache::with_weighter(capacity, max_bytes, ByBytes { min }),
-        }
-    }
-}
-
-impl fmt::Debug for QuickL1 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QuickL1")
-            .field("len", &self.map.len())
-            .field("weight", &self.map.weight())
-            .finish()
-    }
-}
-
-impl L1Store for QuickL1 {
-    fn get(&self, key: &str) -> Option<Arc<L1Entry>> {
-        self.map.get(key)
-    }
-
-    fn insert(&self, key: String, entry: Arc<L1Entry>) {
-        self.map.insert(key, entry);
-    }
-
-    fn remove(&self, key: &str) {
-        self.map.remove(key);
-    }
-
-    fn clear(&self) {
-        self.map.clear();
-    }
-
-    fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    fn weight(&self) -> u64 {
-        self.map.weight()
-    }
-}
-
 /// The L1 tier with its coherence epoch.
 #[derive(Debug)]
 pub(crate) struct L1 {
-    pub(crate) store: Box<dyn L1Store>,
+    pub(crate) store: L1Store,
     /// Bumped when invalidations may have been missed; entries from an older
     /// epoch are kept only as fail-safe fallbacks.
     pub(crate) epoch: AtomicU64,
@@ -211,7 +145,7 @@ pub(crate) struct L1 {
 impl L1 {
     pub(crate) fn new(capacity: usize, max_bytes: u64, max_ttl: Duration) -> Self {
         Self {
-            store: Box::new(QuickL1::new(capacity, max_bytes)),
+            store: L1Store::new(capacity, max_bytes),
             epoch: AtomicU64::new(1),
             max_ttl,
         }
@@ -241,19 +175,20 @@ impl L1 {
         if fresh_for.is_zero() && times.stale_for.is_none() {
             return;
         }
-        self.store.insert(
-            key.to_owned(),
-            Arc::new(L1Entry {
-                value,
-                fresh_until: now + fresh_for,
-                stale_until: times.stale_for.map(|d| now + d),
-                refresh_at: times.refresh_in.map(|d| now + d),
-                epoch: self.epoch(),
-                tags: tags.into_boxed_slice(),
-                throttled: times.throttled,
-                weight: times.bytes + key.len() as u64 + ENTRY_OVERHEAD,
-            }),
-        );
+        self.store.insert(Arc::new(L1Entry {
+            hash: self.store.hash(key),
+            key: EntryKey::new(key),
+            slot: AtomicUsize::new(0),
+            referenced: AtomicBool::new(false),
+            value,
+            fresh_until: now + fresh_for,
+            stale_until: times.stale_for.map(|d| now + d),
+            refresh_at: times.refresh_in.map(|d| now + d),
+            epoch: self.epoch(),
+            tags: tags.into_boxed_slice(),
+            throttled: times.throttled,
+            weight: times.bytes + key.len() as u64 + ENTRY_OVERHEAD,
+        }));
     }
 }
 
@@ -261,8 +196,12 @@ impl L1 {
 mod tests {
     use super::*;
 
-    fn entry(v: u32, epoch: u64) -> Arc<L1Entry> {
+    fn entry(l1: &L1, key: &str, v: u32, epoch: u64) -> Arc<L1Entry> {
         Arc::new(L1Entry {
+            hash: l1.store.hash(key),
+            key: EntryKey::new(key),
+            slot: AtomicUsize::new(0),
+            referenced: AtomicBool::new(false),
             value: v,
             fresh_until: Instant::now() + Duration::from_secs(1),
             stale_until: None,
@@ -277,7 +216,7 @@ mod tests {
     #[test]
     fn stores_typed_values() {
         let l1 = L1::new(10, 1 << 20, Duration::from_secs(60));
-        l1.store.insert("a".into(), entry(7, l1.epoch()));
+        l1.store.insert(entry(&l1, "a", 7, l1.epoch()));
         let e = l1.store.get("a").unwrap();
         assert_eq!(e.downcast::<u32>(), Some(7));
         assert_eq!(e.downcast::<String>(), None);
@@ -289,7 +228,7 @@ mod tests {
     fn is_bounded() {
         let l1 = L1::new(100, 1 << 20, Duration::from_secs(60));
         for i in 0..10_000 {
-            l1.store.insert(format!("k{i}"), entry(i, 1));
+            l1.store.insert(entry(&l1, &format!("k{i}"), i, 1));
         }
         assert!(l1.store.len() <= 200, "len {}", l1.store.len());
     }
