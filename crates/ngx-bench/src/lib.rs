@@ -9,7 +9,11 @@
 //! warm-up it reports throughput, p50/p95/p99, the cache hit rate and the
 //! database queries per request (both from `/cache/stats` deltas) and the
 //! error count, then measures `GET /health` (the HTTP stack's ceiling) and
-//! `GET /conversations/{id}` alone.
+//! `GET /conversations/{id}` alone. To show where the tail comes from, it
+//! also gives the latency of each request kind with its share of the
+//! requests slower than the p99, the misses by key type, and the
+//! compulsory misses (keys the measured requests read for the first time
+//! in the run) with the best hit rate they allow.
 //!
 //! By default it starts the service twice as a child process on a free
 //! port, once with `CACHE_ENABLED=false` and once with the cache on, each
