@@ -9,7 +9,11 @@
 //! warm-up it reports throughput, p50/p95/p99, the cache hit rate and the
 //! database queries per request (both from `/cache/stats` deltas) and the
 //! error count, then measures `GET /health` (the HTTP stack's ceiling) and
-//! `GET /conversations/{id}` alone.
+//! `GET /conversations/{id}` alone. To show where the tail comes from, it
+//! also gives the latency of each request kind with its share of the
+//! requests slower than the p99, the misses by key type, and the
+//! compulsory misses (keys the measured requests read for the first time
+//! in the run) with the best hit rate they allow.
 //!
 //! By default it starts the service twice as a child process on a free
 //! port, once with `CACHE_ENABLED=false` and once with the cache on, each
@@ -35,7 +39,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use report::{Goals, breakdown, markdown};
-pub use run::{KindResult, Memory, PhaseResult, RunOptions, RunReport, Target, run};
+pub use run::{KindResult, Memory, PhaseResult, ProxyLateness, RunOptions, RunReport, Target, run};
 pub use server::{DataStore, Server};
 
 /// The options of `ngx-agent bench`.
@@ -229,6 +233,9 @@ async fn spawned(
     let tag = if cache { "on" } else { "off" };
     eprintln!("bench: starting ngx-agent with CACHE_ENABLED={cache}");
     let server = Server::spawn(binary, cache, &database.store, tag).map_err(anyhow::Error::msg)?;
+    if let Some(proxy) = &database._proxy {
+        proxy.take_lateness();
+    }
     let target = Target::new(&server.base, opts.concurrency)
         .map_err(anyhow::Error::msg)?
         .with_pid(server.pid());
@@ -252,6 +259,9 @@ async fn spawned(
     }
     let mut report = report.map_err(anyhow::Error::msg)?;
     report.database = Some(database.label.clone());
+    if let Some(proxy) = &database._proxy {
+        report.proxy_lateness = ProxyLateness::of(&proxy.take_lateness());
+    }
     eprintln!(
         "bench: {label}: {:.0} req/s, p50 {:.2} ms, hit rate {:?}, {:.3} queries/request, {} errors",
         report.mix.throughput,

@@ -1,7 +1,8 @@
 //! The request mix: which endpoint, with which Zipf-chosen ids.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -81,6 +82,14 @@ pub struct Generator {
     /// thousands of messages in a long run and turns every read of it into
     /// a megabyte-sized payload, unlike anything real.
     max_appends: u32,
+    /// Hashes of the cache keys the calls drawn so far read (customer,
+    /// conversation, tier detection, prediction, recommendation and topic
+    /// keys, as the service names them), to count first reads.
+    seen: Arc<Mutex<HashSet<u64>>>,
+    /// Keys read for the first time since [`Generator::take_first_reads`].
+    first_reads: Arc<AtomicUsize>,
+    /// Keys read since [`Generator::take_first_reads`].
+    reads: Arc<AtomicUsize>,
 }
 
 impl Generator {
@@ -99,7 +108,36 @@ impl Generator {
                     .collect(),
             ),
             max_appends: 40,
+            seen: Arc::default(),
+            first_reads: Arc::default(),
+            reads: Arc::default(),
         })
+    }
+
+    /// Notes that a call reads the cache key `key`.
+    fn read(&self, key: &str) {
+        let hash = xxhash_rust::xxh3::xxh3_64(key.as_bytes());
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let first = match self.seen.lock() {
+            Ok(mut seen) => seen.insert(hash),
+            Err(_) => false,
+        };
+        if first {
+            self.first_reads.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `(first reads, reads)` of cache keys by the calls drawn since the
+    /// last call, and starts counting again. A key's first read must miss
+    /// whatever the cache does (a compulsory miss), so `1 - first / reads`
+    /// is the best hit rate the drawn sequence allows. Prediction keys are
+    /// counted per conversation and model; a prediction after an append
+    /// reads a new key the count does not see, so the bound is generous.
+    pub fn take_first_reads(&self) -> (usize, usize) {
+        (
+            self.first_reads.swap(0, Ordering::Relaxed),
+            self.reads.swap(0, Ordering::Relaxed),
+        )
     }
 
     /// A Zipf-chosen conversation that has taken fewer than the maximum
@@ -154,9 +192,11 @@ impl Generator {
 
     /// A GET of a Zipf-chosen conversation (the cached-read probe).
     pub fn conversation_read(&self, rng: &mut StdRng) -> Call {
+        let conversation = self.conversation(rng);
+        self.read(&format!("conv:{conversation}"));
         Call {
             method: "GET",
-            path: format!("/conversations/{}", self.conversation(rng)),
+            path: format!("/conversations/{conversation}"),
             body: None,
             kind: "conversation_read",
         }
@@ -187,31 +227,54 @@ impl Generator {
         };
         match kind {
             "conversation_read" => self.conversation_read(rng),
-            "tier_detection" => post(
-                "/tier-detection".into(),
-                json!({
-                    "customer_id": self.customer(rng),
-                    "message": TIER_MESSAGES[rng.random_range(0..TIER_MESSAGES.len())],
-                }),
-            ),
-            "customer_read" => get(format!("/customers/{}", self.customer(rng))),
-            "prediction" => post(
-                format!("/predictions/{}", MODELS[rng.random_range(0..MODELS.len())]),
-                json!({ "conversation_id": self.conversation(rng) }),
-            ),
-            "recommendation" => post(
-                "/programs/recommendations".into(),
-                json!({ "customer_id": self.customer(rng) }),
-            ),
+            "tier_detection" => {
+                let customer = self.customer(rng);
+                let message = rng.random_range(0..TIER_MESSAGES.len());
+                self.read(&format!("cust:{customer}"));
+                self.read(&format!("tier:{customer}:{message}"));
+                post(
+                    "/tier-detection".into(),
+                    json!({ "customer_id": customer, "message": TIER_MESSAGES[message] }),
+                )
+            }
+            "customer_read" => {
+                let customer = self.customer(rng);
+                self.read(&format!("cust:{customer}"));
+                get(format!("/customers/{customer}"))
+            }
+            "prediction" => {
+                let model = MODELS[rng.random_range(0..MODELS.len())];
+                let conversation = self.conversation(rng);
+                self.read(&format!("conv:{conversation}"));
+                self.read(&format!("pred:{conversation}:{model}"));
+                post(
+                    format!("/predictions/{model}"),
+                    json!({ "conversation_id": conversation }),
+                )
+            }
+            "recommendation" => {
+                let customer = self.customer(rng);
+                self.read(&format!("cust:{customer}"));
+                self.read("catalog");
+                self.read(&format!("prog:{customer}"));
+                post(
+                    "/programs/recommendations".into(),
+                    json!({ "customer_id": customer }),
+                )
+            }
             "knowledge_read" => {
                 let topic = TOPICS[(self.topics.sample(rng) as usize - 1).min(TOPICS.len() - 1)];
+                self.read(&format!("know:{topic}"));
                 get(format!("/knowledge/{topic}"))
             }
             _ => match self.conversation_for_append(rng) {
-                Some(id) => post(
-                    format!("/conversations/{id}/messages"),
-                    json!({ "role": "user", "content": "Could you tell me more about the results?" }),
-                ),
+                Some(id) => {
+                    self.read(&format!("conv:{id}"));
+                    post(
+                        format!("/conversations/{id}/messages"),
+                        json!({ "role": "user", "content": "Could you tell me more about the results?" }),
+                    )
+                }
                 None => self.conversation_read(rng),
             },
         }
@@ -240,5 +303,23 @@ mod tests {
         }
         // Zipf s=1 over 1000: P(1) = 1/H(1000) ~ 13%.
         assert!((400..900).contains(&first), "{first}");
+    }
+
+    #[test]
+    fn first_reads_are_counted_once_per_key() {
+        let g = Generator::new(10, 10, 1.0).unwrap();
+        g.read("cust:cust-00001");
+        g.read("cust:cust-00001");
+        g.read("tier:cust-00001:0");
+        assert_eq!(g.take_first_reads(), (2, 3));
+        g.read("cust:cust-00001");
+        assert_eq!(g.take_first_reads(), (0, 1), "seen keys stay seen");
+        // Every drawn call reads at least one key.
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..100 {
+            let _ = g.next(&mut rng);
+        }
+        let (first, reads) = g.take_first_reads();
+        assert!(reads >= 100 && first <= reads, "{first} {reads}");
     }
 }

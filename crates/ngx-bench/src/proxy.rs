@@ -16,9 +16,9 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -35,7 +35,14 @@ pub struct DelayProxy {
     rtt: Duration,
     stop: Arc<AtomicBool>,
     acceptor: Option<thread::JoinHandle<()>>,
+    /// How late each chunk was forwarded, in microseconds past its due
+    /// instant: the writer thread's wake-up delay. On a busy machine this
+    /// adds to the RTT asked for.
+    lateness: Lateness,
 }
+
+/// Lateness samples of every delay line of a proxy, in microseconds.
+type Lateness = Arc<Mutex<Vec<u32>>>;
 
 impl DelayProxy {
     /// Listens on a free `127.0.0.1` port and forwards every connection to
@@ -53,6 +60,8 @@ impl DelayProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let half = rtt / 2;
+        let lateness = Lateness::default();
+        let samples = lateness.clone();
         let acceptor = thread::Builder::new()
             .name("delay-proxy".into())
             .spawn(move || {
@@ -61,7 +70,7 @@ impl DelayProxy {
                         break;
                     }
                     let Ok(client) = client else { continue };
-                    if let Err(e) = connect(client, upstream, half) {
+                    if let Err(e) = connect(client, upstream, half, &samples) {
                         eprintln!("delay proxy: connection to {upstream}: {e}");
                     }
                 }
@@ -71,7 +80,19 @@ impl DelayProxy {
             rtt,
             stop,
             acceptor: Some(acceptor),
+            lateness,
         })
+    }
+
+    /// How late chunks were forwarded since the last call (microseconds
+    /// past their due instant, sorted), and forgets them.
+    pub fn take_lateness(&self) -> Vec<u32> {
+        let mut samples = match self.lateness.lock() {
+            Ok(mut v) => std::mem::take(&mut *v),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        samples.sort_unstable();
+        samples
     }
 
     /// The address clients connect to.
@@ -97,12 +118,22 @@ impl Drop for DelayProxy {
 }
 
 /// Opens the upstream connection and starts both delay lines.
-fn connect(client: TcpStream, upstream: SocketAddr, half: Duration) -> io::Result<()> {
+fn connect(
+    client: TcpStream,
+    upstream: SocketAddr,
+    half: Duration,
+    lateness: &Lateness,
+) -> io::Result<()> {
     let server = TcpStream::connect(upstream)?;
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;
-    delay_line(client.try_clone()?, server.try_clone()?, half)?;
-    delay_line(server, client, half)?;
+    delay_line(
+        client.try_clone()?,
+        server.try_clone()?,
+        half,
+        lateness.clone(),
+    )?;
+    delay_line(server, client, half, lateness.clone())?;
     Ok(())
 }
 
@@ -110,7 +141,12 @@ fn connect(client: TcpStream, upstream: SocketAddr, half: Duration) -> io::Resul
 /// `delay`, in order. When `from` ends (or fails), what was read is still
 /// delivered, then `to` is shut down for writing; when `to` fails, `from`
 /// is shut down for reading.
-fn delay_line(mut from: TcpStream, mut to: TcpStream, delay: Duration) -> io::Result<()> {
+fn delay_line(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    delay: Duration,
+    lateness: Lateness,
+) -> io::Result<()> {
     let (tx, rx) = mpsc::sync_channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
     let reader_end = from.try_clone()?;
     thread::Builder::new()
@@ -136,6 +172,10 @@ fn delay_line(mut from: TcpStream, mut to: TcpStream, delay: Duration) -> io::Re
                 let now = Instant::now();
                 if due > now {
                     thread::sleep(due - now);
+                }
+                let late = Instant::now().saturating_duration_since(due);
+                if let Ok(mut samples) = lateness.lock() {
+                    samples.push(u32::try_from(late.as_micros()).unwrap_or(u32::MAX));
                 }
                 if to.write_all(&chunk).is_err() {
                     let _ = reader_end.shutdown(Shutdown::Read);

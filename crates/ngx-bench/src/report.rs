@@ -270,6 +270,14 @@ pub fn breakdown(off: &RunReport, on: &RunReport) -> String {
             k.kind, k.requests, k.p50_ms, k.p99_ms, k.above_phase_p99
         );
     }
+    if let (Some(a), Some(b)) = (off.proxy_lateness, on.proxy_lateness) {
+        let _ = writeln!(
+            out,
+            "\nDelay proxy, chunks forwarded late past their due instant (each way, warm-up included): \
+             cache off p50 {:.2} / p99 {:.2} ms over {} chunks; cache on p50 {:.2} / p99 {:.2} ms over {} chunks",
+            a.p50_ms, a.p99_ms, a.chunks, b.p50_ms, b.p99_ms, b.chunks
+        );
+    }
     if !on.misses_by_key_type.is_empty() {
         let total: u64 = on.misses_by_key_type.iter().map(|(_, n)| n).sum();
         let parts: Vec<String> = on
@@ -283,6 +291,16 @@ pub fn breakdown(off: &RunReport, on: &RunReport) -> String {
             parts.join(", "),
             total as f64 / on.mix.requests.max(1) as f64
         );
+        let (first, reads) = on.first_reads;
+        if on.lookups > 0 {
+            let _ = writeln!(
+                out,
+                "Keys the mix read for the first time in the run (compulsory misses): {first} of {reads} \
+                 key reads; the service made {} lookups, so the best hit rate this sequence allows is {:.1}%",
+                on.lookups,
+                (1.0 - first as f64 / on.lookups as f64) * 100.0
+            );
+        }
     }
     out
 }

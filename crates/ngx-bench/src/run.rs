@@ -426,6 +426,12 @@ pub struct RunReport {
     pub mix: PhaseResult,
     /// Cache hit rate over the measured phase (`None` without a cache).
     pub hit_rate: Option<f64>,
+    /// Cache lookups (hits and misses) over the measured phase.
+    pub lookups: u64,
+    /// Cache keys the measured phase read for the first time in the run
+    /// (compulsory misses), and all key reads, as the load tool counts
+    /// them ([`Generator::take_first_reads`]).
+    pub first_reads: (usize, usize),
     /// SQL statements per request over the measured phase.
     pub db_queries_per_request: f64,
     /// `GET /health` alone: the ceiling of the HTTP stack.
@@ -439,6 +445,35 @@ pub struct RunReport {
     pub misses_by_key_type: Vec<(String, u64)>,
     /// The database and its round-trip time, when the tool chose them.
     pub database: Option<String>,
+    /// With `--db-latency`: how late the delay proxy forwarded chunks
+    /// during the run (warm-up included).
+    pub proxy_lateness: Option<ProxyLateness>,
+}
+
+/// How late the delay proxy forwarded chunks past their due instant, over
+/// one run: the RTT the service really saw is the one asked for plus this,
+/// each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ProxyLateness {
+    /// Chunks forwarded.
+    pub chunks: usize,
+    /// Median lateness, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, milliseconds.
+    pub p99_ms: f64,
+}
+
+impl ProxyLateness {
+    /// The figures of sorted lateness samples in microseconds (`None`
+    /// without samples).
+    pub fn of(sorted_us: &[u32]) -> Option<Self> {
+        let us: Vec<u64> = sorted_us.iter().map(|v| u64::from(*v)).collect();
+        (!us.is_empty()).then(|| Self {
+            chunks: us.len(),
+            p50_ms: percentile(&us, 0.50),
+            p99_ms: percentile(&us, 0.99),
+        })
+    }
 }
 
 /// Options of one run.
@@ -505,6 +540,7 @@ pub async fn run(target: &Target, label: &str, opts: &RunOptions) -> Result<RunR
             ));
         }
     }
+    generator.take_first_reads();
     let before = target.counters().await?;
     let misses_before = target.misses_by_key_type().await.unwrap_or_default();
     let g = generator.clone();
@@ -518,6 +554,7 @@ pub async fn run(target: &Target, label: &str, opts: &RunOptions) -> Result<RunR
         )
         .await;
     let after = target.counters().await?;
+    let first_reads = generator.take_first_reads();
     let mut misses_by_key_type: Vec<(String, u64)> = target
         .misses_by_key_type()
         .await
@@ -572,12 +609,15 @@ pub async fn run(target: &Target, label: &str, opts: &RunOptions) -> Result<RunR
         label: label.to_owned(),
         mix,
         hit_rate,
+        lookups: hits + misses,
+        first_reads,
         db_queries_per_request,
         health,
         conversation_read,
         memory,
         misses_by_key_type,
         database: None,
+        proxy_lateness: None,
     })
 }
 

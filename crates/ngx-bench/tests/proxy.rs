@@ -62,6 +62,12 @@ fn a_round_trip_takes_at_least_the_rtt() {
             "round trip {i} took {took:?}, less than {rtt:?}"
         );
     }
+    // Each of the 5 round trips crossed both delay lines once; each
+    // forwarding reports how late it was (within the round trip's time).
+    let late = proxy.take_lateness();
+    assert_eq!(late.len(), 10, "{late:?}");
+    assert!(late.windows(2).all(|w| w[0] <= w[1]), "{late:?}");
+    assert!(proxy.take_lateness().is_empty(), "samples are taken once");
 }
 
 #[test]

@@ -12,6 +12,10 @@ use sqlx::{Connection, Executor};
 use super::{Backend, Database, DbError};
 use crate::domain::ConversationLimits;
 
+/// A pooled connection idle for this long is pinged before it is handed
+/// out.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
 /// Options for [`Database::connect_with`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -128,6 +132,21 @@ impl Database {
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection it hands out by default: one more
+            // round trip per acquire, which across a network is as long as
+            // the statement itself. Only a connection that sat idle is
+            // checked (a database restart or a dropped link shows there);
+            // one in steady use fails its next statement instead, as it
+            // could right after any ping.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_CHECK {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 let schema = on_connect.clone();
                 Box::pin(async move {
@@ -160,6 +179,7 @@ impl Database {
             schema,
             queries: Arc::new(AtomicU64::new(0)),
             conversation_limits: options.conversation_limits,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 

@@ -73,6 +73,7 @@ impl<'a> ConversationRepo<'a> {
     /// messages).
     pub async fn create(&self, state: &ConversationState) -> Result<(), DbError> {
         state.validate()?;
+        let _turn = self.db.writer_turn().await;
         let mut tx = self.db.pool().begin().await?;
         self.db.tick();
         let sql = format!(
@@ -101,6 +102,7 @@ impl<'a> ConversationRepo<'a> {
     /// queries (two without messages).
     pub async fn save(&self, state: &ConversationState) -> Result<(), DbError> {
         state.validate()?;
+        let _turn = self.db.writer_turn().await;
         let mut tx = self.db.pool().begin().await?;
         self.db.tick();
         // Replacing the message list moves the revision past its length for
@@ -137,6 +139,7 @@ impl<'a> ConversationRepo<'a> {
     pub async fn append_message(&self, id: &str, message: &Message) -> Result<(), DbError> {
         validate_id("conversation_id", id)?;
         message.validate()?;
+        let _turn = self.db.writer_turn().await;
         let mut tx = self.db.pool().begin().await?;
         self.append_in(&mut tx, id, message).await?;
         tx.commit().await?;
@@ -176,6 +179,7 @@ impl<'a> ConversationRepo<'a> {
     {
         validate_id("conversation_id", id)?;
         message.validate()?;
+        let _turn = self.db.writer_turn().await;
         let mut tx = self.db.pool().begin().await?;
         let row = self.append_in(&mut tx, id, message).await?;
         let state = match base.map(|b| appended_to(b, &row, message)).transpose()? {

@@ -74,6 +74,12 @@ pub struct Database {
     queries: Arc<AtomicU64>,
     /// Bounds checked by [`ConversationRepo::append_message`].
     conversation_limits: crate::domain::ConversationLimits,
+    /// SQLite has one writer at a time, and a connection that finds the
+    /// write lock taken sleeps in SQLite's busy handler (1, 2, 5, 10 ms
+    /// ...), whatever the holder's remaining time. Conversation writes of
+    /// this process wait their turn here instead, in order, and take the
+    /// lock as soon as it is free. Unused on PostgreSQL (row locks).
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Database {
@@ -93,6 +99,16 @@ impl Database {
     /// The bounds of one conversation enforced by appends.
     pub fn conversation_limits(&self) -> crate::domain::ConversationLimits {
         self.conversation_limits
+    }
+
+    /// On SQLite, waits until no other conversation write of this process
+    /// is running and holds the turn until the guard drops; `None` (no
+    /// wait) on PostgreSQL.
+    pub(crate) async fn writer_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.writer.lock().await),
+            Backend::Postgres => None,
+        }
     }
 
     /// Statements run so far through this handle and its clones.
