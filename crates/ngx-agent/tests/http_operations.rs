@@ -72,7 +72,7 @@ async fn operations_endpoints() {
         "ngx_cache_hits_total{tier=\"l1\"",
         "ngx_cache_stale_served_total",
         "ngx_cache_circuit_breaker_state{state=\"closed\"} 1",
-        "ngx_cache_owed_deletes 0",
+        "ngx_cache_pending_deletes 0",
         "ngx_db_queries_total",
         "http_requests_total",
         "http_request_duration_seconds_bucket",

@@ -1,4 +1,4 @@
-//! Shutdown settles the cache invalidations still owed to Redis: a delete
+//! Shutdown settles the cache invalidations that Redis has not taken yet: a delete
 //! that could not reach Redis during a network cut lands before `serve`
 //! returns once Redis answers again, and what cannot land is reported.
 
@@ -55,7 +55,7 @@ async fn serve_and_stop(state: AppState, drain: Duration) -> Duration {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_settles_an_owed_delete() {
+async fn shutdown_settles_a_pending_delete() {
     let redis = RedisServer::start();
     let proxy = CutProxy::start(redis.port()).await;
     let (state, cache, _dir) = state(&proxy).await;
@@ -72,14 +72,14 @@ async fn shutdown_settles_an_owed_delete() {
     let took = serve_and_stop(state, Duration::from_secs(5)).await;
     assert!(
         !exists(&redis, "sd:k"),
-        "the owed delete was lost at shutdown"
+        "the pending delete was lost at shutdown"
     );
-    assert_eq!(cache.stats().deletes_pending, 0);
+    assert_eq!(cache.stats().invalidations_pending, 0);
     assert!(took < Duration::from_secs(3), "{took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_gives_up_on_owed_work_after_its_timeout() {
+async fn shutdown_gives_up_on_pending_work_after_its_timeout() {
     let redis = RedisServer::start();
     let proxy = CutProxy::start(redis.port()).await;
     let (state, cache, _dir) = state(&proxy).await;
@@ -91,5 +91,5 @@ async fn shutdown_gives_up_on_owed_work_after_its_timeout() {
         took >= Duration::from_millis(500) && took < Duration::from_secs(2),
         "{took:?}"
     );
-    assert_eq!(cache.stats().deletes_pending, 2);
+    assert_eq!(cache.stats().invalidations_pending, 2);
 }

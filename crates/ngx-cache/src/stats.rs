@@ -198,11 +198,11 @@ pub struct CacheStats {
     /// Key deletes and tag invalidations that could not reach Redis and are
     /// being retried; this instance treats what they cover as misses until
     /// then.
-    pub deletes_pending: usize,
+    pub invalidations_pending: usize,
     /// Invalidation messages to the other instances that could not be
     /// published after their write landed, being retried.
     pub publishes_pending: usize,
-    /// Owed deletes and tag invalidations given up: refused by Redis
+    /// Pending deletes and tag invalidations given up: refused by Redis
     /// (`WRONGTYPE`, `NOPERM`, `READONLY`, ...) or beyond the bound of
     /// `CACHE_MAX_PENDING`.
     pub invalidations_dropped: u64,
@@ -228,7 +228,7 @@ pub(crate) struct Gauges {
     pub(crate) reconnects: u64,
     pub(crate) l1_entries: usize,
     pub(crate) l1_bytes: u64,
-    pub(crate) deletes_pending: usize,
+    pub(crate) invalidations_pending: usize,
     pub(crate) publishes_pending: usize,
     pub(crate) invalidation_lag_ms: LagPercentiles,
 }
@@ -240,7 +240,7 @@ impl CacheStats {
             reconnects,
             l1_entries,
             l1_bytes,
-            deletes_pending,
+            invalidations_pending,
             publishes_pending,
             invalidation_lag_ms,
         } = gauges;
@@ -283,7 +283,7 @@ impl CacheStats {
             resubscribes: load(&c.resubscribes),
             l1_entries,
             l1_bytes,
-            deletes_pending,
+            invalidations_pending,
             publishes_pending,
             invalidations_dropped: load(&c.invalidations_dropped),
             invalidation_lag_ms,

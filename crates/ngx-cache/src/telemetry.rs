@@ -53,9 +53,9 @@ pub const COALESCED_WAITS: &str = "ngx_cache_coalesced_waits_total";
 /// Invalidation lag, publish on one instance to eviction here, in seconds.
 pub const INVALIDATION_LAG: &str = "ngx_cache_invalidation_lag_seconds";
 /// Key deletes that could not reach Redis yet and are being retried.
-pub const OWED_DELETES: &str = "ngx_cache_owed_deletes";
+pub const PENDING_DELETES: &str = "ngx_cache_pending_deletes";
 /// Tag version bumps that could not reach Redis yet and are being retried.
-pub const OWED_TAG_BUMPS: &str = "ngx_cache_owed_tag_bumps";
+pub const PENDING_TAG_INVALIDATIONS: &str = "ngx_cache_pending_tag_invalidations";
 /// Redis connections rebuilt.
 pub const RECONNECTS: &str = "ngx_cache_reconnects_total";
 /// Entries held in L1.
@@ -124,7 +124,7 @@ const COUNTERS: [(&str, &str); 12] = [
     ),
     (
         "ngx_cache_invalidations_dropped_total",
-        "Owed deletes and tag invalidations given up (refused by Redis, or over the bound).",
+        "Pending deletes and tag invalidations given up (refused by Redis, or over the bound).",
     ),
 ];
 
@@ -217,12 +217,12 @@ pub fn describe() {
         "Invalidation lag, publish on one instance to eviction here."
     );
     describe_gauge!(
-        OWED_DELETES,
+        PENDING_DELETES,
         Unit::Count,
         "Key deletes that could not reach Redis yet and are being retried."
     );
     describe_gauge!(
-        OWED_TAG_BUMPS,
+        PENDING_TAG_INVALIDATIONS,
         Unit::Count,
         "Tag version bumps that could not reach Redis yet and are being retried."
     );
@@ -350,8 +350,8 @@ impl Telemetry {
             metrics::counter!(BREAKER_TRANSITIONS, "to" => to).increment(0);
         }
         breaker_state(BreakerState::Closed);
-        owed_deletes(0);
-        owed_tag_bumps(0);
+        pending_deletes(0);
+        pending_tag_invalidations(0);
         l1_size(0, 0);
         t
     }
@@ -493,14 +493,14 @@ pub(crate) fn breaker_transition(to: BreakerState) {
     breaker_state(to);
 }
 
-/// Sets the number of key deletes owed to Redis.
-pub(crate) fn owed_deletes(n: usize) {
-    metrics::gauge!(OWED_DELETES).set(n as f64);
+/// Sets the number of key deletes Redis has not taken yet.
+pub(crate) fn pending_deletes(n: usize) {
+    metrics::gauge!(PENDING_DELETES).set(n as f64);
 }
 
-/// Sets the number of tag version bumps owed to Redis.
-pub(crate) fn owed_tag_bumps(n: usize) {
-    metrics::gauge!(OWED_TAG_BUMPS).set(n as f64);
+/// Sets the number of tag invalidations Redis has not taken yet.
+pub(crate) fn pending_tag_invalidations(n: usize) {
+    metrics::gauge!(PENDING_TAG_INVALIDATIONS).set(n as f64);
 }
 
 /// Sets the L1 size gauges.

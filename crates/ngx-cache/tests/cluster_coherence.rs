@@ -191,7 +191,7 @@ async fn a_tag_bump_lost_in_a_failover_does_not_revive_old_entries() {
     .await;
     assert!(took_over.is_some(), "no failover");
     // An instance that never saw the bump must not serve the entry stamped
-    // before it: the bump was not acknowledged, so it is owed and lands on
+    // before it: the bump was not acknowledged, so it is pending and lands on
     // the new primary.
     let fresh = instance(&cluster).await;
     let loads = || async { Ok::<_, std::io::Error>("new".to_owned()) };
@@ -260,7 +260,7 @@ async fn a_namespace_clear_during_a_failover_removes_every_earlier_key() {
 }
 
 /// A replica dying must not make tag invalidations fail: the bump lands on
-/// the primary and reaches the other instances at once; it stays owed (and
+/// the primary and reaches the other instances at once; it stays pending (and
 /// is bumped again) only until a replica holds it or the cluster has marked
 /// the dead replica failed. Public counters never wait for a replica.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,9 +309,9 @@ async fn a_dead_replica_does_not_fail_tag_invalidations() {
     );
     // Settled once the cluster marks the replica failed.
     let settled = eventually(Duration::from_secs(15), || async {
-        a.stats().deletes_pending == 0
+        a.stats().invalidations_pending == 0
     })
     .await;
-    assert!(settled.is_some(), "still owed: {:?}", a.stats());
+    assert!(settled.is_some(), "still pending: {:?}", a.stats());
     assert!(!a.stats().circuit_breaker_open, "{:?}", a.stats());
 }

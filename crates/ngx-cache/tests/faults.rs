@@ -175,7 +175,7 @@ async fn a_delete_during_a_network_cut_lands_when_the_network_returns() {
     // The database write committed; the cache delete cannot get through.
     assert!(!writer.delete("k").await);
     assert_eq!(raw_get(&server, "t:k").as_deref(), Some(&b"\"old\""[..]));
-    assert_eq!(writer.stats().deletes_pending, 1);
+    assert_eq!(writer.stats().invalidations_pending, 1);
 
     proxy.restore();
     // Never the old value again in this instance, even before the retry
@@ -187,7 +187,7 @@ async fn a_delete_during_a_network_cut_lands_when_the_network_returns() {
     .await;
     assert!(gone.is_some(), "the deferred delete never reached Redis");
     assert_eq!(other.get::<String>("k").await, None);
-    assert_eq!(writer.stats().deletes_pending, 0);
+    assert_eq!(writer.stats().invalidations_pending, 0);
     // A later set is served normally.
     writer.set("k", &"new", None).await.unwrap();
     assert_eq!(writer.get::<String>("k").await.as_deref(), Some("new"));
@@ -225,12 +225,12 @@ async fn a_tag_invalidation_during_a_network_cut_lands_when_the_network_returns(
     proxy.cut();
     assert!(!writer.invalidate_tag("customer:1").await);
     assert_eq!(writer.get::<String>("a").await, None, "L1 kept serving it");
-    assert_eq!(writer.stats().deletes_pending, 1);
+    assert_eq!(writer.stats().invalidations_pending, 1);
 
     proxy.restore();
     let landed = eventually(Duration::from_secs(5), || async {
         assert_eq!(writer.get::<String>("a").await, None);
-        writer.stats().deletes_pending == 0
+        writer.stats().invalidations_pending == 0
     })
     .await;
     assert!(landed.is_some(), "the tag invalidation never reached Redis");
@@ -258,14 +258,14 @@ async fn a_set_supersedes_a_pending_delete() {
     cache.set("k", &1, None).await.unwrap();
     proxy.cut();
     assert!(cache.try_delete("k").await.is_err());
-    assert_eq!(cache.stats().deletes_pending, 1);
+    assert_eq!(cache.stats().invalidations_pending, 1);
     proxy.restore();
     let stored = eventually(Duration::from_secs(5), || async {
         cache.try_set("k", &2, None).await.is_ok()
     })
     .await;
     assert!(stored.is_some(), "set never got through");
-    assert_eq!(cache.stats().deletes_pending, 0);
+    assert_eq!(cache.stats().invalidations_pending, 0);
     assert_eq!(cache.get::<i32>("k").await, Some(2));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(raw_get(&server, "t:k").as_deref(), Some(&b"2"[..]));

@@ -173,31 +173,31 @@ async fn behind_stalling_proxy() -> (RedisServer, StallingProxy, Cache) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_delete_is_still_owed() {
+async fn a_cancelled_delete_is_still_pending() {
     let (server, proxy, cache) = behind_stalling_proxy().await;
     cache.set("k", &"old", None).await.unwrap();
     proxy.stall_existing();
     let res = tokio::time::timeout(Duration::from_millis(50), cache.try_delete("k")).await;
     assert!(res.is_err(), "the delete should still be waiting: {res:?}");
-    assert_eq!(cache.stats().deletes_pending, 1);
+    assert_eq!(cache.stats().invalidations_pending, 1);
     assert_eq!(cache.get::<String>("k").await, None);
-    // The owed delete lands once the pool heals.
+    // The pending delete lands once the pool heals.
     let landed = eventually(Duration::from_secs(10), || async {
-        !raw_exists(&server, "t:k") && cache.stats().deletes_pending == 0
+        !raw_exists(&server, "t:k") && cache.stats().invalidations_pending == 0
     })
     .await;
     assert!(landed.is_some(), "{:?}", cache.stats());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_tag_invalidation_is_still_owed() {
+async fn a_cancelled_tag_invalidation_is_still_pending() {
     let (server, proxy, cache) = behind_stalling_proxy().await;
     proxy.stall_existing();
     let res = tokio::time::timeout(Duration::from_millis(50), cache.try_invalidate_tag("t")).await;
     assert!(res.is_err(), "{res:?}");
-    assert_eq!(cache.stats().deletes_pending, 1);
+    assert_eq!(cache.stats().invalidations_pending, 1);
     let landed = eventually(Duration::from_secs(10), || async {
-        raw_get(&server, "t:__tag:t").is_some() && cache.stats().deletes_pending == 0
+        raw_get(&server, "t:__tag:t").is_some() && cache.stats().invalidations_pending == 0
     })
     .await;
     assert!(landed.is_some(), "{:?}", cache.stats());
@@ -273,7 +273,7 @@ async fn a_refused_retry_neither_blocks_the_others_nor_stays_owed() {
     assert!(cache.try_invalidate_tag("bad").await.is_err());
     assert!(cache.try_invalidate_tag("good").await.is_err());
     assert!(cache.try_delete("gone").await.is_err());
-    assert_eq!(cache.stats().deletes_pending, 3);
+    assert_eq!(cache.stats().invalidations_pending, 3);
     // The bad tag's counter is now a list: INCR will be refused for ever.
     let _: () = redis::cmd("LPUSH")
         .arg("t:__tag:bad")
@@ -283,7 +283,7 @@ async fn a_refused_retry_neither_blocks_the_others_nor_stays_owed() {
     proxy.restore();
     let settled = eventually(Duration::from_secs(5), || async {
         // At least once: a command sent as the cut began may have landed.
-        cache.stats().deletes_pending == 0 && raw_exists(&server, "t:__tag:good")
+        cache.stats().invalidations_pending == 0 && raw_exists(&server, "t:__tag:good")
     })
     .await;
     assert!(settled.is_some(), "{:?}", cache.stats());
@@ -306,7 +306,7 @@ async fn a_refused_retry_neither_blocks_the_others_nor_stays_owed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn owed_invalidations_are_bounded_and_the_excess_is_reported() {
+async fn pending_invalidations_are_bounded_and_the_excess_is_reported() {
     let server = RedisServer::start();
     let proxy = CutProxy::start(server.port()).await;
     let cache = through(&proxy, Some(2)).await;
@@ -318,7 +318,7 @@ async fn owed_invalidations_are_bounded_and_the_excess_is_reported() {
         assert!(cache.try_invalidate_tag(tag).await.is_err());
     }
     let s = cache.stats();
-    assert_eq!(s.deletes_pending, 4, "{s:?}");
+    assert_eq!(s.invalidations_pending, 4, "{s:?}");
     assert_eq!(s.invalidations_dropped, 2, "{s:?}");
     assert!(matches!(
         CacheConfig::builder().max_pending(0).build(),
@@ -327,7 +327,7 @@ async fn owed_invalidations_are_bounded_and_the_excess_is_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn owed_work_is_settled_before_a_deadline_or_counted() {
+async fn pending_work_is_settled_before_a_deadline_or_counted() {
     let server = RedisServer::start();
     let proxy = CutProxy::start(server.port()).await;
     let cache = through(&proxy, None).await;
@@ -339,7 +339,7 @@ async fn owed_work_is_settled_before_a_deadline_or_counted() {
     let (left, took) = timed(cache.settle_pending(Duration::from_millis(300))).await;
     // The delete, the tag bump, and the delete's message to the others.
     assert_eq!(left, 3, "{:?}", cache.stats());
-    assert_eq!(cache.stats().deletes_pending, 2);
+    assert_eq!(cache.stats().invalidations_pending, 2);
     assert_eq!(cache.stats().publishes_pending, 1);
     assert!(took < Duration::from_secs(1), "{took:?}");
     proxy.restore();

@@ -96,7 +96,7 @@ impl NgxCacheManager {
     /// Write-through after a change: caches the new `value` under `id`, so
     /// the next read on any instance is a hit, and every L1 drops its copy.
     /// When Redis refuses or cannot be reached, removes the entry instead
-    /// (an owed delete is retried, and this instance treats the key as a
+    /// (a pending delete is retried, and this instance treats the key as a
     /// miss until then), so a failed write never leaves the old state
     /// readable. Returns true when the new state was stored.
     pub async fn write_through_conversation(&self, id: &str, value: &ConversationState) -> bool {

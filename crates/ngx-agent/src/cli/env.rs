@@ -129,7 +129,7 @@ pub(crate) const VARS: &[Var] = &[
     var(
         "CACHE_MAX_PENDING",
         "10000",
-        "Owed deletes, tag invalidations and messages (each) remembered while Redis is unreachable",
+        "Pending deletes, tag invalidations and messages (each) remembered while Redis is unreachable",
     ),
     var(
         "CACHE_L1_MAX_TTL",

@@ -148,7 +148,7 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then stops
 /// accepting, waits up to `drain` for in-flight requests, settles the
-/// cache invalidations still owed to Redis with what is left of `drain`
+/// cache invalidations that Redis has not taken yet with what is left of `drain`
 /// (at least [`SETTLE_AT_LEAST`]), and closes the database. The cache
 /// closes when the state's last clone is dropped.
 ///
@@ -185,7 +185,7 @@ pub async fn serve(
     Ok(())
 }
 
-/// The least time shutdown gives owed cache invalidations, even when the
+/// The least time shutdown gives pending cache invalidations, even when the
 /// drain used up the shutdown timeout.
 pub const SETTLE_AT_LEAST: Duration = Duration::from_millis(500);
 

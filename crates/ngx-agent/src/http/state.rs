@@ -210,7 +210,7 @@ impl AppState {
         self.inner.started.elapsed().as_secs_f64()
     }
 
-    /// Settles the cache invalidations still owed to Redis (deletes and
+    /// Settles the cache invalidations that Redis has not taken yet (deletes and
     /// tag bumps that could not reach it), for up to `within`, and logs
     /// by count what could not be settled. Nothing without a cache.
     pub async fn settle_cache(&self, within: std::time::Duration) {
@@ -219,19 +219,19 @@ impl AppState {
         };
         let cache = cache.cache();
         let stats = cache.stats();
-        let owed = stats.deletes_pending + stats.publishes_pending;
-        if owed == 0 {
+        let pending = stats.invalidations_pending + stats.publishes_pending;
+        if pending == 0 {
             return;
         }
         let left = cache.settle_pending(within).await;
         if left == 0 {
-            tracing::info!(settled = owed, "owed cache invalidations settled");
+            tracing::info!(settled = pending, "pending cache invalidations settled");
         } else {
             tracing::warn!(
-                settled = owed.saturating_sub(left),
+                settled = pending.saturating_sub(left),
                 not_settled = left,
                 ?within,
-                "owed cache invalidations could not be settled before shutdown; other instances may serve the old entries until they expire"
+                "pending cache invalidations could not be settled before shutdown; other instances may serve the old entries until they expire"
             );
         }
     }

@@ -111,7 +111,7 @@ pub struct StatusSnapshot {
     /// HTTP counters.
     pub http: HttpCounters,
     /// The cache statistics (`hits`, `l1_hits`, `l2_hits`, `misses`,
-    /// `deletes_pending`, `invalidation_lag_ms`, `l1_entries`, ...).
+    /// `invalidations_pending`, `invalidation_lag_ms`, `l1_entries`, ...).
     #[schema(value_type = Object)]
     pub cache: CacheStats,
 }

@@ -1,5 +1,5 @@
 //! Group invalidation on [`Cache`]: tags, clearing a namespace or a
-//! prefix with `SCAN` + `UNLINK`, and settling owed invalidations.
+//! prefix with `SCAN` + `UNLINK`, and settling pending invalidations.
 
 use std::time::Duration;
 
@@ -30,12 +30,12 @@ impl Cache {
         self.inner.coherence.invalidate_tag(tag).await
     }
 
-    /// Settles owed work: deletes and tag invalidations that could not
-    /// reach Redis yet are retried at once until none is owed or `within`
-    /// has passed. Returns how many are still owed (0: all settled).
+    /// Settles pending work: deletes and tag invalidations that could not
+    /// reach Redis yet are retried at once until none is pending or `within`
+    /// has passed. Returns how many are still pending (0: all settled).
     ///
     /// Call it at shutdown: the background retry task stops with the
-    /// process, and what it still owes is lost then.
+    /// process, and what is still pending is lost then.
     ///
     /// ```no_run
     /// # async fn demo(cache: ngx_cache::Cache) {

@@ -23,7 +23,7 @@ impl Cache {
                 reconnects,
                 l1_entries: coherence.l1_entries(),
                 l1_bytes: coherence.l1_bytes(),
-                deletes_pending: coherence.pending_len(),
+                invalidations_pending: coherence.pending_len(),
                 publishes_pending: coherence.publishes_pending(),
                 invalidation_lag_ms: coherence.lag(),
             },

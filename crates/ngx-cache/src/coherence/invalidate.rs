@@ -49,11 +49,11 @@ impl Coherence {
     /// The delete is recorded as pending before the first await and forgotten
     /// only once Redis took it and the other instances were told: a caller
     /// that gives up half-way (a request deadline, a client gone, a shutdown
-    /// drain) leaves it owed to the retry task, never lost.
+    /// drain) leaves it pending for the retry task, never lost.
     pub(crate) async fn delete(self: &Arc<Self>, key: &str, full: &str) -> Result<bool, Error> {
         // The lease goes too, so a load in flight cannot fill an old value.
         let targets = [full.to_owned(), lease_key(full)];
-        let owed = Owed::delete(self, full);
+        let pending = PendingGuard::delete(self, full);
         // Evict before and after: a concurrent read that fetched the old
         // value between the two cannot leave it in L1.
         self.evict(key);
@@ -62,14 +62,14 @@ impl Coherence {
         self.publish(Invalidation::Key(key.to_owned())).await;
         match removed {
             Ok(n) => {
-                owed.settled();
+                pending.settled();
                 Ok(n > 0)
             }
             Err(e) => {
                 // Redis may still hold the old entry: keep this instance
                 // from reading it, and retry until Redis takes the delete.
                 if !is_pending_after(&e) {
-                    owed.settled();
+                    pending.settled();
                 }
                 Err(e)
             }
@@ -82,22 +82,22 @@ impl Coherence {
     /// is pending: retried in the background until Redis takes it.
     pub(crate) async fn invalidate_tag(self: &Arc<Self>, tag: &str) -> Result<u64, Error> {
         let key = self.keys.tag(tag)?;
-        // Owed from here on, as a delete is (see `delete`).
-        let owed = Owed::tag(self, tag);
+        // Pending from here on, as a delete is (see `delete`).
+        let pending = PendingGuard::tag(self, tag);
         self.clock.tick_tag(tag);
         match self.bump_tag(tag, &key).await {
             Ok(bump) => {
                 // Not yet on a replica: it took effect everywhere, but a
-                // failover could still roll it back, so it stays owed and
+                // failover could still roll it back, so it stays pending and
                 // is bumped again until a replica holds it.
                 if bump.replicated {
-                    owed.settled();
+                    pending.settled();
                 }
                 Ok(bump.version)
             }
             Err(e) => {
                 if !is_pending_after(&e) {
-                    owed.settled();
+                    pending.settled();
                 }
                 Err(e)
             }
@@ -181,8 +181,8 @@ impl Coherence {
                 }
                 Err(e) => {
                     // Entries of the tag cannot be trusted until the bump
-                    // lands: owe it like a failed invalidation.
-                    if is_pending_after(&e) && coherence.owe_tag(&tag) {
+                    // lands: it is pending like a failed invalidation.
+                    if is_pending_after(&e) && coherence.mark_tag_pending(&tag) {
                         coherence.ensure_retry();
                     }
                 }
@@ -198,48 +198,48 @@ struct TagBump {
 }
 
 /// An invalidation recorded as pending while it runs. Dropped without
-/// [`settled`](Owed::settled) (the call failed or its future was
+/// [`settled`](PendingGuard::settled) (the call failed or its future was
 /// cancelled), it stays pending and the retry task is started.
-struct Owed<'a> {
+struct PendingGuard<'a> {
     coherence: &'a Arc<Coherence>,
-    what: Option<OwedItem<'a>>,
+    what: Option<PendingItem<'a>>,
 }
 
-enum OwedItem<'a> {
+enum PendingItem<'a> {
     Delete(&'a str),
     Tag(&'a str),
 }
 
-impl<'a> Owed<'a> {
+impl<'a> PendingGuard<'a> {
     fn delete(coherence: &'a Arc<Coherence>, full: &'a str) -> Self {
         // Already pending (an earlier attempt failed) or recorded now; when
         // the set is full the delete is only attempted.
-        let recorded = coherence.pending.has_delete(full) || coherence.owe_delete(full);
+        let recorded = coherence.pending.has_delete(full) || coherence.mark_delete_pending(full);
         Self {
             coherence,
-            what: recorded.then_some(OwedItem::Delete(full)),
+            what: recorded.then_some(PendingItem::Delete(full)),
         }
     }
 
     fn tag(coherence: &'a Arc<Coherence>, tag: &'a str) -> Self {
-        let recorded = coherence.owe_tag(tag);
+        let recorded = coherence.mark_tag_pending(tag);
         Self {
             coherence,
-            what: recorded.then_some(OwedItem::Tag(tag)),
+            what: recorded.then_some(PendingItem::Tag(tag)),
         }
     }
 
-    /// Redis took it (or it can never be pending): no longer owed.
+    /// Redis took it (or it can never be pending): no longer pending.
     fn settled(mut self) {
         match self.what.take() {
-            Some(OwedItem::Delete(full)) => self.coherence.pending.remove_delete(full),
-            Some(OwedItem::Tag(tag)) => self.coherence.pending.remove_tag(tag),
+            Some(PendingItem::Delete(full)) => self.coherence.pending.remove_delete(full),
+            Some(PendingItem::Tag(tag)) => self.coherence.pending.remove_tag(tag),
             None => {}
         }
     }
 }
 
-impl Drop for Owed<'_> {
+impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         if self.what.is_some() {
             self.coherence.ensure_retry();

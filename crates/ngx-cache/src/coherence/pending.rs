@@ -13,7 +13,7 @@
 //! A later successful `set` of the key supersedes its pending delete. A tag
 //! invalidation that fails is pending the same way: entries carrying the tag
 //! stop being served here at once, and the version bump is retried.
-//! `deletes_pending` in the statistics counts both.
+//! `invalidations_pending` in the statistics counts both.
 //!
 //! Each set is bounded (`CACHE_MAX_PENDING`); past it, further items are
 //! only logged and counted in `invalidations_dropped`. An item Redis
@@ -94,7 +94,7 @@ impl Pending {
         }
         keys.insert(full.to_owned());
         self.delete_count.store(keys.len(), Ordering::Release);
-        crate::telemetry::owed_deletes(keys.len());
+        crate::telemetry::pending_deletes(keys.len());
         true
     }
 
@@ -106,7 +106,7 @@ impl Pending {
         let mut keys = self.deletes.lock();
         keys.remove(full);
         self.delete_count.store(keys.len(), Ordering::Release);
-        crate::telemetry::owed_deletes(keys.len());
+        crate::telemetry::pending_deletes(keys.len());
     }
 
     /// Up to `n` pending deletes.
@@ -123,7 +123,7 @@ impl Pending {
         }
         tags.insert(tag.to_owned());
         self.tag_count.store(tags.len(), Ordering::Release);
-        crate::telemetry::owed_tag_bumps(tags.len());
+        crate::telemetry::pending_tag_invalidations(tags.len());
         true
     }
 
@@ -132,7 +132,7 @@ impl Pending {
         let mut tags = self.tags.write();
         tags.remove(tag);
         self.tag_count.store(tags.len(), Ordering::Release);
-        crate::telemetry::owed_tag_bumps(tags.len());
+        crate::telemetry::pending_tag_invalidations(tags.len());
     }
 
     /// Tags whose invalidation is pending.
@@ -153,38 +153,38 @@ impl Pending {
     }
 
     /// Remembers a message that could not be published. Past the limit,
-    /// everything owed becomes one `Clear` (every instance clears its L1),
+    /// everything pending becomes one `Clear` (every instance clears its L1),
     /// which covers any message.
     pub(crate) fn add_publish(&self, what: Invalidation) {
-        let mut owed = self.publishes.lock();
-        if owed.front() == Some(&Invalidation::Clear) && owed.len() == 1 {
+        let mut pending = self.publishes.lock();
+        if pending.front() == Some(&Invalidation::Clear) && pending.len() == 1 {
             return;
         }
-        if owed.len() >= self.limit || what == Invalidation::Clear {
-            owed.clear();
-            owed.push_back(Invalidation::Clear);
+        if pending.len() >= self.limit || what == Invalidation::Clear {
+            pending.clear();
+            pending.push_back(Invalidation::Clear);
         } else {
-            owed.push_back(what);
+            pending.push_back(what);
         }
-        self.publish_count.store(owed.len(), Ordering::Release);
+        self.publish_count.store(pending.len(), Ordering::Release);
     }
 
-    /// Takes every owed message, oldest first.
+    /// Takes every pending message, oldest first.
     pub(super) fn take_publishes(&self) -> Vec<Invalidation> {
         if self.publish_count.load(Ordering::Acquire) == 0 {
             return Vec::new();
         }
-        let mut owed = self.publishes.lock();
+        let mut pending = self.publishes.lock();
         self.publish_count.store(0, Ordering::Release);
-        owed.drain(..).collect()
+        pending.drain(..).collect()
     }
 
-    /// Owed messages.
+    /// Pending messages.
     pub(crate) fn publishes_len(&self) -> usize {
         self.publish_count.load(Ordering::Acquire)
     }
 
-    /// Whether nothing at all is owed.
+    /// Whether nothing at all is pending.
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0 && self.publishes_len() == 0
     }
@@ -225,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn owed_messages_collapse_into_a_clear_past_the_limit() {
+    fn pending_messages_collapse_into_a_clear_past_the_limit() {
         let p = Pending::new(2);
         p.add_publish(Invalidation::Key("a".into()));
         p.add_publish(Invalidation::Key("b".into()));

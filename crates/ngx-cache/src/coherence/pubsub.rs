@@ -25,7 +25,7 @@ const PUBLISH_BATCH: usize = 256;
 impl Coherence {
     /// Starts the publisher task (see the module documentation). Between
     /// batches it sends this instance's heartbeat every [`HEARTBEAT`]. A
-    /// batch that fails is owed: retried by the retry task.
+    /// batch that fails is pending: retried by the retry task.
     pub(super) fn spawn_publisher(self: &Arc<Self>) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
@@ -69,7 +69,7 @@ impl Coherence {
                         log_skipped("publish invalidation", &e);
                         // The numbers are spent: receivers see the gap at
                         // the next message or heartbeat. The messages are
-                        // owed and sent again.
+                        // pending and sent again.
                         channel.lost();
                         for out in &batch {
                             coherence.pending.add_publish(out.what.clone());

@@ -31,9 +31,9 @@ impl Coherence {
         handle.spawn(retry(Arc::clone(self)));
     }
 
-    /// Retries what is owed at once, again and again, until nothing is
-    /// owed or `within` has passed; returns how many deletes, tag
-    /// invalidations and messages are still owed. For shutdown, when the retry task is
+    /// Retries what is pending at once, again and again, until nothing is
+    /// pending or `within` has passed; returns how many deletes, tag
+    /// invalidations and messages are still pending. For shutdown, when the retry task is
     /// about to stop with the process.
     pub(crate) async fn settle(&self, within: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + within;
@@ -50,9 +50,9 @@ impl Coherence {
         }
     }
 
-    /// Remembers the delete of `full` as owed; false (logged and counted
+    /// Remembers the delete of `full` as pending; false (logged and counted
     /// as dropped) when the set is full.
-    pub(super) fn owe_delete(&self, full: &str) -> bool {
+    pub(super) fn mark_delete_pending(&self, full: &str) -> bool {
         let recorded = self.pending.add_delete(full);
         if !recorded {
             self.counters().inc(Count::InvalidationsDropped, 1);
@@ -64,9 +64,9 @@ impl Coherence {
         recorded
     }
 
-    /// Remembers the invalidation of `tag` as owed; false (logged and
+    /// Remembers the invalidation of `tag` as pending; false (logged and
     /// counted as dropped) when the set is full.
-    pub(super) fn owe_tag(&self, tag: &str) -> bool {
+    pub(super) fn mark_tag_pending(&self, tag: &str) -> bool {
         let recorded = self.pending.add_tag(tag);
         if !recorded {
             self.counters().inc(Count::InvalidationsDropped, 1);
@@ -84,12 +84,12 @@ impl Coherence {
     async fn retry_once(&self) -> bool {
         let keys = self.pending.deletes(BATCH);
         if !keys.is_empty() {
-            match self.unlink_owed(&keys).await {
+            match self.unlink_pending(&keys).await {
                 Ok(()) => {}
                 Err(e) if is_refusal(&e) => {
                     // One refused key fails the whole batch: find it.
                     for full in &keys {
-                        match self.unlink_owed(std::slice::from_ref(full)).await {
+                        match self.unlink_pending(std::slice::from_ref(full)).await {
                             Ok(()) => {}
                             Err(e) if is_refusal(&e) => self.drop_delete(full, &e),
                             Err(e) => {
@@ -125,26 +125,26 @@ impl Coherence {
         true
     }
 
-    /// Publishes the owed messages again; true when none is owed any more
-    /// (the publisher owes again what fails).
+    /// Publishes the pending messages again; true when none is pending any more
+    /// (the publisher marks again what fails as pending).
     async fn retry_publishes(&self) -> bool {
-        let owed = self.pending.take_publishes();
-        if owed.is_empty() {
+        let pending = self.pending.take_publishes();
+        if pending.is_empty() {
             return true;
         }
-        let count = owed.len();
-        self.publish_all(owed).await;
+        let count = pending.len();
+        self.publish_all(pending).await;
         if self.pending.publishes_len() > 0 {
-            tracing::debug!(count, "owed invalidation messages still failing");
+            tracing::debug!(count, "pending invalidation messages still failing");
             return false;
         }
-        tracing::info!(count, "owed invalidation messages published");
+        tracing::info!(count, "pending invalidation messages published");
         true
     }
 
-    /// `UNLINK` of owed deletes (entries and leases); once Redis took them,
-    /// they are no longer owed and the other instances are told.
-    async fn unlink_owed(&self, keys: &[String]) -> Result<(), Error> {
+    /// `UNLINK` of pending deletes (entries and leases); once Redis took them,
+    /// they are no longer pending and the other instances are told.
+    async fn unlink_pending(&self, keys: &[String]) -> Result<(), Error> {
         let mut targets = Vec::with_capacity(keys.len() * 2);
         for full in keys {
             targets.push(lease_key(full));

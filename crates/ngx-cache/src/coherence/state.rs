@@ -77,7 +77,7 @@ pub(crate) struct Parts {
     /// Publish and apply invalidation messages.
     pub(crate) channel: bool,
     pub(crate) connect_timeout: Duration,
-    /// Bound of each set of owed invalidations.
+    /// Bound of each set of pending invalidations.
     pub(crate) max_pending: usize,
     pub(crate) stopped: watch::Receiver<()>,
 }
@@ -131,7 +131,7 @@ impl Coherence {
         self.pending.len()
     }
 
-    /// Owed invalidation messages.
+    /// Pending invalidation messages.
     pub(crate) fn publishes_pending(&self) -> usize {
         self.pending.publishes_len()
     }
@@ -348,7 +348,7 @@ impl Coherence {
     }
 
     /// Publishes `messages` through the publisher task and waits until each
-    /// was sent or failed (the publisher owes again what failed).
+    /// was sent or failed (the publisher marks again what failed as pending).
     pub(crate) async fn publish_all(&self, messages: Vec<Invalidation>) {
         let Some(channel) = &self.channel else { return };
         let mut sent = Vec::with_capacity(messages.len());

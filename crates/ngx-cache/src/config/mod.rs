@@ -86,7 +86,7 @@ pub struct CacheConfig {
     /// Publish and apply invalidation messages so every instance's L1 stays
     /// coherent (`CACHE_INVALIDATION_ENABLED`).
     pub invalidation: bool,
-    /// Most owed key deletes, owed tag invalidations and owed invalidation
+    /// Most pending key deletes, pending tag invalidations and pending invalidation
     /// messages (each) remembered at once while Redis cannot take them
     /// (`CACHE_MAX_PENDING`); past it, further deletes and tags are only
     /// logged and counted as dropped, and messages collapse into one clear.
@@ -438,7 +438,7 @@ setters! {
     l1_max_ttl: std::time::Duration => |c, v| c.l1_max_ttl = v;
     /// Turns the invalidation channel on or off.
     invalidation: bool => |c, v| c.invalidation = v;
-    /// Most owed deletes (and owed tag invalidations) remembered at once.
+    /// Most pending deletes (and pending tag invalidations) remembered at once.
     max_pending: usize => |c, v| c.max_pending = v;
 }
 

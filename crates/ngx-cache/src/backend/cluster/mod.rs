@@ -244,7 +244,7 @@ impl Shared {
     /// Converts a redis-rs error. A redirect that outlived redis-rs's
     /// retries, or a write that reached a replica, means the topology is
     /// changing (a failover in progress): transient, like a dropped
-    /// connection, so owed invalidations are retried, not dropped.
+    /// connection, so pending invalidations are retried, not dropped.
     fn err(&self, e: &redis::RedisError) -> Error {
         let err = from_redis(e, self.secret.as_deref(), self.settings.op_timeout);
         let changing = is_redirect(e)
@@ -650,7 +650,7 @@ impl ClusterBackend {
         if !replicated {
             tracing::warn!(
                 slot,
-                "a version bump was not acknowledged by a replica within {wait:?}; it stays owed"
+                "a version bump was not acknowledged by a replica within {wait:?}; it stays pending"
             );
             self.shared.refresh_soon();
         }
