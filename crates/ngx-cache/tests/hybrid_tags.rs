@@ -109,6 +109,13 @@ async fn invalidating_a_tag_misses_its_entries_everywhere_in_o1(server: &Backing
 async fn set_with_tags_and_plain_get_respect_invalidation(server: &Backing) {
     let [a, b] = <[Cache; 2]>::try_from(instances(server, 2).await).unwrap();
     a.set_with("k", &"v", &tagged(&["t1"])).await.unwrap();
+    // The set's message reaches B first (on a cluster it crosses the bus),
+    // or it would evict what B's first read keeps in L1.
+    let told = eventually(LAG_BOUND, || async {
+        b.stats().invalidations_received >= 1
+    })
+    .await;
+    assert!(told.is_some(), "{:?}", b.stats());
     assert_eq!(b.get::<String>("k").await.as_deref(), Some("v"));
     assert_eq!(b.get::<String>("k").await.as_deref(), Some("v"));
     assert_eq!(b.stats().l1_hits, 1);
