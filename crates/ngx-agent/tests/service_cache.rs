@@ -33,11 +33,7 @@ fn roi_input() -> RoiInput {
 async fn conversations_hit_miss_and_no_stale_state_after_writes() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (s, m) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (s, m) = support::services_on(&redis, &t.db).await;
 
     // Miss: two queries (row + messages), one load, then cached in Redis.
     let q = t.db.query_count();
@@ -141,11 +137,7 @@ async fn redis_hits_without_l1_do_no_queries() {
 async fn customer_update_invalidates_profile_and_derived_data() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (s, m) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (s, m) = support::services_on(&redis, &t.db).await;
     let customer = s.conversations.get(CONV).await.unwrap().customer.id;
     let loads = || m.cache().stats().loads;
 
@@ -210,11 +202,7 @@ async fn customer_update_invalidates_profile_and_derived_data() {
 async fn a_second_instance_sees_every_write() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (a, am) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (a, am) = support::services_on(&redis, &t.db).await;
     let db_b = t.reopen().await;
     let (b, _) = services(
         &db_b,
@@ -278,11 +266,7 @@ async fn a_second_instance_sees_every_write() {
 async fn a_read_after_delete_does_not_join_an_older_load() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (s, m) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (s, m) = support::services_on(&redis, &t.db).await;
     let old = s.conversations.get(CONV).await.unwrap();
     m.delete_conversation(CONV).await;
 
@@ -374,11 +358,7 @@ async fn metric_counters_live_in_redis_without_ttl() {
 async fn warming_caches_knowledge_config_and_catalog() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (s, m) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (s, m) = support::services_on(&redis, &t.db).await;
     let topics = t.db.knowledge().list_topics().await.unwrap();
     assert!(topics.len() >= 12, "a few dozen topics are seeded");
 
@@ -395,11 +375,7 @@ async fn warming_caches_knowledge_config_and_catalog() {
     assert!(exists(&redis, "ngx:prog:catalog:v1:all"));
 
     // Warm means no database work, here and on a fresh instance (Redis).
-    let (fresh, _) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (fresh, _) = support::services_on(&redis, &t.db).await;
     let q = t.db.query_count();
     for svc in [&s, &fresh] {
         for topic in &topics {
@@ -425,11 +401,7 @@ async fn warming_caches_knowledge_config_and_catalog() {
 async fn a_message_append_gives_a_prediction_over_the_new_state() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (s, m) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (s, m) = support::services_on(&redis, &t.db).await;
     let uncached = ngx_agent::service::Services::new(t.db.clone(), None);
     let model = ModelKind::Objection;
     let before = s.predictions.predict(model, CONV).await.unwrap();

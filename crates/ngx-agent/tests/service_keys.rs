@@ -90,11 +90,7 @@ fn stored_json(redis: &RedisServer, key: &str) -> Value {
 async fn key_layout_is_literal_and_values_are_plain_json() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (s, m) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (s, m) = support::services_on(&redis, &t.db).await;
 
     let expected = populate(&s, &t.db).await;
     let mut keys: Vec<String> = expected.iter().map(|(_, k)| k.clone()).collect();

@@ -23,11 +23,7 @@ const POLL: Duration = Duration::from_secs(3);
 async fn an_append_caches_the_new_state_without_a_load() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (s, m) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (s, m) = support::services_on(&redis, &t.db).await;
     let before = s.conversations.get(CONV).await.unwrap();
     let loads = m.cache().stats().loads;
     let misses = m.cache().stats().misses;
@@ -56,11 +52,7 @@ async fn an_append_caches_the_new_state_without_a_load() {
 async fn an_append_through_a_is_read_through_b() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (a, _) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (a, _) = support::services_on(&redis, &t.db).await;
     let db_b = t.reopen().await;
     let (b, bm) = services(
         &db_b,
@@ -108,11 +100,7 @@ async fn an_append_through_a_is_read_through_b() {
 async fn concurrent_appends_from_two_instances_leave_the_last_state_cached() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (a, _) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (a, _) = support::services_on(&redis, &t.db).await;
     let db_b = t.reopen().await;
     let (b, _) = services(
         &db_b,
@@ -158,11 +146,7 @@ async fn concurrent_appends_from_two_instances_leave_the_last_state_cached() {
 async fn an_append_over_the_cached_state_runs_two_statements() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (s, _) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (s, _) = support::services_on(&redis, &t.db).await;
     let before = s.conversations.get(CONV).await.unwrap();
     for round in 0..3i64 {
         let msg = Message::new(Role::User, format!("two {round}"), before.updated_at + 1).unwrap();
@@ -180,11 +164,7 @@ async fn an_append_over_the_cached_state_runs_two_statements() {
 async fn an_append_without_a_cached_state_reads_the_messages() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (s, _) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (s, _) = support::services_on(&redis, &t.db).await;
     let before = t.db.conversations().get(CONV).await.unwrap();
     let msg = Message::new(Role::User, "cold", before.updated_at + 1).unwrap();
     let q = t.db.query_count();
@@ -200,11 +180,7 @@ async fn an_append_without_a_cached_state_reads_the_messages() {
 async fn a_stale_cached_state_is_never_the_base_of_an_append() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (s, _) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (s, _) = support::services_on(&redis, &t.db).await;
     // Cached: the seeded state. Then the message list is replaced behind
     // the cache's back by one of the same length, and with the same row
     // fields: nothing but the revision tells the cached state is stale.
@@ -239,11 +215,7 @@ async fn a_stale_cached_state_is_never_the_base_of_an_append() {
 async fn refreshed_predictions_of_an_appended_state_are_hits() {
     let redis = RedisServer::start();
     let t = seeded_db().await;
-    let (s, m) = services(
-        &t.db,
-        cache_with(config(&redis)).await,
-        support::no_fail_safe(),
-    );
+    let (s, m) = support::services_on(&redis, &t.db).await;
     let before = s.conversations.get(CONV).await.unwrap();
     let msg = Message::new(Role::User, "What does it cost?", before.updated_at + 1).unwrap();
     let appended = s.conversations.append_message(CONV, &msg).await.unwrap();

@@ -56,6 +56,15 @@ pub fn services(
     (Services::new(db.clone(), Some(manager.clone())), manager)
 }
 
+/// The services over `db` with a manager over a cache on `redis`, without
+/// fail-safe (see [`no_fail_safe`]).
+pub async fn services_on(
+    redis: &RedisServer,
+    db: &ngx_agent::db::Database,
+) -> (Services, NgxCacheManager) {
+    services(db, cache_with(config(redis)).await, no_fail_safe())
+}
+
 /// Raw `EXISTS` of a full key.
 pub fn exists(redis: &RedisServer, key: &str) -> bool {
     redis::cmd("EXISTS")
