@@ -294,3 +294,58 @@ async fn optional_float_can_go_from_null_to_a_value_on_the_same_statement() {
     }
     t.finish().await;
 }
+
+#[tokio::test]
+async fn recently_active_customers_come_by_latest_conversation_then_by_update() {
+    let t = TestDb::new().await;
+    // a and d have no conversation (d changed later); b's conversation is
+    // older than c's latest; c also has an old one.
+    for (id, updated_at) in [
+        ("cust-a", 1_100),
+        ("cust-b", 1_900),
+        ("cust-c", 1_000),
+        ("cust-d", 1_500),
+    ] {
+        let mut p = profile(id);
+        p.updated_at = updated_at;
+        t.db.customers().create(&p).await.unwrap();
+    }
+    for (conv, customer, at) in [
+        ("conv-b", "cust-b", 50),
+        ("conv-c1", "cust-c", 10),
+        ("conv-c2", "cust-c", 70),
+    ] {
+        let state = ConversationState::new(
+            conv,
+            profile(customer).to_info(None),
+            ProgramType::Prime,
+            at,
+        )
+        .unwrap();
+        t.db.conversations().create(&state).await.unwrap();
+    }
+    let ids = |profiles: Vec<CustomerProfile>| -> Vec<String> {
+        profiles.into_iter().map(|p| p.id).collect()
+    };
+    let q = t.db.query_count();
+    let all = t.db.customers().recently_active(10).await.unwrap();
+    assert_eq!(t.db.query_count() - q, 1, "one query");
+    assert_eq!(all[0], {
+        let mut p = profile("cust-c");
+        p.updated_at = 1_000;
+        p
+    });
+    assert_eq!(ids(all), ["cust-c", "cust-b", "cust-d", "cust-a"]);
+    assert_eq!(
+        ids(t.db.customers().recently_active(2).await.unwrap()),
+        ["cust-c", "cust-b"]
+    );
+    assert!(
+        t.db.customers()
+            .recently_active(0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    t.finish().await;
+}

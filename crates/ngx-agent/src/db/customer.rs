@@ -107,6 +107,30 @@ impl<'a> CustomerRepo<'a> {
             .collect()
     }
 
+    /// Up to `limit` profiles, the most recently active first: customers
+    /// by the latest `updated_at` of their conversations, then customers
+    /// without a conversation by their own `updated_at`, ties by id. One
+    /// query.
+    #[tracing::instrument(name = "db.query", level = "info", skip_all, fields(db.operation = "customers.recently_active"))]
+    pub async fn recently_active(&self, limit: u32) -> Result<Vec<CustomerProfile>, DbError> {
+        self.db.tick();
+        // CASE instead of NULLS LAST: SQLite and PostgreSQL sort NULL at
+        // opposite ends.
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM customers
+             LEFT JOIN (SELECT customer_id, MAX(updated_at) AS active_at
+                        FROM conversations GROUP BY customer_id) activity
+               ON activity.customer_id = customers.id
+             ORDER BY CASE WHEN activity.active_at IS NULL THEN 1 ELSE 0 END,
+                      activity.active_at DESC, updated_at DESC, id
+             LIMIT $1"
+        )))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// Number of customers. One query.
     pub async fn count(&self) -> Result<u64, DbError> {
         self.db.tick();
