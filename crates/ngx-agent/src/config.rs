@@ -12,7 +12,7 @@
 //! | `DATABASE_SCHEMA` | unset | PostgreSQL only: confine the service to this schema (created if missing) |
 //! | `DATABASE_MAX_CONNECTIONS` | 8 | pool size |
 //! | `DATABASE_SEED` | true | seed demo data into empty tables at start |
-//! | `CACHE_WARM` | true | warm knowledge, agent config and catalog at start |
+//! | `CACHE_WARM` | true | warm knowledge, agent config, catalog and recently active customers at start |
 //! | `ADMIN_TOKEN` | unset | bearer token of the admin endpoints; unset disables them |
 //! | `LOG_FORMAT` | `text` | `text` or `json` |
 //! | `RUST_LOG` | `info,sqlx=warn` | log filter (`tracing` directives); a malformed one stops start-up |
@@ -389,6 +389,7 @@ mod tests {
             ("CONVERSATION_MAX_BYTES", "lots"),
             ("HEALTH_DETAILS_PUBLIC", "sure"),
             ("CACHE_LOAD_HARD_TIMEOUT_MS", "x"),
+            ("CACHE_WARM_CUSTOMERS", "lots"),
         ] {
             let err = from(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");

@@ -69,6 +69,7 @@ const CASES: &[(&str, Option<&str>, &str)] = &[
     ("DATABASE_MAX_CONNECTIONS", Some("0"), "16"),
     ("DATABASE_SEED", Some("maybe"), "false"),
     ("CACHE_WARM", Some("maybe"), "false"),
+    ("CACHE_WARM_CUSTOMERS", Some("-1"), "0"),
     ("ADMIN_TOKEN", None, "s3cret"),
     ("LOG_FORMAT", Some("xml"), "json"),
     ("RUST_LOG", Some("ngx_cache=loud"), "debug"),
@@ -134,7 +135,7 @@ fn view(c: &AppConfig) -> String {
     let ttls: Vec<_> = KeySpace::ALL.iter().map(|s| c.domain.ttl(*s)).collect();
     format!(
         "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} \
-         {:?} {:?} {:?} {:?} {:?} {:?}",
+         {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
         c.http_addr,
         c.database_url,
         c.database_schema,
@@ -157,6 +158,7 @@ fn view(c: &AppConfig) -> String {
         c.domain.soft_timeout,
         c.domain.hard_timeout,
         c.domain.negative_ttl,
+        c.domain.warm_customers,
     )
 }
 

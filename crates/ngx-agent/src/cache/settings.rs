@@ -1,5 +1,5 @@
-//! Per-type TTLs, fail-safe, load timeouts and negative caching of the
-//! domain cache, from the environment.
+//! Per-type TTLs, fail-safe, load timeouts, negative caching and the
+//! customer warm-up bound of the domain cache, from the environment.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,7 +10,8 @@ use ngx_cache::config::Env;
 use super::KeySpace;
 
 /// TTLs by key space, plus the fail-safe window, load timeouts and the
-/// "not found" TTL applied to domain entries.
+/// "not found" TTL applied to domain entries, and how many customers a
+/// warm-up loads.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DomainCacheSettings {
@@ -31,6 +32,10 @@ pub struct DomainCacheSettings {
     /// knowledge topics and agent configurations (`CACHE_NEGATIVE_TTL`,
     /// seconds; 0 turns negative caching off). Creating the id removes it.
     pub negative_ttl: Option<Duration>,
+    /// How many customers a warm-up loads, the most recently active first:
+    /// their profiles and program recommendations
+    /// (`CACHE_WARM_CUSTOMERS`; 0 warms none).
+    pub warm_customers: u32,
 }
 
 impl Default for DomainCacheSettings {
@@ -44,6 +49,7 @@ impl Default for DomainCacheSettings {
             soft_timeout: Some(Self::DEFAULT_SOFT_TIMEOUT),
             hard_timeout: Some(Self::DEFAULT_HARD_TIMEOUT),
             negative_ttl: Some(Self::DEFAULT_NEGATIVE_TTL),
+            warm_customers: Self::DEFAULT_WARM_CUSTOMERS,
         }
     }
 }
@@ -56,9 +62,12 @@ impl DomainCacheSettings {
     pub const DEFAULT_HARD_TIMEOUT: Duration = Duration::from_secs(3);
     /// Default of [`negative_ttl`](Self::negative_ttl): 10 s.
     pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(10);
+    /// Default of [`warm_customers`](Self::warm_customers): 10,000.
+    pub const DEFAULT_WARM_CUSTOMERS: u32 = 10_000;
 
     /// Reads `CACHE_TTL_*`, `CACHE_FAIL_SAFE`, `CACHE_LOAD_SOFT_TIMEOUT_MS`,
-    /// `CACHE_LOAD_HARD_TIMEOUT_MS` and `CACHE_NEGATIVE_TTL` through `lookup`.
+    /// `CACHE_LOAD_HARD_TIMEOUT_MS`, `CACHE_NEGATIVE_TTL` and
+    /// `CACHE_WARM_CUSTOMERS` through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(&lookup);
         let mut settings = Self::default();
@@ -92,6 +101,9 @@ impl DomainCacheSettings {
         }
         if let Some(t) = env.ttl("CACHE_NEGATIVE_TTL")? {
             settings.negative_ttl = (!t.is_zero()).then_some(t);
+        }
+        if let Some(n) = env.number::<u32>("CACHE_WARM_CUSTOMERS")? {
+            settings.warm_customers = n;
         }
         Ok(settings)
     }
@@ -173,5 +185,19 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.var, "CACHE_NEGATIVE_TTL");
+    }
+
+    #[test]
+    fn reads_the_customer_warm_up_bound() {
+        assert_eq!(DomainCacheSettings::default().warm_customers, 10_000);
+        let read = |v: &str| {
+            DomainCacheSettings::from_lookup(|n| (n == "CACHE_WARM_CUSTOMERS").then(|| v.into()))
+        };
+        assert_eq!(read("0").unwrap().warm_customers, 0);
+        assert_eq!(read("2500").unwrap().warm_customers, 2500);
+        for bad in ["-1", "many", "1.5", "99999999999"] {
+            let err = read(bad).unwrap_err();
+            assert_eq!(err.var, "CACHE_WARM_CUSTOMERS", "{bad}");
+        }
     }
 }

@@ -206,7 +206,12 @@ pub(crate) const VARS: &[Var] = &[
     var(
         "CACHE_WARM",
         "true",
-        "Warm knowledge base, agent configuration and catalog at start",
+        "Warm knowledge base, agent configuration, catalog and recently active customers at start",
+    ),
+    var(
+        "CACHE_WARM_CUSTOMERS",
+        "10000",
+        "Customers whose profile and recommendation are warmed, most recently active first (0 = none)",
     ),
     Var {
         name: "ADMIN_TOKEN",
