@@ -362,8 +362,10 @@ async fn warming_caches_knowledge_config_and_catalog() {
     let topics = t.db.knowledge().list_topics().await.unwrap();
     assert!(topics.len() >= 12, "a few dozen topics are seeded");
 
+    let customers = t.db.customers().count().await.unwrap() as usize;
     let report = s.content.warm(&s.programs).await.unwrap();
-    assert_eq!(report.total, topics.len() + 2);
+    // Plus each customer's profile and recommendation (see service_warm.rs).
+    assert_eq!(report.total, topics.len() + 2 + 2 * customers);
     assert_eq!((report.done, report.failed), (report.total, 0));
     for topic in &topics {
         assert!(

@@ -1,10 +1,11 @@
 //! `NgxCacheManager`: typed get/set/delete and get-or-load for every NGX data
 //! type, over `ngx_cache::Cache`.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
-use ngx_cache::{Cache, Cacheable, EntryOptions, Error, LoadError, Shared};
+use ngx_cache::{Cache, Cacheable, EntryOptions, Error, LoadError, Shared, WarmEntry};
 use serde::Serialize;
 use tracing::Instrument as _;
 
@@ -309,11 +310,18 @@ impl NgxCacheManager {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Option<T>, E>> + Send + 'static,
     {
-        let mut opts = self.options(space, Vec::new());
-        if let Some(negative) = self.settings.negative_ttl {
-            opts = opts.negative_ttl(negative);
-        }
+        let opts = self.optional_options(space);
         self.load_with(space.key(parts), opts, loader).await
+    }
+
+    /// The options of a value that may not exist: [`options`](Self::options)
+    /// plus the negative TTL.
+    fn optional_options(&self, space: KeySpace) -> EntryOptions {
+        let opts = self.options(space, Vec::new());
+        match self.settings.negative_ttl {
+            Some(negative) => opts.negative_ttl(negative),
+            None => opts,
+        }
     }
 
     /// The get-or-load every domain read goes through: a `cache.lookup`
@@ -463,6 +471,40 @@ impl NgxCacheManager {
         let tags = customer_id.map(customer_tag).into_iter().collect();
         self.load(KeySpace::ProgramRecommendation, &[&hash], tags, loader)
             .await
+    }
+
+    /// A warm-up entry for `profile`, as read from the database: cached as
+    /// [`get_or_load_customer`](Self::get_or_load_customer) caches it (same
+    /// key, `Option<CustomerProfile>`, same options), in Redis only, so that
+    /// a bulk warm-up does not push the hot entries out of L1. Warming keeps
+    /// a value already cached.
+    pub fn customer_warm_entry(
+        &self,
+        profile: CustomerProfile,
+    ) -> WarmEntry<Option<CustomerProfile>, Infallible> {
+        let key = KeySpace::Customer.key(&[&profile.id]);
+        let opts = self.optional_options(KeySpace::Customer).l1(false);
+        WarmEntry::new(key, opts, move || async move { Ok(Some(profile)) })
+    }
+
+    /// A warm-up entry for the recommendation computed for `profile`:
+    /// cached as [`get_or_load_recommendation`](Self::get_or_load_recommendation)
+    /// caches it for the customer (same key, tag and options), in Redis
+    /// only, like [`customer_warm_entry`](Self::customer_warm_entry).
+    pub fn recommendation_warm_entry(
+        &self,
+        profile: &CustomerProfile,
+        recommendation: ProgramRecommendation,
+    ) -> WarmEntry<ProgramRecommendation, Infallible> {
+        let hash = ngx_cache::stable_hash(profile);
+        let key = KeySpace::ProgramRecommendation.key(&[&hash]);
+        let opts = self
+            .options(
+                KeySpace::ProgramRecommendation,
+                vec![customer_tag(&profile.id)],
+            )
+            .l1(false);
+        WarmEntry::new(key, opts, move || async move { Ok(recommendation) })
     }
 
     /// Reads a cached recommendation by profile hash.

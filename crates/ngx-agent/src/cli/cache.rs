@@ -57,8 +57,10 @@ pub(crate) enum CacheCommand {
         #[arg(long, short = 'y')]
         yes: bool,
     },
-    /// Load the knowledge base, the agent configuration and the program
-    /// catalog from the database into the cache.
+    /// Load the knowledge base, the agent configuration, the program
+    /// catalog, and the profiles and program recommendations of the
+    /// `CACHE_WARM_CUSTOMERS` most recently active customers from the
+    /// database into the cache.
     Warm,
 }
 

@@ -206,8 +206,9 @@ pub(crate) async fn invalidate(
     }))
 }
 
-/// Warms the knowledge base, the default agent configuration and the
-/// program catalog.
+/// Warms the knowledge base, the default agent configuration, the program
+/// catalog, and the profiles and recommendations of the most recently
+/// active customers (`CACHE_WARM_CUSTOMERS`).
 #[utoipa::path(
     post, path = "/cache/warm", operation_id = "warm_cache", tag = "cache",
     security(("admin_token" = [])),

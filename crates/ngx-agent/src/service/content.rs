@@ -1,5 +1,9 @@
-//! Knowledge base and agent configuration, cache-aside, plus warming them
-//! (and the catalog) at start.
+//! Knowledge base and agent configuration, cache-aside, plus warming the
+//! cache at start: them, the catalog and the most recently active
+//! customers (see `warm`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ngx_cache::{WarmEntry, WarmReport};
 
@@ -8,7 +12,7 @@ use crate::db::Database;
 use crate::domain::{AgentConfig, KnowledgeEntry};
 
 use super::error::{found, optional};
-use super::{ProgramService, ServiceError};
+use super::{ProgramService, ServiceError, warm};
 
 /// Knowledge base articles and agent configurations.
 #[derive(Debug, Clone)]
@@ -51,17 +55,25 @@ impl ContentService {
         found(config, "agent config", name)
     }
 
-    /// Loads every knowledge topic, the `default` agent configuration and
-    /// the program catalog into the cache, logging progress. With the cache
-    /// disabled nothing is loaded and every entry is `skipped`.
+    /// Loads every knowledge topic, the `default` agent configuration, the
+    /// program catalog, and the profiles and program recommendations of the
+    /// most recently active customers (at most
+    /// [`warm_customers`](crate::cache::DomainCacheSettings::warm_customers))
+    /// into the cache, logging progress. With the cache disabled nothing is
+    /// loaded and every entry is `skipped`.
     pub async fn warm(&self, programs: &ProgramService) -> Result<WarmReport, ServiceError> {
+        let logged = AtomicUsize::new(0);
         self.warm_with_progress(programs, |p| {
-            if p.done + p.failed == p.total || (p.done + p.failed) % 10 == 0 {
+            // About ten lines, whatever the number of entries.
+            let n = p.done + p.failed;
+            let tenth = n * 10 / p.total.max(1);
+            if n == p.total || tenth > logged.load(Ordering::Relaxed) {
+                logged.store(tenth, Ordering::Relaxed);
                 tracing::info!(
                     done = p.done,
                     failed = p.failed,
                     total = p.total,
-                    "warming knowledge base"
+                    "warming cache"
                 );
             }
         })
@@ -69,8 +81,10 @@ impl ContentService {
     }
 
     /// Like [`warm`](Self::warm), calling `progress` after each entry; the
-    /// report's `total` counts every entry, knowledge topics, agent
-    /// configuration and catalog.
+    /// report's `total` counts every entry: knowledge topics, agent
+    /// configuration, catalog, and two per customer (profile and
+    /// recommendation). The customers are read in one query before
+    /// anything is loaded, so the total is known from the first call.
     pub async fn warm_with_progress(
         &self,
         programs: &ProgramService,
@@ -97,28 +111,36 @@ impl ContentService {
                 ..WarmReport::default()
             });
         }
+        let limit = self.cache.settings().warm_customers;
+        let customers = if limit == 0 {
+            Vec::new()
+        } else {
+            self.db.customers().recently_active(limit).await?
+        };
+        let total = entries.len() + 2 + 2 * customers.len();
         let mut report = self
             .cache
             .cache()
-            .warm(entries, 4, |p| {
-                progress(&WarmReport {
-                    total: p.total + 2,
-                    ..*p
-                })
-            })
+            .warm(entries, 4, |p| progress(&WarmReport { total, ..*p }))
             .await;
-        report.total += 2;
-        for ok in [
-            self.agent_config("default").await.is_ok(),
-            programs.catalog().await.is_ok(),
-        ] {
-            if ok {
-                report.done += 1;
-            } else {
-                report.failed += 1;
-            }
-            progress(&report);
-        }
+        report.total = total;
+        let config = self.agent_config("default").await.is_ok();
+        count(&mut report, config, &progress);
+        let catalog = programs.catalog().await.ok().map(Arc::new);
+        count(&mut report, catalog.is_some(), &progress);
+        let base = report;
+        let part = warm::customers(&self.cache, customers, catalog, |p| {
+            progress(&WarmReport {
+                total,
+                done: base.done + p.done,
+                failed: base.failed + p.failed,
+                skipped: base.skipped + p.skipped,
+            })
+        })
+        .await;
+        report.done += part.done;
+        report.failed += part.failed;
+        report.skipped += part.skipped;
         tracing::info!(
             done = report.done,
             failed = report.failed,
@@ -127,4 +149,14 @@ impl ContentService {
         );
         Ok(report)
     }
+}
+
+/// Counts one entry in `report` as done or failed and reports progress.
+fn count(report: &mut WarmReport, ok: bool, progress: &impl Fn(&WarmReport)) {
+    if ok {
+        report.done += 1;
+    } else {
+        report.failed += 1;
+    }
+    progress(report);
 }

@@ -11,6 +11,7 @@ mod content;
 mod conversation;
 mod customer;
 mod error;
+mod warm;
 
 pub use compute::{PredictionService, ProgramService, TierDetectionService, prediction_input_hash};
 pub use content::ContentService;
