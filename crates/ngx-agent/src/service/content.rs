@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use ngx_cache::{WarmEntry, WarmReport};
 
@@ -111,6 +112,7 @@ impl ContentService {
                 ..WarmReport::default()
             });
         }
+        let started = Instant::now();
         let limit = self.cache.settings().warm_customers;
         let customers = if limit == 0 {
             Vec::new()
@@ -129,7 +131,7 @@ impl ContentService {
         let catalog = programs.catalog().await.ok().map(Arc::new);
         count(&mut report, catalog.is_some(), &progress);
         let base = report;
-        let part = warm::customers(&self.cache, customers, catalog, |p| {
+        let part = warm::customers(&self.cache, customers, catalog, started, |p| {
             progress(&WarmReport {
                 total,
                 done: base.done + p.done,

@@ -20,14 +20,15 @@ const CONCURRENCY: usize = 16;
 /// Caches each profile and its recommendation over `catalog` (every
 /// recommendation fails without a catalog), keeping values already cached.
 /// The report counts two entries per customer; `progress` gets it after
-/// each entry. Logs one line with the counts and the elapsed time.
+/// each entry. Logs one line with the counts and the time since `started`
+/// (when reading the profiles began).
 pub(super) async fn customers(
     cache: &NgxCacheManager,
     profiles: Vec<CustomerProfile>,
     catalog: Option<Arc<Vec<Program>>>,
+    started: Instant,
     progress: impl Fn(&WarmReport),
 ) -> WarmReport {
-    let started = Instant::now();
     let customers = profiles.len();
     let mut report = WarmReport {
         total: 2 * customers,
