@@ -2,7 +2,7 @@
 //! (real database, real `redis-server`): the append itself loads nothing,
 //! the next read on this or another instance is a hit on the new state,
 //! and concurrent appends from two instances leave the last committed
-//! state cached. An append over a cached state builds the new state from
+//! state cached, whatever order their write-throughs arrive in. An append over a cached state builds the new state from
 //! it (two statements) only while the conversation row proves it current;
 //! a replaced message list is read back. Runs on SQLite, or PostgreSQL when
 //! `TEST_DATABASE_URL` is set.
@@ -139,6 +139,42 @@ async fn concurrent_appends_from_two_instances_leave_the_last_state_cached() {
             "round {round}: Redis kept an older state than the last commit"
         );
     }
+    t.finish().await;
+}
+
+/// Two instances' appends commit in one order and write through in the
+/// other (each writes after its commit, without the row lock): the late,
+/// older state never replaces the newer one, also after a delete.
+#[tokio::test]
+async fn a_late_write_through_of_an_older_state_never_replaces_a_newer_one() {
+    let redis = RedisServer::start();
+    let t = seeded_db().await;
+    let (a, am) = support::services_on(&redis, &t.db).await;
+    let db_b = t.reopen().await;
+    let (_, bm) = services(
+        &db_b,
+        cache_with(config(&redis)).await,
+        support::no_fail_safe(),
+    );
+    let at = a.conversations.get(CONV).await.unwrap().updated_at;
+    let repo = t.db.conversations();
+    let first = Message::new(Role::User, "first", at + 1).unwrap();
+    let (older, older_rev) = repo.append_message_state(CONV, &first, None).await.unwrap();
+    let second = Message::new(Role::User, "second", at + 2).unwrap();
+    let (newer, newer_rev) = repo
+        .append_message_state(CONV, &second, None)
+        .await
+        .unwrap();
+    assert!(newer_rev > older_rev);
+
+    assert!(bm.write_through_conversation(CONV, &newer, newer_rev).await);
+    assert!(!am.write_through_conversation(CONV, &older, older_rev).await);
+    assert_eq!(a.conversations.get(CONV).await.unwrap(), newer);
+    assert!(am.delete_conversation(CONV).await);
+    assert!(!am.write_through_conversation(CONV, &older, older_rev).await);
+    assert_eq!(a.conversations.get(CONV).await.unwrap(), newer);
+    let stored = get_text(&redis, &format!("ngx:conv:v1:{CONV}")).expect("cached");
+    assert!(stored.contains("second"), "{stored}");
     t.finish().await;
 }
 

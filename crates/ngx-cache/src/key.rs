@@ -72,19 +72,40 @@ impl KeySpace {
 /// starts with the namespace prefix, so an ACL key pattern such as `~ngx:*`
 /// and `SCAN MATCH ngx:*` cover it.
 pub(crate) fn lease_key(full: &str) -> String {
+    companion_key(LEASE_INFIX, full)
+}
+
+/// The key holding the highest version written to `full` by a versioned
+/// write: `<namespace>:__ver:{T}:<key>`, in the data key's slot like
+/// [`lease_key`].
+pub(crate) fn version_key(full: &str) -> String {
+    companion_key(VERSION_INFIX, full)
+}
+
+fn companion_key(infix: &str, full: &str) -> String {
     let tag = slot_tag(key_slot(full.as_bytes()));
     match full.split_once(':') {
-        Some((namespace, key)) => format!("{namespace}:{LEASE_INFIX}{{{tag}}}:{key}"),
-        None => format!("{LEASE_INFIX}{{{tag}}}:{full}"),
+        Some((namespace, key)) => format!("{namespace}:{infix}{{{tag}}}:{key}"),
+        None => format!("{infix}{{{tag}}}:{full}"),
     }
 }
 
 /// A `SCAN MATCH` pattern for the lease keys of every key that starts with
 /// `full_prefix` (`<namespace>:<key prefix>`), metacharacters escaped.
 pub(crate) fn lease_glob(full_prefix: &str) -> String {
+    companion_glob(LEASE_INFIX, full_prefix)
+}
+
+/// A `SCAN MATCH` pattern for the version keys of every key that starts
+/// with `full_prefix`, like [`lease_glob`].
+pub(crate) fn version_glob(full_prefix: &str) -> String {
+    companion_glob(VERSION_INFIX, full_prefix)
+}
+
+fn companion_glob(infix: &str, full_prefix: &str) -> String {
     let (namespace, prefix) = full_prefix.split_once(':').unwrap_or(("", full_prefix));
     format!(
-        "{}:{LEASE_INFIX}{{*}}:{}*",
+        "{}:{infix}{{*}}:{}*",
         escape_glob(namespace),
         escape_glob(prefix)
     )
@@ -92,6 +113,9 @@ pub(crate) fn lease_glob(full_prefix: &str) -> String {
 
 /// What follows `<namespace>:` in every lease key.
 pub(crate) const LEASE_INFIX: &str = "__lease:";
+
+/// What follows `<namespace>:` in every version key.
+pub(crate) const VERSION_INFIX: &str = "__ver:";
 
 /// Number of hash slots of a Redis Cluster.
 pub(crate) const SLOTS: u16 = 16384;
@@ -332,11 +356,16 @@ mod tests {
             );
             assert!(lease.starts_with("ngx:__lease:{"), "{lease}");
             assert!(lease.ends_with(&full["ngx:".len()..]), "{lease}");
+            let version = version_key(full);
+            assert_eq!(key_slot(version.as_bytes()), key_slot(full.as_bytes()));
+            assert!(version.starts_with("ngx:__ver:{"), "{version}");
+            assert!(version.ends_with(&full["ngx:".len()..]), "{version}");
         }
         // The reported case: `ngx:a}b` (slot 5016) used to lease in 14843.
         assert_eq!(key_slot(lease_key("ngx:a}b").as_bytes()), 5016);
         assert_ne!(lease_key("ngx:a"), lease_key("ngx:b"));
         assert_eq!(lease_glob("ngx:user*1"), r"ngx:__lease:{*}:user\*1*");
+        assert_eq!(version_glob("ngx:user*1"), r"ngx:__ver:{*}:user\*1*");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!    - `error`: [`Error`] with `is_transient()`, and [`ConfigError`].
 //!    - `redact`: removal of credentials from URLs ([`redact::redact_url`])
 //!      and messages.
-//!    - `key`: key validation and namespacing, lease and tag keys, glob
+//!    - `key`: key validation and namespacing, lease, version and tag keys, glob
 //!      escaping, [`stable_hash`], [`KeyTtl`].
 //!    - `breaker`: the three-state [`CircuitBreaker`].
 //!    - `stats`: the counters and the [`CacheStats`] snapshot.
@@ -27,7 +27,7 @@
 //! 3. Settings: `config/` ([`CacheConfig`], its builder, `from_env()`) and
 //!    `options` ([`EntryOptions`] and the `get_or_load` result types).
 //! 4. `backend/`: the backend in cache terms (`get_with_pttl`, `set`,
-//!    `take_lease`, `checked_fill`, `mget`, `unlink`, `scan_unlink`,
+//!    `take_lease`, `checked_fill`, `versioned_set`, `mget`, `unlink`, `scan_unlink`,
 //!    `publish`, `subscribe`, ...), an enum over implementations (the
 //!    single-node pool, and Redis Cluster in `backend/cluster/`), the Lua
 //!    scripts, TLS client set-up (`tls`), the least-privilege ACL rule

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use ngx_cache::{Cache, CacheConfig, Error, KeyTtl};
+use ngx_cache::{Cache, CacheConfig, EntryOptions, Error, KeyTtl};
 use serde::{Deserialize, Serialize};
 use support::server::RedisServer;
 use support::target::{Backing, Target};
@@ -137,6 +137,95 @@ async fn exists_delete_and_expire(server: &Backing) {
     assert!(cache.try_delete("k2").await.unwrap());
     assert!(!cache.try_delete("k2").await.unwrap());
     assert_eq!(dbsize(server), 0);
+}
+
+async fn versioned_writes_keep_the_newest_state(server: &Backing) {
+    let cache = cache(server).await;
+    let opts = EntryOptions::new().ttl(Duration::from_secs(60));
+
+    // Out of order: version 3 lands first, the late version 2 is refused.
+    assert!(
+        cache
+            .try_set_versioned("v", &profile(3), 3, &opts)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !cache
+            .try_set_versioned("v", &profile(2), 2, &opts)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !cache
+            .try_set_versioned("v", &profile(3), 3, &opts)
+            .await
+            .unwrap()
+    );
+    assert_eq!(cache.get::<Profile>("v").await, Some(profile(3)));
+    // The version outlives a delete: a late older write cannot bring its
+    // state back; a newer one is stored.
+    assert!(cache.delete("v").await);
+    assert!(
+        !cache
+            .try_set_versioned("v", &profile(2), 2, &opts)
+            .await
+            .unwrap()
+    );
+    assert_eq!(cache.get::<Profile>("v").await, None);
+    assert!(
+        cache
+            .try_set_versioned("v", &profile(4), 4, &opts)
+            .await
+            .unwrap()
+    );
+    assert_eq!(cache.get::<Profile>("v").await, Some(profile(4)));
+    // Plain writes neither read nor move the version.
+    cache.set("v", &profile(9), None).await.unwrap();
+    assert!(
+        !cache
+            .try_set_versioned("v", &profile(4), 4, &opts)
+            .await
+            .unwrap()
+    );
+    assert_eq!(cache.get::<Profile>("v").await, Some(profile(9)));
+    assert!(
+        cache
+            .try_set_versioned("v", &profile(5), 5, &opts)
+            .await
+            .unwrap()
+    );
+    assert_eq!(cache.get::<Profile>("v").await, Some(profile(5)));
+    // Every u64 compares as a number, not as text ("10" < "9" as text).
+    assert!(cache.try_set_versioned("w", &1, 9, &opts).await.unwrap());
+    assert!(cache.try_set_versioned("w", &2, 10, &opts).await.unwrap());
+    assert!(
+        cache
+            .try_set_versioned("w", &3, u64::MAX, &opts)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !cache
+            .try_set_versioned("w", &4, u64::MAX - 1, &opts)
+            .await
+            .unwrap()
+    );
+    assert_eq!(cache.get::<i32>("w").await, Some(3));
+    // The version key lives as long as the entry, in the key's slot.
+    let version_ms = pttl(server, &server.keys("t:__ver:*:v")[0]);
+    assert!((59_000..=60_000).contains(&version_ms), "PTTL {version_ms}");
+    // Clearing a prefix removes the versions with the keys.
+    cache.clear_prefix("v").await.unwrap();
+    let left = server.keys("t:*");
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|k| k.ends_with(":w")), "{left:?}");
+    assert!(
+        cache
+            .try_set_versioned("v", &profile(1), 1, &opts)
+            .await
+            .unwrap()
+    );
 }
 
 async fn ttl_reports_missing_persistent_and_expiring_keys(server: &Backing) {
@@ -416,6 +505,7 @@ crate::on_single_and_cluster!(
     get_many_and_set_many_keep_order_and_report_misses,
     increment_and_decrement_are_atomic_counters,
     exists_delete_and_expire,
+    versioned_writes_keep_the_newest_state,
     ttl_reports_missing_persistent_and_expiring_keys,
     ttls_without_jitter_are_exact,
     ttls_with_jitter_stay_within_ten_percent_and_vary,

@@ -94,17 +94,38 @@ impl NgxCacheManager {
             .await
     }
 
-    /// Write-through after a change: caches the new `value` under `id`, so
-    /// the next read on any instance is a hit, and every L1 drops its copy.
-    /// When Redis refuses or cannot be reached, removes the entry instead
-    /// (a pending delete is retried, and this instance treats the key as a
+    /// Write-through after a change: caches `value`, revision `revision` of
+    /// conversation `id`, so the next read on any instance is a hit, and
+    /// every L1 drops its copy. A write older than one the cache already
+    /// took (appends to one conversation on two instances, written in the
+    /// other order) is refused; the entry is then removed, so readers load
+    /// from the database whatever made the cache hold a newer revision.
+    /// When Redis refuses or cannot be reached, the entry is removed too (a
+    /// pending delete is retried, and this instance treats the key as a
     /// miss until then), so a failed write never leaves the old state
     /// readable. Returns true when the new state was stored.
-    pub async fn write_through_conversation(&self, id: &str, value: &ConversationState) -> bool {
+    pub async fn write_through_conversation(
+        &self,
+        id: &str,
+        value: &ConversationState,
+        revision: u64,
+    ) -> bool {
         let key = KeySpace::Conversation.key(&[id]);
         let options = self.options(KeySpace::Conversation, Vec::new());
-        match self.cache.try_set_with(&key, value, &options).await {
-            Ok(()) => true,
+        match self
+            .cache
+            .try_set_versioned(&key, value, revision, &options)
+            .await
+        {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::debug!(
+                    revision,
+                    "a newer conversation state was cached; deleting it"
+                );
+                self.cache.delete(&key).await;
+                false
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "write-through of a conversation failed; deleting it");
                 self.cache.delete(&key).await;

@@ -146,37 +146,30 @@ impl<'a> ConversationRepo<'a> {
         Ok(())
     }
 
-    /// [`append_message`](Self::append_message), then builds the new state
-    /// and awaits `before_commit(state)` before committing. The row update
-    /// holds the conversation's lock until the commit, so for concurrent
-    /// appends to one conversation the `before_commit` calls run one after
-    /// the other, in commit order: a cache written there ends with the last
-    /// committed state. When the commit itself fails after `before_commit`
-    /// ran, the error is returned and the caller must undo what it
-    /// published.
+    /// [`append_message`](Self::append_message), returning the new state
+    /// and its revision: the conversation's `message_revision` after the
+    /// append, which grows with every change of the message list, so of two
+    /// states of one conversation the one with the higher revision is the
+    /// newer (a cache written after the commit can keep the newest whatever
+    /// order the writes arrive in).
     ///
     /// `base` is the state before the append as the caller has it cached,
     /// if it has one. The new state is `base` plus the message (two
     /// queries) when the row proves `base` current; otherwise the messages
     /// are read in the transaction (three queries). The proof is the
-    /// conversation's `message_revision`: every append adds 1, creating a
-    /// conversation sets it to its message count, and replacing the message
-    /// list ([`save`](Self::save)) moves it past the count for good. So
-    /// while a list has only been appended to, the revision before this
-    /// append equals its length, and a state of that length is the current
-    /// list (older states are prefixes, shorter); once a list was replaced,
-    /// no state's length equals the revision and every append reads.
-    pub async fn append_message_then<F, Fut>(
+    /// revision: every append adds 1, creating a conversation sets it to its
+    /// message count, and replacing the message list ([`save`](Self::save))
+    /// moves it past the count for good. So while a list has only been
+    /// appended to, the revision before this append equals its length, and
+    /// a state of that length is the current list (older states are
+    /// prefixes, shorter); once a list was replaced, no state's length
+    /// equals the revision and every append reads.
+    pub async fn append_message_state(
         &self,
         id: &str,
         message: &Message,
         base: Option<&ConversationState>,
-        before_commit: F,
-    ) -> Result<ConversationState, DbError>
-    where
-        F: FnOnce(ConversationState) -> Fut,
-        Fut: Future<Output = ()>,
-    {
+    ) -> Result<(ConversationState, u64), DbError> {
         validate_id("conversation_id", id)?;
         message.validate()?;
         let _turn = self.db.writer_turn().await;
@@ -191,9 +184,10 @@ impl<'a> ConversationRepo<'a> {
             }
         };
         state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
-        before_commit(state.clone()).await;
+        let revision: i64 = row.try_get("message_revision")?;
+        let revision = u64::try_from(revision).map_err(|e| DbError::corrupt(ENTITY, e))?;
         tx.commit().await?;
-        Ok(state)
+        Ok((state, revision))
     }
 
     /// The messages as `tx` sees them, in order. One query.

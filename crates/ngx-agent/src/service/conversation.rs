@@ -1,15 +1,14 @@
 //! Conversations, cache-aside: reads try the cache and fall back to the
 //! database; whole-state writes commit to the database first, then
-//! invalidate; appends write the new state through to the cache (under the
-//! row lock on PostgreSQL, after the commit on SQLite).
+//! invalidate; appends write the new state through to the cache after the
+//! commit, versioned by the conversation's revision.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use ngx_cache::Shared;
 
 use crate::cache::NgxCacheManager;
-use crate::db::{Backend, Database};
+use crate::db::Database;
 use crate::domain::{ConversationState, Message};
 
 use super::ServiceError;
@@ -64,7 +63,18 @@ impl ConversationService {
         Ok(())
     }
 
-    /// Appends a message and returns the new state.
+    /// Appends a message and returns the new state, written through to the
+    /// cache after the commit.
+    ///
+    /// The cached states stay in commit order on every instance: each write
+    /// carries the conversation's revision after the append and the cache
+    /// refuses one older than a state it already took
+    /// ([`Cache::try_set_versioned`](ngx_cache::Cache::try_set_versioned)),
+    /// so the database's row lock is released before the Redis round trip.
+    /// Within the process, appends to one conversation also take turns from
+    /// before the transaction to after the write: the next append finds the
+    /// last one's state cached (and so runs two statements, not three), and
+    /// waits for its turn without holding a pooled database connection.
     pub async fn append_message(
         &self,
         id: &str,
@@ -72,59 +82,19 @@ impl ConversationService {
     ) -> Result<ConversationState, ServiceError> {
         crate::domain::validate_id("conversation_id", id)?;
         message.validate()?;
+        let _turn = append_turn(id).lock().await;
         // The cached state, if any, is the base the new state is built
         // from: the repository uses it only when the conversation row
         // proves it current, and reads the messages otherwise.
         let base = self.cache.get_conversation_shared(id).await;
-        if self.db.backend() == Backend::Sqlite {
-            return self.append_then_write_through(id, message, base).await;
-        }
-        // Write-through: the new state is cached while the append's
-        // transaction still holds the conversation's row lock, so
-        // concurrent appends store their states in commit order and the
-        // next read on any instance is a hit on the newest one.
-        let published = AtomicBool::new(false);
-        let result = self
+        let (state, revision) = self
             .db
             .conversations()
-            .append_message_then(id, message, base.as_deref(), |state| {
-                let published = &published;
-                async move {
-                    published.store(true, Ordering::Release);
-                    self.cache.write_through_conversation(id, &state).await;
-                }
-            })
-            .await;
-        if result.is_err() && published.load(Ordering::Acquire) {
-            // The commit failed after the cache was written: that state
-            // never happened.
-            self.cache.delete_conversation(id).await;
-        }
-        Ok(result?)
-    }
-
-    /// The SQLite append: SQLite has one writer for the whole database, so
-    /// the Redis write happens after the commit instead of under the write
-    /// lock, where its round trip would hold back every other write. The
-    /// order of the cached states is kept by a per-conversation turn held
-    /// from before the transaction to after the write: this process's
-    /// appends to one conversation commit and write through one after the
-    /// other. (Processes sharing one SQLite file do not share turns; the
-    /// multi-instance database is PostgreSQL, written through under its row
-    /// lock.)
-    async fn append_then_write_through(
-        &self,
-        id: &str,
-        message: &Message,
-        base: Option<Shared<ConversationState>>,
-    ) -> Result<ConversationState, ServiceError> {
-        let _turn = append_turn(id).lock().await;
-        let state = self
-            .db
-            .conversations()
-            .append_message_then(id, message, base.as_deref(), |_| async {})
+            .append_message_state(id, message, base.as_deref())
             .await?;
-        self.cache.write_through_conversation(id, &state).await;
+        self.cache
+            .write_through_conversation(id, &state, revision)
+            .await;
         Ok(state)
     }
 }

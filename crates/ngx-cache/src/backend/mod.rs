@@ -244,6 +244,19 @@ impl Backend {
         dispatch!(self, b => b.checked_fill(key, token, value, ttl, observed).await)
     }
 
+    /// Writes `value` to `key` with `version`, unless a versioned write of
+    /// `version` or a higher one came first (the version outlives deletes of
+    /// `key` for `ttl`). False when refused.
+    pub(crate) async fn versioned_set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        version: u64,
+    ) -> Result<bool, Error> {
+        dispatch!(self, b => b.versioned_set(key, value, ttl, version).await)
+    }
+
     /// Deletes the lease of `key` if it still holds `token`.
     pub(crate) async fn release_lease(&self, key: &str, token: &str) -> Result<(), Error> {
         dispatch!(self, b => b.release_lease(key, token).await)

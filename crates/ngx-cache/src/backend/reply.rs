@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::error::unexpected;
 use super::{Lease, script};
 use crate::error::Error;
-use crate::key::{KeyTtl, MAX_TTL, lease_key};
+use crate::key::{KeyTtl, MAX_TTL, lease_key, version_key};
 
 /// A `GET`-style reply as bytes.
 pub(super) fn bytes(v: redis::Value) -> Result<Option<Vec<u8>>, Error> {
@@ -118,6 +118,26 @@ pub(super) fn fill_cmd(
 /// Whether the reply of [`fill_cmd`] says the value was written.
 pub(super) fn filled(v: &redis::Value) -> bool {
     !matches!(v, redis::Value::Int(0))
+}
+
+/// The versioned write: stores `value` (and `version`) only when the key's
+/// version key holds no version or a lower one. Its reply reads with
+/// [`filled`].
+pub(super) fn versioned_set_cmd(
+    key: &str,
+    value: &[u8],
+    ttl: Duration,
+    version: u64,
+) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(script::VERSIONED_SET)
+        .arg(2)
+        .arg(key)
+        .arg(version_key(key))
+        .arg(value)
+        .arg(px(ttl))
+        .arg(format!("{version:020}"));
+    cmd
 }
 
 /// The release script: drops the lease of `key` only while `token` holds it.

@@ -19,6 +19,17 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('DEL', KEYS[2])
 return 1";
 
+/// The versioned write. KEYS: data, version. ARGV: value, px, version as
+/// 20 decimal digits (zero-padded, so string order is number order for
+/// every `u64`). Writes the value and the version only if the version key
+/// holds no version or a lower one; returns 1 when written, 0 when refused.
+pub(super) const VERSIONED_SET: &str = r"
+local held = redis.call('GET', KEYS[2])
+if held and held >= ARGV[3] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+return 1";
+
 /// Deletes a lease if it still holds the token. KEYS: lease. ARGV: token.
 pub(super) const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then

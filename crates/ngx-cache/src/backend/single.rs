@@ -451,6 +451,17 @@ impl SingleBackend {
         Ok(reply::filled(&self.query(&cmd).await?))
     }
 
+    pub(super) async fn versioned_set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        version: u64,
+    ) -> Result<bool, Error> {
+        let cmd = reply::versioned_set_cmd(key, value, ttl, version);
+        Ok(reply::filled(&self.query(&cmd).await?))
+    }
+
     pub(super) async fn release_lease(&self, key: &str, token: &str) -> Result<(), Error> {
         self.query(&reply::release_cmd(key, token)).await.map(drop)
     }

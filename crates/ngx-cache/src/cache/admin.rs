@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::handle::Cache;
 use crate::error::{Error, log_skipped};
-use crate::key::{escape_glob, lease_glob};
+use crate::key::{escape_glob, lease_glob, version_glob};
 
 /// Keys asked for per `SCAN` step.
 const SCAN_BATCH: usize = 500;
@@ -54,7 +54,7 @@ impl Cache {
     /// cluster every primary is scanned. Returns how many keys were removed.
     pub async fn clear_namespace(&self) -> Result<u64, Error> {
         let ns = escape_glob(&self.inner.config.namespace);
-        // Lease keys start with the namespace prefix too.
+        // Lease and version keys start with the namespace prefix too.
         let keys = format!("{ns}:*");
         let remote = &self.inner.remote;
         let removed = remote.call(|b| b.scan_unlink(&keys, SCAN_BATCH)).await?;
@@ -71,6 +71,11 @@ impl Cache {
         let remote = &self.inner.remote;
         let removed = remote.call(|b| b.scan_unlink(&pattern, SCAN_BATCH)).await?;
         let removed = removed + remote.call(|b| b.scan_unlink(&leases, SCAN_BATCH)).await?;
+        let versions = version_glob(&full);
+        let removed = removed
+            + remote
+                .call(|b| b.scan_unlink(&versions, SCAN_BATCH))
+                .await?;
         self.inner.coherence.cleared(false).await;
         Ok(removed)
     }

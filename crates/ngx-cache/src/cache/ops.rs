@@ -163,6 +163,53 @@ impl Cache {
         Ok(())
     }
 
+    /// Stores `value` under `options` as version `version` of `key`, unless
+    /// a versioned write of `version` or a higher one came first: true when
+    /// stored, false when refused as older. For writers that know the order
+    /// of their states (a database row's revision, a sequence number) and
+    /// write them after the fact, possibly out of order: the last state
+    /// stands whichever write arrives last, on any instance. The version
+    /// outlives a [`delete`](Self::delete) of the key for as long as the
+    /// entry would have lived, so a late write of an older state cannot
+    /// come back after a delete either. Plain writes and fills neither read
+    /// nor move the version. Every L1 drops its copy either way.
+    ///
+    /// Returns Redis failures, like [`try_set_with`](Self::try_set_with).
+    pub async fn try_set_versioned<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        version: u64,
+        options: &EntryOptions,
+    ) -> Result<bool, Error> {
+        let full = self.full_key(key)?;
+        let coherence = &self.inner.coherence;
+        let tags = if options.tags.is_empty() {
+            Vec::new()
+        } else {
+            coherence.tag_versions(&options.tags).await?
+        };
+        let mut spec = options.entry_spec(&self.inner.config, &tags);
+        if spec.negative_ttl.is_none() {
+            spec.negative_ttl = Some(spec.ttl);
+        }
+        let Some((bytes, ttl)) = entry::encode(value, &spec)? else {
+            return Ok(false);
+        };
+        let physical = options.physical_ttl(ttl);
+        let stored = self
+            .inner
+            .remote
+            .call(|b| b.versioned_set(&full, &bytes, physical, version))
+            .await?;
+        if stored {
+            self.counters().inc(Count::Sets, 1);
+        }
+        // Refused means a newer version was written: no L1 keeps an older one.
+        coherence.written(key, &full).await;
+        Ok(stored)
+    }
+
     /// Adds `amount` to the integer at `key` (created at 0) and returns the
     /// new value; `None` when Redis is unavailable.
     pub async fn increment(&self, key: &str, amount: i64) -> Option<i64> {

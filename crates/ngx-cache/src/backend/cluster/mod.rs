@@ -686,6 +686,17 @@ impl ClusterBackend {
         Ok(reply::filled(&self.shared.query(&cmd).await?))
     }
 
+    pub(super) async fn versioned_set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        version: u64,
+    ) -> Result<bool, Error> {
+        let cmd = reply::versioned_set_cmd(key, value, ttl, version);
+        Ok(reply::filled(&self.shared.query(&cmd).await?))
+    }
+
     pub(super) async fn release_lease(&self, key: &str, token: &str) -> Result<(), Error> {
         self.shared
             .query(&reply::release_cmd(key, token))
