@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use db_support::TestDb;
 use ngx_agent::db::{DbError, DbOptions};
 use ngx_agent::domain::{
-    AgentConfig, ConversationPhase, ConversationState, CustomerProfile, IncomeBand, KnowledgeEntry,
-    Message, ProgramType, Role, Tier,
+    AgentConfig, ConversationLimits, ConversationPhase, ConversationState, CustomerProfile,
+    IncomeBand, KnowledgeEntry, Message, ProgramType, Role, Tier,
 };
 
 fn profile(id: &str) -> CustomerProfile {
@@ -192,6 +192,58 @@ async fn concurrent_appends_all_land() {
             .len(),
         8
     );
+    t.finish().await;
+}
+
+/// Appends racing on one conversation from several connections (on
+/// PostgreSQL each is one statement, re-run when another append took its
+/// sequence number): every one lands once, each returns a state of one
+/// moment (with the revision of that moment) that holds its message, and
+/// the message limit holds exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_appends_land_once_each_and_the_limit_holds() {
+    let t = TestDb::new().await;
+    let limited = t
+        .reopen_with(DbOptions::default().conversation_limits(ConversationLimits::new(12, 1 << 20)))
+        .await;
+    let mut state = conversation("conv-1");
+    state.messages.clear();
+    limited.conversations().create(&state).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let db = limited.clone();
+            tokio::spawn(async move {
+                let m = Message::new(Role::User, format!("m{i}"), 1_000 + i).unwrap();
+                let result = db
+                    .conversations()
+                    .append_message_state("conv-1", &m, None)
+                    .await;
+                (m, result)
+            })
+        })
+        .collect();
+    let (mut landed, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            (m, Ok((state, revision))) => {
+                assert_eq!(state.messages.len() as u64, revision);
+                assert!(state.messages.contains(&m), "{m:?} not in its own state");
+                landed += 1;
+            }
+            (_, Err(DbError::Invalid(e))) => {
+                assert!(e.to_string().contains("full"), "{e}");
+                refused += 1;
+            }
+            (_, Err(e)) => panic!("append failed: {e:?}"),
+        }
+    }
+    assert_eq!((landed, refused), (12, 4));
+    let got = limited.conversations().get("conv-1").await.unwrap();
+    assert_eq!(got.messages.len(), 12);
+    let mut texts: Vec<_> = got.messages.iter().map(|m| m.content.clone()).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    assert_eq!(texts.len(), 12, "a message landed twice");
     t.finish().await;
 }
 

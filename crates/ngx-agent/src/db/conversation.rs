@@ -154,9 +154,10 @@ impl<'a> ConversationRepo<'a> {
     /// order the writes arrive in).
     ///
     /// `base` is the state before the append as the caller has it cached,
-    /// if it has one. The new state is `base` plus the message (two
-    /// queries) when the row proves `base` current; otherwise the messages
-    /// are read in the transaction (three queries). The proof is the
+    /// if it has one. The new state is `base` plus the message when the row
+    /// proves `base` current: two queries in a transaction on SQLite, one
+    /// statement on PostgreSQL (the update and the insert together).
+    /// Otherwise the messages are read too (three queries). The proof is the
     /// revision: every append adds 1, creating a conversation sets it to its
     /// message count, and replacing the message list ([`save`](Self::save))
     /// moves it past the count for good. So while a list has only been
@@ -172,6 +173,9 @@ impl<'a> ConversationRepo<'a> {
     ) -> Result<(ConversationState, u64), DbError> {
         validate_id("conversation_id", id)?;
         message.validate()?;
+        if self.db.backend() == super::Backend::Postgres {
+            return self.append_in_one_statement(id, message, base).await;
+        }
         let _turn = self.db.writer_turn().await;
         let mut tx = self.db.pool().begin().await?;
         let row = self.append_in(&mut tx, id, message).await?;
@@ -184,10 +188,114 @@ impl<'a> ConversationRepo<'a> {
             }
         };
         state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
-        let revision: i64 = row.try_get("message_revision")?;
-        let revision = u64::try_from(revision).map_err(|e| DbError::corrupt(ENTITY, e))?;
+        let revision = revision_of(&row)?;
         tx.commit().await?;
         Ok((state, revision))
+    }
+
+    /// The PostgreSQL append: the row update and the message insert in one
+    /// statement, committed on its own, so an append over a current `base`
+    /// is one round trip (a transaction would add `BEGIN` and `COMMIT`).
+    ///
+    /// The statement's subqueries (the next sequence number, the limits)
+    /// read the snapshot taken when it started, before it waited for the
+    /// row lock; an append another instance committed in between took that
+    /// sequence number, so the insert fails on the primary key, nothing of
+    /// the statement is kept, and it runs again with a new snapshot.
+    /// Without a current `base`, the state is read back in one
+    /// repeatable-read transaction (row and messages of the same moment,
+    /// with the revision of that moment), so two more queries.
+    async fn append_in_one_statement(
+        &self,
+        id: &str,
+        message: &Message,
+        base: Option<&ConversationState>,
+    ) -> Result<(ConversationState, u64), DbError> {
+        const ATTEMPTS: usize = 64;
+        let limits = self.db.conversation_limits();
+        let sql = format!(
+            "WITH appended AS (
+                 UPDATE conversations
+                 SET updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END,
+                     message_revision = message_revision + 1
+                 WHERE id = $1
+                   AND (SELECT COUNT(*) FROM messages WHERE conversation_id = $1) < $5
+                   AND (SELECT COALESCE(SUM(OCTET_LENGTH(content)), 0)
+                        FROM messages WHERE conversation_id = $1) + $6 <= $7
+                 RETURNING {COLUMNS}, message_revision
+             ), inserted AS (
+                 INSERT INTO messages (conversation_id, seq, role, content, sent_at)
+                 SELECT $1,
+                        (SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE conversation_id = $1),
+                        $3, $4, $2
+                 FROM appended
+             )
+             SELECT * FROM appended"
+        );
+        let mut attempt = 0;
+        let row = loop {
+            attempt += 1;
+            self.db.tick();
+            let result = sqlx::query(AssertSqlSafe(sql.as_str()))
+                .bind(id)
+                .bind(message.timestamp)
+                .bind(message.role.as_str())
+                .bind(message.content.as_str())
+                .bind(i64::try_from(limits.max_messages).unwrap_or(i64::MAX))
+                .bind(i64::try_from(message.content.len()).unwrap_or(i64::MAX))
+                .bind(i64::try_from(limits.max_bytes).unwrap_or(i64::MAX))
+                .fetch_optional(self.db.pool())
+                .await;
+            match result {
+                Ok(Some(row)) => break row,
+                Ok(None) => return Err(self.refused_append(id).await),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < ATTEMPTS => {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if let Some(state) = base
+            .map(|b| appended_to(b, &row, message))
+            .transpose()?
+            .flatten()
+        {
+            state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
+            return Ok((state, revision_of(&row)?));
+        }
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *tx)
+            .await?;
+        self.db.tick();
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, message_revision FROM conversations WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| DbError::not_found(ENTITY, id))?;
+        let mut messages = self.messages_in(&mut tx, id).await?;
+        tx.commit().await?;
+        messages.shrink_to_fit();
+        let state = state_from_row(&row, messages)?;
+        state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
+        Ok((state, revision_of(&row)?))
+    }
+
+    /// Why a one-statement append changed nothing: the conversation does
+    /// not exist, or it is full.
+    async fn refused_append(&self, id: &str) -> DbError {
+        self.db.tick();
+        let exists = sqlx::query("SELECT 1 FROM conversations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await;
+        match exists {
+            Ok(None) => DbError::not_found(ENTITY, id),
+            Ok(Some(_)) => full(self.db.conversation_limits()),
+            Err(e) => e.into(),
+        }
     }
 
     /// The messages as `tx` sees them, in order. One query.
@@ -253,13 +361,7 @@ impl<'a> ConversationRepo<'a> {
         .execute(&mut **tx)
         .await?;
         if inserted.rows_affected() == 0 {
-            return Err(DbError::Invalid(crate::domain::ValidationError::new(
-                "messages",
-                format!(
-                    "the conversation is full: it holds at most {} messages and {} bytes of text",
-                    limits.max_messages, limits.max_bytes
-                ),
-            )));
+            return Err(full(limits));
         }
         Ok(row)
     }
@@ -318,6 +420,23 @@ impl<'a> ConversationRepo<'a> {
         }
         Ok(())
     }
+}
+
+/// The error of an append to a conversation at its limits.
+fn full(limits: crate::domain::ConversationLimits) -> DbError {
+    DbError::Invalid(crate::domain::ValidationError::new(
+        "messages",
+        format!(
+            "the conversation is full: it holds at most {} messages and {} bytes of text",
+            limits.max_messages, limits.max_bytes
+        ),
+    ))
+}
+
+/// The `message_revision` of a conversation row.
+fn revision_of(row: &AnyRow) -> Result<u64, DbError> {
+    let revision: i64 = row.try_get("message_revision")?;
+    u64::try_from(revision).map_err(|e| DbError::corrupt(ENTITY, e))
 }
 
 /// The message count as the `message_revision` of a new list.
