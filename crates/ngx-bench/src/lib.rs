@@ -13,7 +13,8 @@
 //! also gives the latency of each request kind with its share of the
 //! requests slower than the p99, the misses by key type, and the
 //! compulsory misses (keys the measured requests read for the first time
-//! in the run) with the best hit rate they allow.
+//! in the run) with the best hit rate they allow a cache that is not
+//! warmed.
 //!
 //! By default it starts the service twice as a child process on a free
 //! port, once with `CACHE_ENABLED=false` and once with the cache on, each

@@ -128,9 +128,10 @@ impl Generator {
     }
 
     /// `(first reads, reads)` of cache keys by the calls drawn since the
-    /// last call, and starts counting again. A key's first read must miss
-    /// whatever the cache does (a compulsory miss), so `1 - first / reads`
-    /// is the best hit rate the drawn sequence allows. Prediction keys are
+    /// last call, and starts counting again. A key's first read misses in
+    /// a cache that holds only what was read before (a compulsory miss), so
+    /// `1 - first / reads` is the best hit rate such a cache allows for the
+    /// drawn sequence; entries warmed at start beat it. Prediction keys are
     /// counted per conversation and model; a prediction after an append
     /// reads a new key the count does not see, so the bound is generous.
     pub fn take_first_reads(&self) -> (usize, usize) {
