@@ -71,7 +71,7 @@ async fn smoke_run_has_no_errors_and_hits_the_cache() {
     let table = markdown(&without, &with);
     assert!(table.contains("| mix: cache hit rate | n/a |"), "{table}");
     assert!(table.contains("| L1 bytes per entry"), "{table}");
-    assert_eq!(Goals::of(&without, &with).errors, 0);
+    assert_eq!(Goals::of(&without, &with, false).errors, 0);
 }
 
 #[test]

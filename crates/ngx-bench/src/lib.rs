@@ -214,7 +214,7 @@ pub async fn main(args: BenchArgs) -> anyhow::Result<()> {
     let off = spawned(&binary, false, &database, &opts).await?;
     let on = spawned(&binary, true, &database, &opts).await?;
     println!("{}", markdown(&off, &on));
-    println!("{}", Goals::of(&off, &on).markdown());
+    println!("{}", Goals::of(&off, &on, args.db_latency > 0.0).markdown());
     println!("{}", breakdown(&off, &on));
     for r in [&off, &on] {
         for s in &r.mix.error_samples {

@@ -14,9 +14,11 @@ pub struct Goals {
     /// largest p50 speedup any cache could show, since a request answered
     /// from the cache still costs at least what `/health` costs.
     pub p50_ceiling: f64,
-    /// p99 without cache / p99 with cache (goal: 5 or more with a
-    /// database across a network, 3 or more on loopback).
+    /// p99 without cache / p99 with cache (goal: [`p99_goal`](Self::p99_goal)).
     pub p99_speedup: f64,
+    /// The p99 goal: 5 with a database across a network (a delay proxy
+    /// between the service and the database), 3 on loopback.
+    pub p99_goal: f64,
     /// Database queries per request with cache (goal: 0.05 or less).
     pub db_queries_per_request: f64,
     /// Hit rate with cache (goal: 0.97 or more).
@@ -28,9 +30,11 @@ pub struct Goals {
 }
 
 impl Goals {
-    /// Computes the figures the goals are about.
-    pub fn of(off: &RunReport, on: &RunReport) -> Self {
+    /// Computes the figures the goals are about; `networked` when a delay
+    /// proxy stood between the service and the database.
+    pub fn of(off: &RunReport, on: &RunReport, networked: bool) -> Self {
         Self {
+            p99_goal: if networked { 5.0 } else { 3.0 },
             p50_speedup: off.mix.p50_ms / on.mix.p50_ms.max(1e-9),
             p50_ceiling: off.mix.p50_ms / on.health.p50_ms.max(1e-9),
             p99_speedup: off.mix.p99_ms / on.mix.p99_ms.max(1e-9),
@@ -61,9 +65,15 @@ impl Goals {
         );
         let _ = writeln!(
             out,
-            "| p99 with cache at least 3x lower (5x with a database across a network) | {:.2}x | {} |",
+            "| p99 with cache at least {}x lower ({}) | {:.2}x | {} |",
+            self.p99_goal,
+            if self.p99_goal > 3.0 {
+                "database across a network"
+            } else {
+                "database on loopback"
+            },
             self.p99_speedup,
-            mark(self.p99_speedup >= 3.0)
+            mark(self.p99_speedup >= self.p99_goal)
         );
         let _ = writeln!(
             out,
