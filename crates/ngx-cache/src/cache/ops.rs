@@ -172,7 +172,11 @@ impl Cache {
     /// outlives a [`delete`](Self::delete) of the key for as long as the
     /// entry would have lived, so a late write of an older state cannot
     /// come back after a delete either. Plain writes and fills neither read
-    /// nor move the version. Every L1 drops its copy either way.
+    /// nor move the version. Every L1 drops its copy either way: this
+    /// instance's before the call returns, the others' on the invalidation
+    /// message, which the call queues for the in-order publisher without
+    /// waiting for it to be sent (so a write-through costs its caller one
+    /// round trip, not two).
     ///
     /// Returns Redis failures, like [`try_set_with`](Self::try_set_with).
     pub async fn try_set_versioned<T: Serialize + ?Sized>(
@@ -206,7 +210,7 @@ impl Cache {
             self.counters().inc(Count::Sets, 1);
         }
         // Refused means a newer version was written: no L1 keeps an older one.
-        coherence.written(key, &full).await;
+        coherence.written_queued(key, &full).await;
         Ok(stored)
     }
 

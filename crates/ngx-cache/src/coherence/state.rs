@@ -311,6 +311,21 @@ impl Coherence {
         self.publish(Invalidation::Key(key.to_owned())).await;
     }
 
+    /// Like [`written`](Self::written), but returns once the message is
+    /// queued for the in-order publisher task instead of once it was sent:
+    /// the caller does not wait a round trip for the other instances'
+    /// sake. A message the publisher fails to send is marked pending like
+    /// any other.
+    pub(crate) async fn written_queued(&self, key: &str, full: &str) {
+        self.pending.remove_delete(full);
+        self.evict(key);
+        let Some(channel) = &self.channel else { return };
+        if let Err(what) = channel.send(Invalidation::Key(key.to_owned())) {
+            // No publisher task: sent directly.
+            self.publish(what).await;
+        }
+    }
+
     /// Keys were cleared in Redis: clears this instance's L1 (and its tag
     /// versions with `tags`) and tells the other instances.
     pub(crate) async fn cleared(&self, tags: bool) {
