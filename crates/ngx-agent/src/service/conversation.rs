@@ -73,7 +73,7 @@ impl ConversationService {
     /// so the database's row lock is released before the Redis round trip.
     /// Within the process, appends to one conversation also take turns from
     /// before the transaction to after the write: the next append finds the
-    /// last one's state cached (and so runs two statements, not three), and
+    /// last one's state cached (and so does not read the messages back), and
     /// waits for its turn without holding a pooled database connection.
     pub async fn append_message(
         &self,
