@@ -62,7 +62,10 @@ async fn a_thousand_concurrent_misses_run_the_loader_once(server: &Backing) {
     );
     let s = cache.stats();
     assert_eq!(s.loads, 1, "{s:?}");
-    assert_eq!(s.coalesced_waits, 999, "{s:?}");
+    // Every other caller joined the load in flight, or (a task that was
+    // scheduled after the fill, on a loaded machine) hit what it filled.
+    assert_eq!(s.coalesced_waits + s.l1_hits + s.l2_hits, 999, "{s:?}");
+    assert!(s.coalesced_waits > 0, "{s:?}");
     // Everybody after the load is a hit.
     assert_eq!(stampede(&cache, "slow", 10, Duration::ZERO).await, 0);
 }
