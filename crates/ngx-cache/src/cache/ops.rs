@@ -136,22 +136,9 @@ impl Cache {
         value: &T,
         options: &EntryOptions,
     ) -> Result<(), Error> {
-        let full = self.full_key(key)?;
-        let coherence = &self.inner.coherence;
-        let tags = if options.tags.is_empty() {
-            Vec::new()
-        } else {
-            coherence.tag_versions(&options.tags).await?
-        };
-        let mut spec = options.entry_spec(&self.inner.config, &tags);
-        if spec.negative_ttl.is_none() {
-            // An explicit write of `None` is stored like any value.
-            spec.negative_ttl = Some(spec.ttl);
-        }
-        let Some((bytes, ttl)) = entry::encode(value, &spec)? else {
+        let Some((full, bytes, physical)) = self.encode_write(key, value, options).await? else {
             return Ok(());
         };
-        let physical = options.physical_ttl(ttl);
         // A load in flight for the key will see the key changed and not fill.
         self.inner
             .remote
@@ -159,8 +146,32 @@ impl Cache {
             .await?;
         self.counters().inc(Count::Sets, 1);
         // The new value supersedes a pending delete; every L1 drops the key.
-        coherence.written(key, &full).await;
+        self.inner.coherence.written(key, &full).await;
         Ok(())
+    }
+
+    /// What an explicit write of `value` under `options` sends: the full
+    /// key, the encoded entry (with the tags' current versions) and its
+    /// physical TTL. A `None` is stored like any value. `None` when there
+    /// is nothing to store.
+    async fn encode_write<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        options: &EntryOptions,
+    ) -> Result<Option<(String, Vec<u8>, Duration)>, Error> {
+        let full = self.full_key(key)?;
+        let tags = if options.tags.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.coherence.tag_versions(&options.tags).await?
+        };
+        let mut spec = options.entry_spec(&self.inner.config, &tags);
+        if spec.negative_ttl.is_none() {
+            spec.negative_ttl = Some(spec.ttl);
+        }
+        Ok(entry::encode(value, &spec)?
+            .map(|(bytes, ttl)| (full, bytes, options.physical_ttl(ttl))))
     }
 
     /// Stores `value` under `options` as version `version` of `key`, unless
@@ -186,21 +197,9 @@ impl Cache {
         version: u64,
         options: &EntryOptions,
     ) -> Result<bool, Error> {
-        let full = self.full_key(key)?;
-        let coherence = &self.inner.coherence;
-        let tags = if options.tags.is_empty() {
-            Vec::new()
-        } else {
-            coherence.tag_versions(&options.tags).await?
-        };
-        let mut spec = options.entry_spec(&self.inner.config, &tags);
-        if spec.negative_ttl.is_none() {
-            spec.negative_ttl = Some(spec.ttl);
-        }
-        let Some((bytes, ttl)) = entry::encode(value, &spec)? else {
+        let Some((full, bytes, physical)) = self.encode_write(key, value, options).await? else {
             return Ok(false);
         };
-        let physical = options.physical_ttl(ttl);
         let stored = self
             .inner
             .remote
@@ -210,7 +209,7 @@ impl Cache {
             self.counters().inc(Count::Sets, 1);
         }
         // Refused means a newer version was written: no L1 keeps an older one.
-        coherence.written_queued(key, &full).await;
+        self.inner.coherence.written_queued(key, &full).await;
         Ok(stored)
     }
 
