@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use ngx_cache::Cache;
+use ngx_cache::{Cache, EntryOptions};
 use support::hybrid::{LAG_BOUND, instance, instances, kill_pubsub, subscribers};
 use support::server::RedisServer;
 use support::target::Backing;
@@ -172,8 +172,59 @@ async fn concurrent_writes_cause_no_spurious_flushes(server: &Backing) {
     assert_eq!(s.l1_flushes, 0, "reordered messages flushed L1: {s:?}");
 }
 
+/// A versioned write-through stays in the writer's L1 (its next read does
+/// no Redis round trip), evicts every other L1, and a refused (older) write
+/// keeps nothing anywhere.
+async fn a_write_through_stays_in_the_writers_l1_only(server: &Backing) {
+    let [a, b] = <[Cache; 2]>::try_from(instances(server, 2).await).unwrap();
+    let opts = EntryOptions::new().ttl(Duration::from_secs(60));
+    let v = |s: &str| Some(s.to_owned());
+
+    assert!(a.try_write_through("k", &v("v1"), 1, &opts).await.unwrap());
+    let before = a.stats();
+    assert_eq!(a.get::<Option<String>>("k").await, Some(v("v1")));
+    let after = a.stats();
+    assert_eq!(after.l1_hits, before.l1_hits + 1, "not kept: {after:?}");
+    assert_eq!(after.l2_hits, before.l2_hits, "{after:?}");
+
+    // B holds v1 in L1, then writes v2 through: B keeps v2, A's v1 goes.
+    // (The first read fills B's L1 from Redis, a later one is served by it.)
+    let read = eventually(LAG_BOUND, || async {
+        let hits = b.stats().l1_hits;
+        b.get::<Option<String>>("k").await == Some(v("v1")) && b.stats().l1_hits == hits + 1
+    })
+    .await;
+    assert!(read.is_some(), "B never held v1 in L1: {:?}", b.stats());
+    assert!(b.try_write_through("k", &v("v2"), 2, &opts).await.unwrap());
+    let hits = b.stats().l1_hits;
+    assert_eq!(b.get::<Option<String>>("k").await, Some(v("v2")));
+    assert_eq!(b.stats().l1_hits, hits + 1, "{:?}", b.stats());
+    let seen = eventually(LAG_BOUND, || async {
+        a.get::<Option<String>>("k").await == Some(v("v2"))
+    })
+    .await;
+    assert!(seen.is_some(), "A kept serving v1 from L1");
+
+    // A late write of revision 1 is refused, and A's L1 does not take it.
+    assert!(
+        !a.try_write_through("k", &v("late"), 1, &opts)
+            .await
+            .unwrap()
+    );
+    for cache in [&a, &b] {
+        assert_eq!(cache.get::<Option<String>>("k").await, Some(v("v2")));
+    }
+    // Without L1 in the options nothing is kept.
+    let no_l1 = opts.clone().l1(false);
+    assert!(a.try_write_through("n", &v("x"), 1, &no_l1).await.unwrap());
+    let hits = a.stats().l1_hits;
+    assert_eq!(a.get::<Option<String>>("n").await, Some(v("x")));
+    assert_eq!(a.stats().l1_hits, hits, "kept despite l1(false)");
+}
+
 crate::on_single_and_cluster!(
     set_on_one_instance_evicts_the_others_l1,
     delete_and_clear_on_one_instance_evict_the_others_l1,
     concurrent_writes_cause_no_spurious_flushes,
+    a_write_through_stays_in_the_writers_l1_only,
 );

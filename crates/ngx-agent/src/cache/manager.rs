@@ -95,8 +95,9 @@ impl NgxCacheManager {
     }
 
     /// Write-through after a change: caches `value`, revision `revision` of
-    /// conversation `id`, so the next read on any instance is a hit, and
-    /// every L1 drops its copy. A write older than one the cache already
+    /// conversation `id`, so the next read on any instance is a hit. This
+    /// instance's L1 keeps the new state (the next read here, such as the
+    /// next append's base, does no I/O); every other L1 drops its copy. A write older than one the cache already
     /// took (appends to one conversation on two instances, written in the
     /// other order) is refused; the entry is then removed, so readers load
     /// from the database whatever made the cache hold a newer revision.
@@ -112,9 +113,11 @@ impl NgxCacheManager {
     ) -> bool {
         let key = KeySpace::Conversation.key(&[id]);
         let options = self.options(KeySpace::Conversation, Vec::new());
+        // As readers ask for it, so this instance's L1 keeps the new state.
+        let cached = Some(Shared::new(value.clone()));
         match self
             .cache
-            .try_set_versioned(&key, value, revision, &options)
+            .try_write_through(&key, &cached, revision, &options)
             .await
         {
             Ok(true) => true,

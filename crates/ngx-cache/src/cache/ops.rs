@@ -14,7 +14,7 @@ use crate::telemetry::{Count, Tier};
 use crate::tier::l1::L1Times;
 use crate::value::Cacheable;
 use crate::value::codec::Codec;
-use crate::value::entry;
+use crate::value::entry::{self, Meta};
 
 impl Cache {
     /// Reads and decodes `key`: L1 first (no I/O), then Redis. Redis
@@ -136,7 +136,13 @@ impl Cache {
         value: &T,
         options: &EntryOptions,
     ) -> Result<(), Error> {
-        let Some((full, bytes, physical)) = self.encode_write(key, value, options).await? else {
+        let Some(Encoded {
+            full,
+            bytes,
+            physical,
+            ..
+        }) = self.encode_write(key, value, options).await?
+        else {
             return Ok(());
         };
         // A load in flight for the key will see the key changed and not fill.
@@ -150,16 +156,15 @@ impl Cache {
         Ok(())
     }
 
-    /// What an explicit write of `value` under `options` sends: the full
-    /// key, the encoded entry (with the tags' current versions) and its
-    /// physical TTL. A `None` is stored like any value. `None` when there
+    /// What an explicit write of `value` under `options` sends (see
+    /// [`Encoded`]). A `None` is stored like any value. `None` when there
     /// is nothing to store.
     async fn encode_write<T: Serialize + ?Sized>(
         &self,
         key: &str,
         value: &T,
         options: &EntryOptions,
-    ) -> Result<Option<(String, Vec<u8>, Duration)>, Error> {
+    ) -> Result<Option<Encoded>, Error> {
         let full = self.full_key(key)?;
         let tags = if options.tags.is_empty() {
             Vec::new()
@@ -170,8 +175,16 @@ impl Cache {
         if spec.negative_ttl.is_none() {
             spec.negative_ttl = Some(spec.ttl);
         }
-        Ok(entry::encode(value, &spec)?
-            .map(|(bytes, ttl)| (full, bytes, options.physical_ttl(ttl))))
+        let Some((bytes, ttl)) = entry::encode(value, &spec)? else {
+            return Ok(None);
+        };
+        Ok(Some(Encoded {
+            full,
+            physical: options.physical_ttl(ttl),
+            ttl,
+            bytes,
+            tags,
+        }))
     }
 
     /// Stores `value` under `options` as version `version` of `key`, unless
@@ -197,19 +210,101 @@ impl Cache {
         version: u64,
         options: &EntryOptions,
     ) -> Result<bool, Error> {
-        let Some((full, bytes, physical)) = self.encode_write(key, value, options).await? else {
+        let Some(encoded) = self.encode_write(key, value, options).await? else {
             return Ok(false);
         };
+        self.versioned_write(key, &encoded, version).await
+    }
+
+    /// Like [`try_set_versioned`](Self::try_set_versioned), and when the
+    /// write is stored, this instance's L1 keeps `value` (under `options`'
+    /// L1 lifetimes), so the writer's next read of `key` is an L1 hit
+    /// instead of a Redis round trip. `value` must be of the type readers
+    /// ask for (`get::<T>` finds an L1 copy only by its exact type).
+    ///
+    /// The copy is kept only if no other invalidation of the key reached
+    /// this instance between the start of the call and the write's own
+    /// eviction: a newer state written elsewhere in the meantime (whose
+    /// message may arrive before this call's reply) is never shadowed by
+    /// this older one. A refused write keeps nothing. The other instances
+    /// drop their copies on the invalidation message, as for
+    /// `try_set_versioned`.
+    ///
+    /// ```no_run
+    /// # async fn demo(cache: ngx_cache::Cache) -> Result<(), ngx_cache::Error> {
+    /// use ngx_cache::EntryOptions;
+    ///
+    /// // Revision 7 of an order, committed to the database just now.
+    /// let order = Some(String::from("shipped"));
+    /// let stored = cache
+    ///     .try_write_through("order:42", &order, 7, &EntryOptions::new())
+    ///     .await?;
+    /// if stored {
+    ///     // Served from this instance's L1, no Redis round trip.
+    ///     assert_eq!(cache.get::<Option<String>>("order:42").await, Some(order));
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn try_write_through<T: Cacheable>(
+        &self,
+        key: &str,
+        value: &T,
+        version: u64,
+        options: &EntryOptions,
+    ) -> Result<bool, Error> {
+        let coherence = &self.inner.coherence;
+        // Before anything that could let an invalidation of the key in.
+        let reading = coherence.reading(key);
+        let Some(encoded) = self.encode_write(key, value, options).await? else {
+            return Ok(false);
+        };
+        let stored = self.versioned_write(key, &encoded, version).await?;
+        if stored && options.l1 && coherence.has_l1() {
+            let meta = Meta {
+                logical_left: Some(encoded.ttl),
+                physical_left: Some(encoded.physical),
+                ttl: Some(encoded.ttl),
+                bytes: encoded.bytes.len() as u64,
+                tags: encoded.tags,
+            };
+            let times = L1Times::of(&meta, Some(options), self.inner.config.l1_max_ttl);
+            // The write's own eviction moved the clock by exactly one: any
+            // further move is another invalidation, and nothing is kept.
+            coherence.put(
+                key,
+                value.clone(),
+                &times,
+                meta.tags,
+                Some(reading.wrapping_add(1)),
+            );
+        }
+        Ok(stored)
+    }
+
+    /// Sends a versioned write of `encoded` and evicts every L1 copy of
+    /// `key` (this instance's at once, the others' by a queued message).
+    async fn versioned_write(
+        &self,
+        key: &str,
+        encoded: &Encoded,
+        version: u64,
+    ) -> Result<bool, Error> {
+        let Encoded {
+            full,
+            bytes,
+            physical,
+            ..
+        } = encoded;
         let stored = self
             .inner
             .remote
-            .call(|b| b.versioned_set(&full, &bytes, physical, version))
+            .call(|b| b.versioned_set(full, bytes, *physical, version))
             .await?;
         if stored {
             self.counters().inc(Count::Sets, 1);
         }
         // Refused means a newer version was written: no L1 keeps an older one.
-        self.inner.coherence.written_queued(key, &full).await;
+        self.inner.coherence.written_queued(key, full).await;
         Ok(stored)
     }
 
@@ -313,4 +408,14 @@ impl Cache {
         let full = self.full_key(key)?;
         self.inner.remote.call(|b| b.pttl(&full)).await
     }
+}
+
+/// An explicit write, encoded: the full key, the stored bytes (with the
+/// tags' current versions), the logical and physical TTLs and the tags.
+struct Encoded {
+    full: String,
+    bytes: Vec<u8>,
+    ttl: Duration,
+    physical: Duration,
+    tags: Vec<(String, u64)>,
 }
