@@ -85,6 +85,35 @@ async fn customers_create_get_update_list() {
 }
 
 #[tokio::test]
+async fn customers_get_many_is_one_query_for_all_ids() {
+    let t = TestDb::new().await;
+    let repo = t.db.customers();
+    for id in ["cust-a", "cust-b", "cust-c"] {
+        repo.create(&profile(id)).await.unwrap();
+    }
+    let ids: Vec<String> = ["cust-c", "cust-zz", "cust-a"].map(String::from).to_vec();
+    let before = t.db.query_count();
+    let mut got = repo.get_many(&ids).await.unwrap();
+    assert_eq!(t.db.query_count() - before, 1);
+    got.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(got, [profile("cust-a"), profile("cust-c")]);
+
+    // Many ids still take one query (one bind each).
+    let many: Vec<String> = (0..100).map(|i| format!("cust-{i}")).chain(ids).collect();
+    let before = t.db.query_count();
+    assert_eq!(repo.get_many(&many).await.unwrap().len(), 2);
+    assert_eq!(t.db.query_count() - before, 1);
+
+    // No ids: no query. An invalid id: refused before the query.
+    let before = t.db.query_count();
+    assert!(repo.get_many(&[]).await.unwrap().is_empty());
+    let bad = ["cust-a".to_owned(), "bad id".to_owned()];
+    assert!(repo.get_many(&bad).await.unwrap_err().is_invalid());
+    assert_eq!(t.db.query_count(), before);
+    t.finish().await;
+}
+
+#[tokio::test]
 async fn invalid_profiles_are_refused_before_any_query() {
     let t = TestDb::new().await;
     let mut p = profile("cust-a");

@@ -4,7 +4,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Database, DbError, json};
+use super::{Database, DbError, json, sql};
 use crate::domain::{CustomerProfile, IncomeBand, validate_id};
 
 const ENTITY: &str = "customer";
@@ -35,6 +35,31 @@ impl<'a> CustomerRepo<'a> {
         .await?
         .ok_or_else(|| DbError::not_found(ENTITY, id))?;
         from_row(&row)
+    }
+
+    /// The profiles of `ids` that exist, in no particular order; ids with no
+    /// row are left out. One query for all of them (`WHERE id IN (...)`),
+    /// none when `ids` is empty. Every id is validated first. The caller
+    /// bounds the number of ids (one bind per id).
+    #[tracing::instrument(name = "db.query", level = "info", skip_all, fields(db.operation = "customers.get_many"))]
+    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<CustomerProfile>, DbError> {
+        for id in ids {
+            validate_id("customer_id", id)?;
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.db.tick();
+        let statement = format!(
+            "SELECT {COLUMNS} FROM customers WHERE id IN ({})",
+            sql::list(ids.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(statement));
+        for id in ids {
+            query = query.bind(id.as_str());
+        }
+        let rows = query.fetch_all(self.db.pool()).await?;
+        rows.iter().map(from_row).collect()
     }
 
     /// Inserts a new profile; [`DbError::Conflict`] if the id exists. One

@@ -21,6 +21,14 @@ pub(crate) fn values(rows: usize, cols: usize) -> String {
     out
 }
 
+/// `$1, $2, ..., $n`: the placeholders of an `IN (...)` list of `n` values.
+pub(crate) fn list(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A query over `Any` with its arguments.
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
@@ -45,5 +53,12 @@ mod tests {
     fn numbers_placeholders_row_by_row() {
         assert_eq!(super::values(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(super::values(0, 3), "");
+    }
+
+    #[test]
+    fn numbers_list_placeholders() {
+        assert_eq!(super::list(3), "$1, $2, $3");
+        assert_eq!(super::list(1), "$1");
+        assert_eq!(super::list(0), "");
     }
 }
