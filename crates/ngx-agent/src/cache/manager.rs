@@ -1,6 +1,7 @@
 //! `NgxCacheManager`: typed get/set/delete and get-or-load for every NGX data
 //! type, over `ngx_cache::Cache`.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -255,6 +256,75 @@ typed!(
     delete_catalog,
     get_or_load_catalog
 );
+
+/// Many customers at once, cached exactly as
+/// [`get_or_load_customer`](NgxCacheManager::get_or_load_customer) caches
+/// one (same keys, `Option<CustomerProfile>`, same options), so batch and
+/// single reads share their entries, "not found" included.
+impl NgxCacheManager {
+    /// The profiles of `ids`, in the order of `ids`, `None` for an id that
+    /// does not exist: one L1 pass, one Redis read (MGET) for the ids L1
+    /// did not answer, then one `loader` call with only the ids still
+    /// missing. `loader` returns the profiles that exist among the ids it
+    /// is given; every id it leaves out is cached as not found for the
+    /// negative TTL, as a single read would cache it.
+    ///
+    /// Each id loaded here is single-flight with single reads of the same
+    /// id in this process (see [`Cache::get_or_load_many`]), and a write
+    /// or delete during the load is not overwritten with the loaded value.
+    /// With the cache disabled, `loader` gets every id.
+    pub async fn get_or_load_customers<E, F, Fut>(
+        &self,
+        ids: &[String],
+        loader: F,
+    ) -> Result<Vec<Option<CustomerProfile>>, LoadError<E>>
+    where
+        E: Send + Sync + 'static,
+        F: FnOnce(Vec<String>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Vec<CustomerProfile>, E>> + Send + 'static,
+    {
+        let keys: Vec<String> = ids.iter().map(|id| KeySpace::Customer.key(&[id])).collect();
+        let ids_by_key: HashMap<String, String> =
+            keys.iter().cloned().zip(ids.iter().cloned()).collect();
+        let lookup = tracing::info_span!(
+            "cache.lookup",
+            cache.key_type =
+                ngx_cache::telemetry::key_type(KeySpace::Customer.prefix()).unwrap_or("other"),
+            cache.keys = keys.len(),
+        );
+        let load = tracing::info_span!(parent: &lookup, "cache.load");
+        let loader = move |missing: Vec<String>| {
+            async move {
+                let wanted: Vec<String> = missing
+                    .iter()
+                    .filter_map(|key| ids_by_key.get(key).cloned())
+                    .collect();
+                let mut found: HashMap<String, CustomerProfile> = loader(wanted)
+                    .await?
+                    .into_iter()
+                    .map(|profile| (profile.id.clone(), profile))
+                    .collect();
+                // An entry for every key asked for: `None` is the negative
+                // entry of an id the loader did not find.
+                Ok(missing
+                    .into_iter()
+                    .map(|key| {
+                        let profile = ids_by_key.get(&key).and_then(|id| found.remove(id));
+                        (key, profile)
+                    })
+                    .collect::<HashMap<_, _>>())
+            }
+            .instrument(load)
+        };
+        let opts = self.optional_options(KeySpace::Customer);
+        let values = self
+            .cache
+            .get_or_load_many(&keys, &opts, loader)
+            .instrument(lookup)
+            .await?;
+        Ok(values.into_iter().map(Option::flatten).collect())
+    }
+}
 
 impl NgxCacheManager {
     /// A manager over `cache` with the given TTLs.

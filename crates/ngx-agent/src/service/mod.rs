@@ -16,7 +16,7 @@ mod warm;
 pub use compute::{PredictionService, ProgramService, TierDetectionService, prediction_input_hash};
 pub use content::ContentService;
 pub use conversation::ConversationService;
-pub use customer::CustomerService;
+pub use customer::{CustomerBatch, CustomerService};
 pub use error::ServiceError;
 
 use ngx_cache::Cache;
