@@ -19,10 +19,10 @@ use crate::domain::{MAX_GOALS, MAX_ID_LEN, MAX_MESSAGE_LEN};
 /// An identifier: `[A-Za-z0-9_.-]`, 1 to 128 characters.
 pub(crate) const ID_PATTERN: &str = "^[A-Za-z0-9_.-]{1,128}$";
 
-/// Not blank: at least one character that is not Unicode `White_Space`
-/// (what `str::trim` removes).
-const TEXT_PATTERN: &str =
-    "[^\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+/// Unicode `White_Space`, the characters `str::trim` removes, as the body
+/// of a character class.
+const WHITE_SPACE: &str =
+    "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
 
 /// One `@`; no whitespace or control characters; a domain with a dot that
 /// neither starts nor ends with one.
@@ -39,7 +39,9 @@ fn id() -> Value {
 }
 
 fn text(max: usize) -> Value {
-    json!({"type": "string", "pattern": TEXT_PATTERN, "minLength": 1, "maxLength": max})
+    // Not blank: at least one character that is not white space.
+    let not_blank = format!("[^{WHITE_SPACE}]");
+    json!({"type": "string", "pattern": not_blank, "minLength": 1, "maxLength": max})
 }
 
 /// `(schema, property, constraints)`: merged into the property's schema.
@@ -113,10 +115,20 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
     ]
 }
 
+/// The `ids` of `GET /customers`: 1 to 100 ids separated by commas, with
+/// any whitespace around each id.
+fn id_list() -> Value {
+    let id = &ID_PATTERN[1..ID_PATTERN.len() - 1];
+    let ws = format!("[{WHITE_SPACE}]*");
+    let more = crate::service::CustomerService::MAX_BATCH - 1;
+    json!({"type": "string", "pattern": format!("^{ws}{id}({ws},{ws}{id}){{0,{more}}}{ws}$")})
+}
+
 /// Path and query parameters, by name.
 fn parameter(name: &str) -> Option<Value> {
     match name {
         "id" | "topic" | "name" => Some(id()),
+        "ids" => Some(id_list()),
         "model" => Some(json!({"type": "string", "enum": ["objection", "needs", "conversion"]})),
         _ => None,
     }

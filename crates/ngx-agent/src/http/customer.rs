@@ -1,12 +1,14 @@
-//! `/customers/{id}`: read and replace a profile.
+//! `/customers/{id}`: read and replace a profile; `/customers?ids=`: read
+//! many at once.
 
 use axum::extract::State;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{Json, Path};
+use super::extract::{Json, Path, Query};
 use super::{AppError, AppState, now_millis};
 use crate::domain::{CustomerProfile, IncomeBand};
+use crate::service::{CustomerService, ServiceError};
 
 /// Body of `PUT /customers/{id}`: the profile's editable fields. Absent
 /// optional fields are cleared (PUT replaces).
@@ -53,6 +55,83 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<CustomerProfile>, AppError> {
     Ok(Json(state.services().customers.get(&id).await?))
+}
+
+/// Query of `GET /customers`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct IdsQuery {
+    /// Comma-separated customer ids.
+    ids: Option<String>,
+}
+
+/// Body of `GET /customers?ids=...`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CustomersResponse {
+    /// The profiles found, in the order their ids were asked for (each id
+    /// once).
+    pub customers: Vec<CustomerProfile>,
+    /// The ids with no profile, in the order they were asked for.
+    #[schema(example = json!(["cust-99999"]))]
+    pub missing: Vec<String>,
+}
+
+/// Many profiles in one request: one L1 pass, one Redis read for the ids L1
+/// did not answer, one database query for the ids still missing. Shares
+/// its cache entries with `GET /customers/{id}`, unknown ids included.
+#[utoipa::path(
+    get, path = "/customers", operation_id = "get_customers", tag = "customers",
+    params((
+        "ids" = String, Query,
+        description = "1 to 100 comma-separated customer ids (duplicates count toward the \
+                       limit and are answered once); whitespace around an id is ignored",
+        example = "cust-00001,cust-00002,cust-99999"
+    )),
+    responses(
+        (status = 200, description = "The profiles found and the ids not found", body = CustomersResponse),
+        (status = 400, description = "No ids, more than 100, or an invalid id", body = super::ErrorBody),
+    )
+)]
+pub(crate) async fn get_many(
+    State(state): State<AppState>,
+    Query(q): Query<IdsQuery>,
+) -> Result<Json<CustomersResponse>, AppError> {
+    let ids = parse_ids(q.ids.as_deref().unwrap_or(""))?;
+    let batch = state
+        .services()
+        .customers
+        .get_many(&ids)
+        .await
+        .map_err(|e| match e {
+            ServiceError::Invalid(v) => AppError::BadRequest(v.to_string()),
+            other => other.into(),
+        })?;
+    Ok(Json(CustomersResponse {
+        customers: batch.customers,
+        missing: batch.missing,
+    }))
+}
+
+/// The ids of `ids=a,b,c`, trimmed; 400 when there are none or more than
+/// [`CustomerService::MAX_BATCH`]. Validation of each id is the service's.
+fn parse_ids(raw: &str) -> Result<Vec<String>, AppError> {
+    if raw.trim().is_empty() {
+        return Err(AppError::BadRequest(
+            "query parameter `ids` is required: 1 to 100 comma-separated customer ids".into(),
+        ));
+    }
+    // One past the limit is enough to refuse, whatever the length.
+    let ids: Vec<String> = raw
+        .split(',')
+        .take(CustomerService::MAX_BATCH + 1)
+        .map(|id| id.trim().to_owned())
+        .collect();
+    if ids.len() > CustomerService::MAX_BATCH {
+        return Err(AppError::BadRequest(format!(
+            "at most {} customer ids per request",
+            CustomerService::MAX_BATCH
+        )));
+    }
+    Ok(ids)
 }
 
 /// Replaces the profile, then invalidates it and everything derived from
@@ -119,5 +198,21 @@ where
         _ => Err(D::Error::custom(format!(
             "invalid value {number}, expected a whole number of years"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_split_and_trimmed_and_bounded() {
+        assert_eq!(parse_ids(" a , b,a ").unwrap(), ["a", "b", "a"]);
+        assert_eq!(parse_ids("a,,b").unwrap(), ["a", "", "b"]);
+        assert!(parse_ids("").is_err());
+        assert!(parse_ids(" \t").is_err());
+        let hundred = vec!["x"; 100].join(",");
+        assert_eq!(parse_ids(&hundred).unwrap().len(), 100);
+        assert!(parse_ids(&format!("{hundred},x")).is_err());
     }
 }

@@ -68,7 +68,7 @@ pub use admin::{InvalidateRequest, InvalidateResponse, StatsResponse};
 pub use compute::{DetectTier, PredictRequest, RecommendRequest, RoiRequest};
 pub use content::AgentConfigQuery;
 pub use conversation::{AppendMessage, CreateConversation};
-pub use customer::UpdateCustomer;
+pub use customer::{CustomersResponse, UpdateCustomer};
 pub use error::{AppError, ErrorBody};
 pub use extract::{Admin, CacheDep, Json, Path, Query};
 pub use health::{DatabaseHealth, Liveness, Readiness};
@@ -84,6 +84,7 @@ pub fn app(state: AppState) -> Router {
         .route("/conversations", post(conversation::create))
         .route("/conversations/{id}", get(conversation::get))
         .route("/conversations/{id}/messages", post(conversation::append))
+        .route("/customers", get(customer::get_many))
         .route("/customers/{id}", get(customer::get).put(customer::update))
         .route("/tier-detection", post(compute::detect_tier))
         .route("/predictions/{model}", post(compute::predict))

@@ -18,7 +18,7 @@ use super::{admin, compute, content, conversation, customer, health, metrics, st
     ),
     paths(
         conversation::create, conversation::get, conversation::append,
-        customer::get, customer::update,
+        customer::get, customer::get_many, customer::update,
         compute::detect_tier, compute::predict, compute::recommend, compute::roi,
         content::agent_config, content::knowledge,
         health::live, health::ready,
