@@ -221,6 +221,7 @@ async fn unknown_ids_are_missing_and_cached_as_not_found() {
     // The second batch and a single read take "not found" from the cache.
     let q = t.db.query_count();
     assert_eq!(batch(&app, &ids).await.1, ["nope-1", "nope-2"]);
+    assert_eq!(t.db.query_count(), q, "the second batch must not query");
     let (status, x_cache, body) = call(&app, "GET", "/customers/nope-2", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(x_cache.as_deref(), Some("HIT-L1"));
