@@ -334,6 +334,10 @@ async fn the_route_is_in_the_openapi_document() {
         "#/components/schemas/CustomersResponse"
     );
     assert!(op["responses"]["400"].is_object());
+    assert!(
+        op["responses"].get("422").is_none(),
+        "a bad id list is a 400"
+    );
     t.finish().await;
 }
 
