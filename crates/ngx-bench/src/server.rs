@@ -2,6 +2,7 @@
 //! port, with one configuration, and stopping it with SIGTERM.
 
 use std::net::TcpListener;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,12 +48,20 @@ impl Server {
             .env("CACHE_ENABLED", cache.to_string())
             .env("CACHE_NAMESPACE", format!("ngxbench{id}"))
             .env("ADMIN_TOKEN", &admin_token)
-            .env(
-                "RUST_LOG",
-                std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        // The service logs to stdout. By default only its warnings are
+        // wanted, and they are dropped; `BENCH_SERVER_LOG` is a log filter
+        // for the service whose output then goes to this process's stderr.
+        match std::env::var("BENCH_SERVER_LOG") {
+            Ok(filter) => {
+                let stdout = std::io::stderr()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_or(Stdio::null(), Stdio::from);
+                cmd.env("RUST_LOG", filter).stdout(stdout)
+            }
+            Err(_) => cmd.env("RUST_LOG", "warn").stdout(Stdio::null()),
+        };
         let mut dir = None;
         let mut schema = None;
         match store {

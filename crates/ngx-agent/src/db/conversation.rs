@@ -250,6 +250,7 @@ impl<'a> ConversationRepo<'a> {
                 Ok(Some(row)) => break row,
                 Ok(None) => return Err(self.refused_append(id).await),
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < ATTEMPTS => {
+                    tracing::debug!(attempt, "append: sequence number taken meanwhile, running again");
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -263,6 +264,11 @@ impl<'a> ConversationRepo<'a> {
             state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
             return Ok((state, revision_of(&row)?));
         }
+        tracing::debug!(
+            attempts = attempt,
+            cached_base = base.is_some(),
+            "append: no current cached state, reading the messages back"
+        );
         let mut tx = self.db.pool().begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             .execute(&mut *tx)

@@ -4,6 +4,7 @@
 //! commit, versioned by the conversation's revision.
 
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use ngx_cache::Shared;
 
@@ -82,19 +83,35 @@ impl ConversationService {
     ) -> Result<ConversationState, ServiceError> {
         crate::domain::validate_id("conversation_id", id)?;
         message.validate()?;
+        let started = Instant::now();
         let _turn = append_turn(id).lock().await;
+        let turn = started.elapsed();
         // The cached state, if any, is the base the new state is built
         // from: the repository uses it only when the conversation row
         // proves it current, and reads the messages otherwise.
         let base = self.cache.get_conversation_shared(id).await;
+        let based = started.elapsed();
         let (state, revision) = self
             .db
             .conversations()
             .append_message_state(id, message, base.as_deref())
             .await?;
-        self.cache
+        let committed = started.elapsed();
+        let cached = self
+            .cache
             .write_through_conversation(id, &state, revision)
             .await;
+        // Where an append's time goes, for tail-latency work
+        // (RUST_LOG=ngx_agent::service::conversation=debug).
+        tracing::debug!(
+            turn_us = micros(turn),
+            base_us = micros(based - turn),
+            database_us = micros(committed - based),
+            cache_us = micros(started.elapsed() - committed),
+            cached_base = base.is_some(),
+            cached,
+            "message appended"
+        );
         Ok(state)
     }
 }
@@ -107,4 +124,9 @@ fn append_turn(id: &str) -> &'static tokio::sync::Mutex<()> {
     let turns = TURNS.get_or_init(|| (0..64).map(|_| tokio::sync::Mutex::new(())).collect());
     let slot = xxhash_rust::xxh3::xxh3_64(id.as_bytes()) % turns.len() as u64;
     &turns[usize::try_from(slot).unwrap_or(0)]
+}
+
+/// `d` in whole microseconds, for logs.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
