@@ -250,7 +250,10 @@ impl<'a> ConversationRepo<'a> {
                 Ok(Some(row)) => break row,
                 Ok(None) => return Err(self.refused_append(id).await),
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < ATTEMPTS => {
-                    tracing::debug!(attempt, "append: sequence number taken meanwhile, running again");
+                    tracing::debug!(
+                        attempt,
+                        "append: sequence number taken meanwhile, running again"
+                    );
                     continue;
                 }
                 Err(e) => return Err(e.into()),
