@@ -1,7 +1,8 @@
 //! `X-Cache` on cached endpoints: `MISS` when the value was loaded,
 //! `HIT-L1` from this instance's memory, `HIT-L2` from Redis (a second
 //! instance), `STALE` when fail-safe answered because the database failed;
-//! absent on endpoints that read no cached data. The header is in OpenAPI.
+//! absent on endpoints that read no cached data; `MISS` on every read with
+//! the cache disabled. The header is in OpenAPI.
 
 #[path = "../../ngx-cache/tests/support/server.rs"]
 #[allow(dead_code, unreachable_pub)]
@@ -125,5 +126,35 @@ async fn the_header_is_in_the_openapi_document() {
         doc["paths"]["/health"]["get"]["responses"]["200"]["headers"]
             .get("X-Cache")
             .is_none()
+    );
+}
+
+#[tokio::test]
+async fn with_the_cache_disabled_every_read_is_a_miss() {
+    let (db, _dir) = http_support::seeded_db().await;
+    let app = http::app(AppState::new(db, None));
+    for _ in 0..2 {
+        for uri in ["/customers/cust-00001", "/conversations/conv-00001"] {
+            assert_eq!(
+                get(&app, uri).await,
+                (StatusCode::OK, Some("MISS".to_owned())),
+                "{uri}"
+            );
+        }
+    }
+    // What the OpenAPI document says about it.
+    let req = Request::get("/openapi.json").body(Body::empty()).unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let description = doc["paths"]["/customers/{id}"]["get"]["responses"]["200"]["headers"]
+        ["X-Cache"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        description.contains("cache disabled (`CACHE_ENABLED=false`) every value is loaded"),
+        "{description}"
     );
 }

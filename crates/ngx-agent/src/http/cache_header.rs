@@ -25,7 +25,8 @@ const DESCRIPTION: &str = "Where the cached data behind this response came from:
 `HIT-L1` (in-process tier), `HIT-L2` (Redis), `MISS` (loaded from the database or computed) \
 or `STALE` (a value past its TTL, served because the database failed or was slow). When a \
 request reads several cached values, the weakest wins (`STALE` over `MISS` over `HIT-L2` \
-over `HIT-L1`). Absent when no cache lookup was made (cache disabled).";
+over `HIT-L1`). With the cache disabled (`CACHE_ENABLED=false`) every value is loaded, so it is \
+`MISS`.";
 
 /// Adds `X-Cache` to the 2xx responses of [`CACHED`].
 #[derive(Debug)]
