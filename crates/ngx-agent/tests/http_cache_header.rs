@@ -50,6 +50,16 @@ async fn get(app: &Router, uri: &str) -> (StatusCode, Option<String>) {
     (resp.status(), header)
 }
 
+/// The app's OpenAPI document.
+async fn openapi(app: Router) -> serde_json::Value {
+    let req = Request::get("/openapi.json").body(Body::empty()).unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
 #[tokio::test]
 async fn miss_then_l1_hit_then_l2_hit_on_another_instance() {
     let (db, _dir) = http_support::seeded_db().await;
@@ -104,12 +114,7 @@ async fn stale_when_the_database_fails_after_expiry() {
 async fn the_header_is_in_the_openapi_document() {
     let (db, _dir) = http_support::seeded_db().await;
     let app = http::app(AppState::new(db, None));
-    let req = Request::get("/openapi.json").body(Body::empty()).unwrap();
-    let resp = app.oneshot(req).await.unwrap();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let doc = openapi(app).await;
     for (method, path) in [
         ("get", "/customers/{id}"),
         ("get", "/conversations/{id}"),
@@ -143,12 +148,7 @@ async fn with_the_cache_disabled_every_read_is_a_miss() {
         }
     }
     // What the OpenAPI document says about it.
-    let req = Request::get("/openapi.json").body(Body::empty()).unwrap();
-    let resp = app.oneshot(req).await.unwrap();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let doc = openapi(app).await;
     let description = doc["paths"]["/customers/{id}"]["get"]["responses"]["200"]["headers"]
         ["X-Cache"]["description"]
         .as_str()

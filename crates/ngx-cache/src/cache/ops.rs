@@ -260,13 +260,12 @@ impl Cache {
         };
         let stored = self.versioned_write(key, &encoded, version).await?;
         if stored && options.l1 && coherence.has_l1() {
-            let meta = Meta {
-                logical_left: Some(encoded.ttl),
-                physical_left: Some(encoded.physical),
-                ttl: Some(encoded.ttl),
-                bytes: encoded.bytes.len() as u64,
-                tags: encoded.tags,
-            };
+            let meta = Meta::written(
+                encoded.ttl,
+                encoded.physical,
+                encoded.tags,
+                encoded.bytes.len(),
+            );
             let times = L1Times::of(&meta, Some(options), self.inner.config.l1_max_ttl);
             // The write's own eviction moved the clock by exactly one: any
             // further move is another invalidation, and nothing is kept.

@@ -180,13 +180,7 @@ impl Loader {
                 Err(e) => log_skipped("fill", &e),
             }
         }
-        let meta = Meta {
-            logical_left: Some(ttl),
-            physical_left: Some(physical),
-            ttl: Some(ttl),
-            tags,
-            bytes: bytes.len() as u64,
-        };
+        let meta = Meta::written(ttl, physical, tags, bytes.len());
         self.fill_l1(key, value, opts, meta, reading);
     }
 

@@ -110,6 +110,23 @@ impl Meta {
         }
     }
 
+    /// The metadata of an entry this instance has just written: `bytes`
+    /// stored for `ttl` (logical) and `physical` (in Redis), with `tags`.
+    pub(crate) fn written(
+        ttl: Duration,
+        physical: Duration,
+        tags: Vec<(String, u64)>,
+        bytes: usize,
+    ) -> Self {
+        Self {
+            logical_left: Some(ttl),
+            physical_left: Some(physical),
+            ttl: Some(ttl),
+            tags,
+            bytes: bytes as u64,
+        }
+    }
+
     /// The metadata an envelope records, judged now.
     pub(crate) fn of_envelope(
         logical_expiry_ms: u64,
