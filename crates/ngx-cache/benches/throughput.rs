@@ -32,7 +32,8 @@
 //!
 //! Environment knobs: `BENCH_CACHE` (above), `BENCH_POOL_SIZE` (diagnostic
 //! pool size), `BENCH_PAIRED=0` (skip the paired-ratio summary),
-//! `BENCH_ROUNDS` (rounds of the paired summary, 9 by default).
+//! `BENCH_ROUNDS` (rounds of the paired summary, 9 by default),
+//! `BENCH_ONLY` and `BENCH_SIDE` (one case, one side: see `paired`).
 
 #![allow(missing_docs)]
 
@@ -143,6 +144,20 @@ async fn fixture(url: &str) -> Fixture {
         encoded[42].len(),
         String::from_utf8_lossy(&encoded[42][..24.min(encoded[42].len())])
     );
+    // What a task holds while a call is in flight: with hundreds of tasks
+    // on one thread, a larger state is more memory touched per poll.
+    let ours_get = cache.get::<String>(&short[0]);
+    let ours_set = cache.set(&short[0], &values[0], None);
+    let get_cmd = redis::cmd("GET");
+    let mut conn = bare.clone();
+    let bare_get = get_cmd.query_async::<Option<Vec<u8>>>(&mut conn);
+    println!(
+        "future sizes: ours get {} B, set {} B; bare GET {} B",
+        std::mem::size_of_val(&ours_get),
+        std::mem::size_of_val(&ours_set),
+        std::mem::size_of_val(&bare_get),
+    );
+    drop((ours_get, ours_set, bare_get));
     Fixture {
         cache,
         bare,
@@ -323,8 +338,35 @@ fn paired(rt: &Runtime, fx: &Fixture, name: &str) {
     for tasks in [1u64, 16] {
         cases.push((Op::GetMany, "get_many_100", tasks, 32 / tasks));
     }
+    // Diagnostic: `BENCH_ONLY=get/current_thread/256` keeps one case, and
+    // `BENCH_SIDE=ours|bare` runs only that side (for a profile or a CPU
+    // count of one side).
+    let only = std::env::var("BENCH_ONLY").ok();
+    let one_side = match std::env::var("BENCH_SIDE").as_deref() {
+        Ok("ours") => Some(Side::Ours),
+        Ok("bare") => Some(Side::Bare),
+        _ => None,
+    };
     for (op, label, tasks, per_task) in cases {
+        if only
+            .as_deref()
+            .is_some_and(|o| o != format!("{label}/{name}/{tasks}"))
+        {
+            continue;
+        }
         let ops = (tasks * per_task) as f64;
+        if let Some(side) = one_side {
+            let start = Instant::now();
+            for _ in 0..rounds {
+                rt.block_on(run(fx, side, op, tasks, per_task));
+            }
+            println!(
+                "SIDE {side:?} {label}/{name}/{tasks}: {:.0} ops in {:.3} s",
+                ops * rounds as f64,
+                start.elapsed().as_secs_f64()
+            );
+            continue;
+        }
         let mut ratios = Vec::new();
         let (mut ours_all, mut bare_all) = (Vec::new(), Vec::new());
         for r in 0..rounds {

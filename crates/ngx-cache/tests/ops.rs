@@ -500,6 +500,41 @@ fn futures_are_send() {
     is_sync(&cache);
 }
 
+/// The state a task holds while a call waits for Redis. Work that runs
+/// only on rare paths (the breaker's probe waiting for a connection, an
+/// invalidation sent without the publisher task) is boxed, so it does not
+/// make every call's state larger: 4,112 bytes for a `get` and 4,496 for a
+/// `set` before, about 1,200 with it.
+#[test]
+fn a_call_in_flight_holds_little_state() {
+    const LIMIT: usize = 2_048;
+    let cache = Cache::disabled();
+    let value = profile(1);
+    let keys = ["a", "b"];
+    let opts = EntryOptions::new();
+    let sizes = [
+        ("get", std::mem::size_of_val(&cache.get::<Profile>("k"))),
+        ("set", std::mem::size_of_val(&cache.set("k", &value, None))),
+        ("delete", std::mem::size_of_val(&cache.delete("k"))),
+        (
+            "get_many",
+            std::mem::size_of_val(&cache.get_many::<Profile, _>(&keys)),
+        ),
+        (
+            "get_or_load",
+            std::mem::size_of_val(
+                &cache.get_or_load("k", &opts, || async { Ok::<_, std::io::Error>(profile(2)) }),
+            ),
+        ),
+    ];
+    for (name, size) in sizes {
+        assert!(
+            size <= LIMIT,
+            "{name}: {size} bytes in flight (limit {LIMIT})"
+        );
+    }
+}
+
 crate::on_single_and_cluster!(
     get_and_set_round_trip_and_count_hits_and_misses,
     get_many_and_set_many_keep_order_and_report_misses,

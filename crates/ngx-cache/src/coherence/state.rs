@@ -344,13 +344,18 @@ impl Coherence {
     /// publisher task when it runs.
     pub(crate) async fn publish(&self, what: Invalidation) {
         let Some(channel) = &self.channel else { return };
-        let what = match channel.send(what) {
+        match channel.send(what) {
             Ok(sent) => {
                 let _ = sent.await;
-                return;
             }
-            Err(what) => what,
-        };
+            // No publisher task. Boxed: the direct send's future (kilobytes
+            // on a cluster) would otherwise be part of every write's state.
+            Err(what) => Box::pin(self.publish_now(channel, what)).await,
+        }
+    }
+
+    /// Sends `what` on `channel` from this task.
+    async fn publish_now(&self, channel: &Channel, what: Invalidation) {
         let message = [channel.encode(&what)];
         match self
             .remote

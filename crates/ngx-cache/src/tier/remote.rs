@@ -85,8 +85,10 @@ impl Remote {
         if permit.is_probe() {
             // The probe decides whether the breaker closes: give it a
             // connection if Redis is back, rather than failing on a
-            // reconnect task still in back-off.
-            backend.await_connection().await;
+            // reconnect task still in back-off. Boxed: the wait (a cluster
+            // topology refresh) is a future of kilobytes that every call's
+            // state would otherwise carry, and it runs only on probes.
+            Box::pin(backend.await_connection()).await;
         }
         match op(backend).await {
             Ok(v) => {
