@@ -356,14 +356,21 @@ fn paired(rt: &Runtime, fx: &Fixture, name: &str) {
         }
         let ops = (tasks * per_task) as f64;
         if let Some(side) = one_side {
-            let start = Instant::now();
+            let cpu = || {
+                let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+                t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+            };
+            let (start, cpu_start) = (Instant::now(), cpu());
             for _ in 0..rounds {
                 rt.block_on(run(fx, side, op, tasks, per_task));
             }
+            let total = ops * rounds as f64;
+            let cpu_s = cpu() - cpu_start;
             println!(
-                "SIDE {side:?} {label}/{name}/{tasks}: {:.0} ops in {:.3} s",
-                ops * rounds as f64,
-                start.elapsed().as_secs_f64()
+                "SIDE {side:?} {label}/{name}/{tasks}: {total:.0} ops in {:.3} s, \
+                 this process's CPU {cpu_s:.3} s ({:.2} us/op)",
+                start.elapsed().as_secs_f64(),
+                cpu_s / total * 1e6,
             );
             continue;
         }
