@@ -144,8 +144,8 @@ async fn fixture(url: &str) -> Fixture {
         encoded[42].len(),
         String::from_utf8_lossy(&encoded[42][..24.min(encoded[42].len())])
     );
-    // What a task holds while a call is in flight: with hundreds of tasks
-    // on one thread, a larger state is more memory touched per poll.
+    // The state a task holds while a call waits for Redis (the test
+    // `ops::a_call_in_flight_holds_little_state` bounds ours).
     let ours_get = cache.get::<String>(&short[0]);
     let ours_set = cache.set(&short[0], &values[0], None);
     let get_cmd = redis::cmd("GET");
