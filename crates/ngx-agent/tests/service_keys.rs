@@ -12,7 +12,9 @@ use ngx_agent::domain::{ModelKind, ProgramType, RoiInput, Tier};
 use ngx_agent::service::{Services, prediction_input_hash};
 use ngx_cache::stable_hash;
 use serde_json::Value;
-use support::{RedisServer, cache_with, config, exists, get_text, pttl, scan, seeded_db, services};
+use support::{
+    RedisServer, cache_with, config, eventually, exists, get_text, pttl, scan, seeded_db, services,
+};
 
 const CONV: &str = "conv-00002";
 const MESSAGE: &str = "I run a clinic and want the premium option";
@@ -29,8 +31,13 @@ fn roi_input() -> RoiInput {
 }
 
 /// Runs every read once and returns each key it must have written, with
-/// its key space, built here from the design's layout.
-async fn populate(s: &Services, db: &ngx_agent::db::Database) -> Vec<(KeySpace, String)> {
+/// its key space, built here from the design's layout, once every write
+/// has landed (computed values reach Redis after their caller has them).
+async fn populate(
+    s: &Services,
+    db: &ngx_agent::db::Database,
+    redis: &RedisServer,
+) -> Vec<(KeySpace, String)> {
     let state = s.conversations.get(CONV).await.unwrap();
     let cust = state.customer.id.clone();
     let profile = s.customers.get(&cust).await.unwrap();
@@ -51,7 +58,7 @@ async fn populate(s: &Services, db: &ngx_agent::db::Database) -> Vec<(KeySpace, 
         history: &state.messages,
     });
     let pred_hash = prediction_input_hash(&serde_json::to_vec(&state).unwrap());
-    vec![
+    let expected = vec![
         (KeySpace::Conversation, format!("ngx:conv:v1:{CONV}")),
         (KeySpace::Customer, format!("ngx:cust:v1:{cust}")),
         (KeySpace::Tier, format!("ngx:tier:v1:{cust}:{tier_hash}")),
@@ -70,7 +77,18 @@ async fn populate(s: &Services, db: &ngx_agent::db::Database) -> Vec<(KeySpace, 
         (KeySpace::AgentConfig, "ngx:conf:agent:v1:default".into()),
         (KeySpace::Knowledge, format!("ngx:know:v1:{topic}")),
         (KeySpace::ProgramCatalog, "ngx:prog:catalog:v1:all".into()),
-    ]
+    ];
+    let landed = eventually(Duration::from_secs(5), || async {
+        expected.iter().all(|(_, key)| exists(redis, key))
+            && scan(redis, "ngx:__lease:*").is_empty()
+    })
+    .await;
+    assert!(
+        landed,
+        "expected {expected:?}; Redis holds {:?}",
+        scan(redis, "*")
+    );
+    expected
 }
 
 /// The JSON value stored under `key`: the plain value, or the `v` of the
@@ -92,7 +110,7 @@ async fn key_layout_is_literal_and_values_are_plain_json() {
     let t = seeded_db().await;
     let (s, m) = support::services_on(&redis, &t.db).await;
 
-    let expected = populate(&s, &t.db).await;
+    let expected = populate(&s, &t.db, &redis).await;
     let mut keys: Vec<String> = expected.iter().map(|(_, k)| k.clone()).collect();
     for key in &keys {
         assert!(
@@ -207,7 +225,7 @@ async fn check_ttls(settings: DomainCacheSettings, jitter: f64) {
         settings,
     );
     let slack = Duration::from_secs(5);
-    for (space, key) in populate(&s, &t.db).await {
+    for (space, key) in populate(&s, &t.db, &redis).await {
         let ttl = ttls.iter().find(|(s, _)| *s == space).unwrap().1;
         let max = ttl + fail_safe;
         let min = (max - ttl.mul_f64(jitter)).saturating_sub(slack);

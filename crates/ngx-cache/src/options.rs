@@ -59,6 +59,15 @@ pub struct EntryOptions {
     pub lock_wait: Duration,
     /// Lifetime of the load lease in Redis.
     pub lease: Duration,
+    /// Answer a load's callers as soon as the loader returns, and write the
+    /// value to Redis and L1 afterwards in the load's task (FusionCache's
+    /// background distributed operations). A miss then costs the caller one
+    /// Redis round trip less. Callers in this process that arrive before
+    /// the write lands join the load and get its value; another instance
+    /// may miss and load once more in that window, and a `get` right after
+    /// the call may not see the value yet. The fill is checked as usual:
+    /// an invalidation during the load still refuses it. Off by default.
+    pub background_fill: bool,
     /// Test hook: fill without checking the lease, as a naive cache-aside
     /// would. Exists only to show that the stale-set test can fail; built
     /// only with the `test-util` feature.
@@ -84,6 +93,7 @@ impl Default for EntryOptions {
             distributed: true,
             lock_wait: Duration::from_secs(1),
             lease: Duration::from_secs(10),
+            background_fill: false,
             #[cfg(feature = "test-util")]
             unchecked_fill: false,
         }
@@ -137,6 +147,8 @@ option_setters! {
     lock_wait: Duration => |o, v| o.lock_wait = v;
     /// Sets the load lease lifetime.
     lease: Duration => |o, v| o.lease = v;
+    /// Turns the background fill on or off.
+    background_fill: bool => |o, v| o.background_fill = v;
 }
 
 impl EntryOptions {

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ngx_cache::{Cache, EntryOptions, LoadError, Source, WarmEntry};
-use support::hybrid::{instance, instances};
+use ngx_cache::{BreakerConfig, Cache, EntryOptions, LoadError, Source, WarmEntry};
+use support::hybrid::{LAG_BOUND, instance, instances};
+use support::proxy::StallingProxy;
 use support::server::RedisServer;
 use support::target::Backing;
-use support::util::{eventually, lease_keys, pttl, raw_exists, raw_get, raw_set, timed};
+use support::util::{config, eventually, lease_keys, pttl, raw_exists, raw_get, raw_set, timed};
 
 type Io<T> = Result<T, std::io::Error>;
 
@@ -399,11 +400,106 @@ async fn values_that_look_like_envelopes_round_trip() {
     assert_eq!(b.stats().errors, 0);
 }
 
+/// How long the stalled fill below waits for Redis before it gives up.
+const STALLED_FILL: Duration = Duration::from_secs(1);
+
+/// One `get_or_load` whose loader stalls every Redis connection of the cache
+/// (through a proxy) before returning, so the fill after it cannot finish:
+/// how long the caller waited.
+async fn load_while_redis_stalls(background_fill: bool) -> Duration {
+    let server = RedisServer::start();
+    let proxy = Arc::new(StallingProxy::start(server.port()).await);
+    let cache = Cache::connect(
+        config(&server)
+            .url(proxy.url())
+            .op_timeout(STALLED_FILL)
+            .breaker(BreakerConfig::disabled())
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_secs(60))
+        .background_fill(background_fill);
+    let stall = Arc::clone(&proxy);
+    let (loaded, took) = timed(cache.get_or_load_entry("k", &opts, move || async move {
+        stall.stall_existing();
+        Ok::<_, std::io::Error>("loaded".to_owned())
+    }))
+    .await;
+    let loaded = loaded.unwrap();
+    assert_eq!(loaded.value, "loaded");
+    assert_eq!(loaded.source, Source::Loader);
+    took
+}
+
+/// With `background_fill` the caller has the loaded value while the write
+/// to Redis still waits; without it, the caller waits for the write.
+#[tokio::test]
+async fn a_background_fill_answers_before_redis_does() {
+    let background = load_while_redis_stalls(true).await;
+    assert!(
+        background < STALLED_FILL / 2,
+        "answered after {background:?}, the fill waits up to {STALLED_FILL:?}"
+    );
+    let foreground = load_while_redis_stalls(false).await;
+    assert!(
+        foreground >= STALLED_FILL * 9 / 10,
+        "the default answers after the fill: {foreground:?}"
+    );
+}
+
+/// The value of a background fill reaches Redis and L1 after the caller
+/// has it, without another load: callers that come while the fill runs
+/// join the load, those after it hit.
+async fn a_background_fill_lands_and_the_value_loads_once(server: &Backing) {
+    let cache = instance(server).await;
+    let calls = counter();
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_secs(60))
+        .background_fill(true);
+    let first = cache
+        .get_or_load_entry("bg", &opts, counting(&calls, Duration::ZERO, 7u32))
+        .await
+        .unwrap();
+    assert_eq!((first.value, first.source), (7, Source::Loader));
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (cache, opts) = (cache.clone(), opts.clone());
+            let loader = counting(&calls, Duration::ZERO, 8u32);
+            tokio::spawn(async move { cache.get_or_load("bg", &opts, loader).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), 7);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "{:?}", cache.stats());
+    let landed = eventually(LAG_BOUND, || async { raw_get(server, "t:bg").is_some() }).await;
+    assert!(landed.is_some(), "the fill never reached Redis");
+    assert!(
+        eventually(LAG_BOUND, || async { lease_keys(server).is_empty() })
+            .await
+            .is_some(),
+        "the lease outlived the fill: {:?}",
+        lease_keys(server)
+    );
+    // A second instance reads what the fill wrote.
+    let other = instance(server).await;
+    let read = other
+        .get_or_load_entry("bg", &opts, counting(&calls, Duration::ZERO, 9u32))
+        .await
+        .unwrap();
+    assert_eq!((read.value, read.source), (7, Source::L2));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
 crate::on_single_and_cluster!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     a_thousand_concurrent_misses_run_the_loader_once,
     a_thousand_concurrent_misses_with_an_instant_loader_run_it_once,
     instances_missing_together_load_about_once,
+    a_background_fill_lands_and_the_value_loads_once,
 );
 
 crate::on_single_and_cluster!(

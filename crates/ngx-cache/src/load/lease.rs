@@ -35,9 +35,14 @@ const POLL: Duration = Duration::from_millis(25);
 /// What the key held when the lease was taken.
 type Observed = Option<Vec<u8>>;
 
+/// Where a flight sends its result: the callers waiting for it.
+pub(super) type Answer<T, E> = futures::channel::oneshot::Sender<Result<T, LoadError<E>>>;
+
 impl Loader {
     /// The body of a flight: lease, wait for another instance or load, fill.
     /// `reading` is the clock reading taken before the caller's Redis read.
+    /// The result goes to `answer`: after the fill, or before it with
+    /// [`EntryOptions::background_fill`].
     pub(super) async fn load_and_fill<T, E, F, Fut>(
         &self,
         key: &str,
@@ -45,8 +50,8 @@ impl Loader {
         opts: &EntryOptions,
         loader: F,
         reading: u64,
-    ) -> Result<T, LoadError<E>>
-    where
+        answer: Answer<T, E>,
+    ) where
         T: Cacheable,
         E: Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
@@ -62,7 +67,8 @@ impl Loader {
                 if let Ok(RedisRead::Fresh(value, meta)) = self.coherence.read::<T>(full).await {
                     counters.inc(Count::DistributedWaits, 1);
                     self.fill_l1(key, &value, opts, meta, reading);
-                    return Ok(value);
+                    let _ = answer.send(Ok(value));
+                    return;
                 }
                 (have_lease, observed) = self.take_lease(full, &token, opts.lease).await;
                 if have_lease != Some(false) {
@@ -87,14 +93,22 @@ impl Loader {
         match outcome {
             Ok(value) => {
                 let lease_held = token.map(|t| (t, &observed));
-                self.fill(key, full, &value, opts, tags, lease_held, reading)
-                    .await;
-                Ok(value)
+                // A caller that stopped waiting dropped its receiver: the
+                // fill goes on regardless, so `send` errors are ignored.
+                if opts.background_fill {
+                    let _ = answer.send(Ok(value.clone()));
+                    self.fill(key, full, &value, opts, tags, lease_held, reading)
+                        .await;
+                } else {
+                    self.fill(key, full, &value, opts, tags, lease_held, reading)
+                        .await;
+                    let _ = answer.send(Ok(value));
+                }
             }
             Err(e) => {
                 counters.keyed(Keyed::LoadFailures, key);
                 self.release_lease(full, token).await;
-                Err(e)
+                let _ = answer.send(Err(e));
             }
         }
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use futures::channel::oneshot;
 
 use super::flight::{FlightFuture, FlightGuard, Flights, Joined};
 use crate::coherence::{Coherence, L1Lookup, RedisRead};
@@ -271,14 +272,17 @@ impl Loader {
                 };
                 let this = Arc::clone(self);
                 let opts = opts.clone();
-                let task = tokio::spawn(async move {
-                    let result = this
-                        .load_and_fill(&guard.key, &full, &opts, loader, reading)
+                let (answer, answered) = oneshot::channel();
+                // The task, not the callers, drives the load; it answers
+                // through the channel (before or after the fill, as the
+                // options say) and leaves the map when the fill is done.
+                tokio::spawn(async move {
+                    this.load_and_fill(&guard.key, &full, &opts, loader, reading, answer)
                         .await;
                     drop(guard);
-                    result
                 });
-                async move { task.await.unwrap_or(Err(LoadError::Panicked)) }
+                // A dropped sender is a task that panicked or was cancelled.
+                async move { answered.await.unwrap_or(Err(LoadError::Panicked)) }
                     .boxed()
                     .shared()
             })
