@@ -66,7 +66,9 @@ pub struct EntryOptions {
     /// the write lands join the load and get its value; another instance
     /// may miss and load once more in that window, and a `get` right after
     /// the call may not see the value yet. The fill is checked as usual:
-    /// an invalidation during the load still refuses it. Off by default.
+    /// an invalidation during the load still refuses it. Applies to
+    /// `get_or_load` and to each batch of `get_or_load_many`. Off by
+    /// default.
     pub background_fill: bool,
     /// Test hook: fill without checking the lease, as a naive cache-aside
     /// would. Exists only to show that the stale-set test can fail; built

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use ngx_cache::{Cache, EntryOptions, LoadError};
 use redis::Commands;
-use support::hybrid::{LAG_BOUND, instance, instances};
+use support::hybrid::{LAG_BOUND, behind_stalling_proxy, instance, instances};
 use support::server::RedisServer;
-use support::util::{eventually, raw_get};
+use support::util::{eventually, raw_get, timed};
 use tokio::sync::Notify;
 
 type Io<T> = Result<T, std::io::Error>;
@@ -317,4 +317,74 @@ async fn without_redis_every_key_is_loaded_directly() {
         .unwrap();
     assert_eq!(got, vec![Some(value_of("p")), Some(value_of("q"))]);
     assert_eq!(asked.lock().unwrap().len(), 1);
+}
+
+/// One batch of two missing keys whose loader stalls every Redis
+/// connection of the cache (through a proxy) before returning, so the
+/// fills after it cannot finish within `fill_timeout`: how long the caller
+/// waited.
+async fn batch_while_redis_stalls(background_fill: bool, fill_timeout: Duration) -> Duration {
+    let server = RedisServer::start();
+    let (cache, proxy) = behind_stalling_proxy(&server, fill_timeout).await;
+    let stall = Arc::clone(&proxy);
+    let loader = move |missing: Vec<String>| async move {
+        stall.stall_existing();
+        Ok::<_, std::io::Error>(
+            missing
+                .into_iter()
+                .map(|k| {
+                    let v = value_of(&k);
+                    (k, v)
+                })
+                .collect::<HashMap<_, _>>(),
+        )
+    };
+    let opts = opts().background_fill(background_fill);
+    let (got, took) = timed(cache.get_or_load_many(&["a", "b"], &opts, loader)).await;
+    assert_eq!(got.unwrap(), vec![Some(value_of("a")), Some(value_of("b"))]);
+    took
+}
+
+/// With `background_fill` a batch answers with the loaded values while the
+/// writes to Redis still wait; without it, the batch waits for them.
+#[tokio::test]
+async fn a_background_fill_answers_a_batch_before_redis_does() {
+    let fill_timeout = Duration::from_secs(1);
+    let background = batch_while_redis_stalls(true, fill_timeout).await;
+    assert!(
+        background < fill_timeout / 2,
+        "answered after {background:?}, the fills wait up to {fill_timeout:?}"
+    );
+    let foreground = batch_while_redis_stalls(false, fill_timeout).await;
+    assert!(
+        foreground >= fill_timeout * 9 / 10,
+        "the default answers after the fills: {foreground:?}"
+    );
+}
+
+/// A batch's background fills land, and single-key loads that come
+/// meanwhile join the batch instead of loading again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_background_fill_lands_and_loads_once() {
+    let server = RedisServer::start();
+    let cache = instance(&server).await;
+    let asked = Arc::default();
+    let opts = opts().background_fill(true);
+    let got: Vec<Option<String>> = cache
+        .get_or_load_many(&["x", "y"], &opts, recording(&asked, None, None, &[]))
+        .await
+        .unwrap();
+    assert_eq!(got, vec![Some(value_of("x")), Some(value_of("y"))]);
+    let again = cache
+        .get_or_load("x", &opts, || async {
+            Ok::<_, std::io::Error>("reloaded".to_owned())
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, value_of("x"));
+    assert_eq!(asked.lock().unwrap().len(), 1);
+    for key in ["t:x", "t:y"] {
+        let landed = eventually(LAG_BOUND, || async { raw_get(&server, key).is_some() }).await;
+        assert!(landed.is_some(), "{key} never reached Redis");
+    }
 }

@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ngx_cache::{BreakerConfig, Cache, EntryOptions, LoadError, Source, WarmEntry};
-use support::hybrid::{LAG_BOUND, instance, instances};
-use support::proxy::StallingProxy;
+use ngx_cache::{Cache, EntryOptions, LoadError, Source, WarmEntry};
+use support::hybrid::{LAG_BOUND, behind_stalling_proxy, instance, instances};
 use support::server::RedisServer;
 use support::target::Backing;
-use support::util::{config, eventually, lease_keys, pttl, raw_exists, raw_get, raw_set, timed};
+use support::util::{eventually, lease_keys, pttl, raw_exists, raw_get, raw_set, timed};
 
 type Io<T> = Result<T, std::io::Error>;
 
@@ -408,17 +407,7 @@ const STALLED_FILL: Duration = Duration::from_secs(1);
 /// how long the caller waited.
 async fn load_while_redis_stalls(background_fill: bool) -> Duration {
     let server = RedisServer::start();
-    let proxy = Arc::new(StallingProxy::start(server.port()).await);
-    let cache = Cache::connect(
-        config(&server)
-            .url(proxy.url())
-            .op_timeout(STALLED_FILL)
-            .breaker(BreakerConfig::disabled())
-            .build()
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let (cache, proxy) = behind_stalling_proxy(&server, STALLED_FILL).await;
     let opts = EntryOptions::new()
         .ttl(Duration::from_secs(60))
         .background_fill(background_fill);

@@ -161,11 +161,13 @@ impl Loader {
         let batch: Shared<BoxFuture<'static, BatchResult<T, E>>> = {
             let this = Arc::clone(self);
             let opts = opts.clone();
-            let task = tokio::spawn(async move {
+            let (answer, answered) = futures::channel::oneshot::channel();
+            tokio::spawn(async move {
                 let jobs = jobs.await.unwrap_or_default();
-                this.load_batch(jobs, &opts, loader).await
+                this.load_batch(jobs, &opts, loader, answer).await;
             });
-            async move { task.await.unwrap_or(Err(LoadError::Panicked)) }
+            // A dropped sender is a task that panicked or was cancelled.
+            async move { answered.await.unwrap_or(Err(LoadError::Panicked)) }
                 .boxed()
                 .shared()
         };
@@ -248,21 +250,25 @@ impl Loader {
         Ok(out)
     }
 
-    /// The batch task: leases, one loader call, checked fills.
+    /// The batch task: leases, one loader call, checked fills. The result
+    /// goes to `answer`: after the fills, or before them with
+    /// [`EntryOptions::background_fill`]; the batch's flights stay
+    /// registered until the fills are done.
     async fn load_batch<T, E, F, Fut>(
         &self,
         jobs: Vec<Job>,
         opts: &EntryOptions,
         loader: F,
-    ) -> BatchResult<T, E>
-    where
+        answer: futures::channel::oneshot::Sender<BatchResult<T, E>>,
+    ) where
         T: Cacheable,
         E: Send + Sync + 'static,
         F: FnOnce(Vec<String>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<HashMap<String, T>, E>> + Send + 'static,
     {
         if jobs.is_empty() {
-            return Ok(Arc::new(HashMap::new()));
+            let _ = answer.send(Ok(Arc::new(HashMap::new())));
+            return;
         }
         let counters = self.remote.counters();
         let token = format!("{:016x}", rand::random::<u64>());
@@ -294,6 +300,15 @@ impl Loader {
         };
         match outcome {
             Ok(values) => {
+                let values = Arc::new(values);
+                // Callers that stopped waiting dropped their receivers: the
+                // fills go on regardless, so `send` errors are ignored.
+                let answer = if opts.background_fill {
+                    let _ = answer.send(Ok(Arc::clone(&values)));
+                    None
+                } else {
+                    Some(answer)
+                };
                 futures::future::join_all(jobs.iter().zip(&leases).map(|(job, lease)| {
                     let (Some(full), Some((have_lease, observed))) = (&job.full, lease) else {
                         return async {}.boxed();
@@ -318,7 +333,9 @@ impl Loader {
                 }))
                 .await;
                 drop(jobs);
-                Ok(Arc::new(values))
+                if let Some(answer) = answer {
+                    let _ = answer.send(Ok(values));
+                }
             }
             Err(e) => {
                 futures::future::join_all(jobs.iter().zip(&leases).map(|(job, lease)| {
@@ -334,7 +351,7 @@ impl Loader {
                     }
                 }))
                 .await;
-                Err(e)
+                let _ = answer.send(Err(e));
             }
         }
     }

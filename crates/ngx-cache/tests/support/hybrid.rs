@@ -1,10 +1,12 @@
 //! Helpers for the hybrid-cache tests: several `Cache` instances connected to
 //! one server act as separate application instances.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use ngx_cache::Cache;
+use ngx_cache::{BreakerConfig, Cache};
 
+use super::proxy::StallingProxy;
 use super::server::RedisServer;
 use super::target::Target;
 use super::util::config;
@@ -14,6 +16,27 @@ pub async fn instance(server: &(impl Target + ?Sized)) -> Cache {
     Cache::connect(config(server).build().unwrap())
         .await
         .unwrap()
+}
+
+/// An instance on `server` that reaches it through a [`StallingProxy`]
+/// (returned with it), each operation bounded by `op_timeout` and the
+/// breaker off: once the proxy stalls, calls wait `op_timeout` and fail.
+pub async fn behind_stalling_proxy(
+    server: &RedisServer,
+    op_timeout: Duration,
+) -> (Cache, Arc<StallingProxy>) {
+    let proxy = Arc::new(StallingProxy::start(server.port()).await);
+    let cache = Cache::connect(
+        config(server)
+            .url(proxy.url())
+            .op_timeout(op_timeout)
+            .breaker(BreakerConfig::disabled())
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    (cache, proxy)
 }
 
 /// `n` instances on `server`.
