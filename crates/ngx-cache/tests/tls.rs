@@ -1,14 +1,15 @@
 //! TLS against a real `redis-server --tls-port`, with certificates made by
 //! the test: server verification with a CA file, mutual TLS with a client
 //! certificate, lazy connections whose reconnect task survives the
-//! handshake, and settings that are refused at start-up naming the variable.
+//! handshake, settings that are refused at start-up naming the variable,
+//! and a Redis Cluster whose nodes are reached with the same TLS files.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use ngx_cache::{Cache, CacheConfig};
-use support::tls::{Certs, TlsServer};
+use support::tls::{Certs, TlsCluster, TlsServer};
 
 fn tls_config(server: &TlsServer) -> ngx_cache::CacheConfigBuilder {
     CacheConfig::builder()
@@ -206,4 +207,73 @@ async fn unusable_tls_files_name_the_variable() {
             assert!(err.to_string().contains(var), "{var}: {err}");
         }
     }
+}
+
+/// A cache on `cluster`, over TLS with the test CA and, with `client_cert`,
+/// the client certificate.
+fn cluster_config(certs: &Certs, cluster: &TlsCluster, client_cert: bool) -> CacheConfig {
+    let builder = CacheConfig::builder()
+        .url(cluster.urls())
+        .cluster(true)
+        .namespace("t")
+        .connect_timeout(Duration::from_secs(2))
+        .tls_ca_file(certs.ca());
+    let builder = if client_cert {
+        builder
+            .tls_cert_file(certs.client_cert())
+            .tls_key_file(certs.client_key())
+    } else {
+        builder
+    };
+    builder.build().unwrap()
+}
+
+#[tokio::test]
+async fn a_cluster_is_reached_with_the_tls_files() {
+    let certs = Certs::generate();
+    let cluster = TlsCluster::start(&certs);
+    let config = cluster_config(&certs, &cluster, true);
+    let cache = Cache::connect(config.clone()).await.unwrap();
+    let keys: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
+    let items: Vec<(String, String)> = keys.iter().map(|k| (k.clone(), k.clone())).collect();
+    cache.try_set_many(&items, None).await.unwrap();
+    let read: Vec<Option<String>> = cache.try_get_many(&keys).await.unwrap();
+    assert_eq!(read, keys.iter().cloned().map(Some).collect::<Vec<_>>());
+    // The keys are spread over the three primaries, each reached over TLS.
+    for node in &cluster.nodes {
+        let size: u64 = redis::cmd("DBSIZE").query(&mut node.server.conn()).unwrap();
+        assert!(size > 0, "a primary holds none of the 30 keys");
+    }
+    let health = cache.health_check().await;
+    assert!(health.healthy, "{health:?}");
+
+    // The invalidation channel is a TLS connection to one node: a delete
+    // on another instance reaches this one's L1.
+    let other = Cache::connect(config).await.unwrap();
+    assert_eq!(cache.get::<String>("k1").await.as_deref(), Some("k1"));
+    assert!(other.delete("k1").await);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cache.stats().invalidations_received == 0 {
+        assert!(Instant::now() < deadline, "the invalidation never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(cache.get::<String>("k1").await, None);
+}
+
+#[tokio::test]
+async fn a_cluster_node_is_verified_and_asks_for_the_client_certificate() {
+    let certs = Certs::generate();
+    let cluster = TlsCluster::start(&certs);
+    // The system roots do not trust the test CA.
+    let mut config = cluster_config(&certs, &cluster, true);
+    config.tls_ca_file = None;
+    assert!(Cache::connect(config).await.is_err());
+    // The nodes refuse a client without a certificate.
+    let config = cluster_config(&certs, &cluster, false);
+    assert!(Cache::connect(config).await.is_err());
+    // Unusable files name their variable, as for one server.
+    let mut config = cluster_config(&certs, &cluster, true);
+    config.tls_key_file = None;
+    let err = Cache::connect(config).await.unwrap_err();
+    assert!(err.to_string().contains("REDIS_TLS_KEY_FILE"), "{err}");
 }

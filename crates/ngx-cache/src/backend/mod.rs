@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use crate::config::CacheConfig;
-use crate::error::{ConfigError, Error};
+use crate::error::Error;
 use crate::health::NodeHealth;
 use crate::key::KeyTtl;
 
@@ -134,12 +134,6 @@ pub(crate) async fn connect(config: &CacheConfig, eager: bool) -> Result<Backend
     let settings = Settings::of(config);
     tls::install_provider();
     if config.cluster {
-        if !settings.tls.is_empty() {
-            return Err(Error::Config(ConfigError::new(
-                "REDIS_TLS_CA_FILE",
-                "TLS files apply to a single server; cluster nodes are verified against the system roots",
-            )));
-        }
         return Ok(Backend::Cluster(
             ClusterBackend::connect(&config.url, settings, eager).await?,
         ));

@@ -39,23 +39,12 @@ fn pem(var: &'static str, path: &std::path::Path) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
-/// The client for `url` with the TLS settings; `secret` is removed from
-/// error messages.
-pub(super) fn client(url: &str, tls: &Tls, secret: Option<&str>) -> Result<redis::Client, Error> {
-    install_provider();
-    let bad_url = |e: redis::RedisError| {
-        Error::Config(ConfigError::new(
-            "REDIS_URL",
-            crate::redact::scrub(&e.to_string(), secret),
-        ))
-    };
-    // No `CLIENT SETINFO` on connect: one command less for an ACL user to
-    // be granted (and Redis 7.0 has no such subcommand to grant).
-    let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(bad_url)?;
-    let settings = info.redis_settings().clone().set_skip_set_lib_name();
-    let info = info.set_redis_settings(settings);
+/// The certificates of `tls` read from their files, for a client that
+/// verifies its server against them (and shows a client certificate, with
+/// mutual TLS); `None` when no TLS file is set (the system roots verify).
+pub(super) fn certificates(tls: &Tls) -> Result<Option<redis::TlsCertificates>, Error> {
     if tls.is_empty() {
-        return redis::Client::open(info).map_err(bad_url);
+        return Ok(None);
     }
     let root_cert = match &tls.ca_file {
         Some(path) => Some(pem("REDIS_TLS_CA_FILE", path)?),
@@ -80,23 +69,47 @@ pub(super) fn client(url: &str, tls: &Tls, secret: Option<&str>) -> Result<redis
         }
         (None, None) => None,
     };
-    let certs = redis::TlsCertificates {
+    Ok(Some(redis::TlsCertificates {
         client_tls,
         root_cert,
+    }))
+}
+
+/// A redis-rs error building a client with the certificates of `tls`, as
+/// the configuration error of the variable it is about (the URL's when it
+/// names none); `secret` is removed from the message.
+pub(super) fn certificate_error(e: &redis::RedisError, tls: &Tls, secret: Option<&str>) -> Error {
+    let text = e.to_string();
+    let var = if tls.ca_file.is_some() && text.contains("root") {
+        "REDIS_TLS_CA_FILE"
+    } else if tls.cert_file.is_some() && text.contains("client") {
+        "REDIS_TLS_CERT_FILE"
+    } else if tls.key_file.is_some() && text.contains("key") {
+        "REDIS_TLS_KEY_FILE"
+    } else {
+        "REDIS_URL"
     };
-    redis::Client::build_with_tls(info, certs).map_err(|e| {
-        let var = if tls.ca_file.is_some() && e.to_string().contains("root") {
-            "REDIS_TLS_CA_FILE"
-        } else if tls.cert_file.is_some() && e.to_string().contains("client") {
-            "REDIS_TLS_CERT_FILE"
-        } else if tls.key_file.is_some() && e.to_string().contains("key") {
-            "REDIS_TLS_KEY_FILE"
-        } else {
-            "REDIS_URL"
-        };
+    Error::Config(ConfigError::new(var, crate::redact::scrub(&text, secret)))
+}
+
+/// The client for `url` with the TLS settings; `secret` is removed from
+/// error messages.
+pub(super) fn client(url: &str, tls: &Tls, secret: Option<&str>) -> Result<redis::Client, Error> {
+    install_provider();
+    let bad_url = |e: redis::RedisError| {
         Error::Config(ConfigError::new(
-            var,
+            "REDIS_URL",
             crate::redact::scrub(&e.to_string(), secret),
         ))
-    })
+    };
+    // No `CLIENT SETINFO` on connect: one command less for an ACL user to
+    // be granted (and Redis 7.0 has no such subcommand to grant).
+    let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(bad_url)?;
+    let settings = info.redis_settings().clone().set_skip_set_lib_name();
+    let info = info.set_redis_settings(settings);
+    match certificates(tls)? {
+        None => redis::Client::open(info).map_err(bad_url),
+        Some(certs) => redis::Client::build_with_tls(info, certs)
+            .map_err(|e| certificate_error(&e, tls, secret)),
+    }
 }

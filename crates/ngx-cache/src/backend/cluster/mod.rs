@@ -59,6 +59,9 @@ struct Shared {
     conn: ClusterConnection,
     /// The first seed, the template of a per-node subscription client.
     seed: ConnectionInfo,
+    /// The TLS files' certificates, for the per-node subscription clients
+    /// too.
+    certs: Option<redis::TlsCertificates>,
     settings: Settings,
     /// The password, removed from every error message.
     secret: Option<String>,
@@ -141,15 +144,26 @@ impl ClusterBackend {
             .ok_or_else(|| Error::Config(ConfigError::new("REDIS_URL", "must not be empty")))?
             .into_connection_info()
             .map_err(|e| config_error(&e, secret.as_deref()))?;
-        let client: ClusterClient = ClusterClientBuilder::new(seeds)
+        // The subscription clients built from it skip `CLIENT SETINFO`, as
+        // single-server clients do (redis-rs's cluster connections send
+        // it, and carry on when it is refused).
+        let settings_of_seed = seed.redis_settings().clone().set_skip_set_lib_name();
+        let seed = seed.set_redis_settings(settings_of_seed);
+        let certs = super::tls::certificates(&settings.tls)?;
+        let mut builder = ClusterClientBuilder::new(seeds)
             .connection_timeout(settings.connect_timeout)
             .response_timeout(settings.op_timeout)
             .overall_response_timeout(Some(settings.op_timeout))
             .retries(2)
             .min_retry_wait(10)
-            .max_retry_wait(100)
-            .build()
-            .map_err(|e| config_error(&e, secret.as_deref()))?;
+            .max_retry_wait(100);
+        if let Some(certs) = &certs {
+            builder = builder.certs(certs.clone());
+        }
+        let client: ClusterClient = builder.build().map_err(|e| match certs {
+            Some(_) => super::tls::certificate_error(&e, &settings.tls, secret.as_deref()),
+            None => config_error(&e, secret.as_deref()),
+        })?;
         let conn = if eager {
             let limit = settings.connect_timeout + Duration::from_millis(50);
             match tokio::time::timeout(limit, client.get_async_connection()).await {
@@ -177,6 +191,7 @@ impl ClusterBackend {
         let shared = Arc::new(Shared {
             conn,
             seed,
+            certs,
             settings,
             secret,
             topology: RwLock::new(Arc::new(Topology::default())),
@@ -364,6 +379,14 @@ impl Shared {
     /// Asks the topology task to read the topology now.
     fn refresh_soon(&self) {
         self.wake.notify_one();
+    }
+
+    /// A client of one node, `info`, with the TLS files' certificates.
+    fn node_client(&self, info: ConnectionInfo) -> Option<redis::Client> {
+        match &self.certs {
+            Some(certs) => redis::Client::build_with_tls(info, certs.clone()).ok(),
+            None => redis::Client::open(info).ok(),
+        }
     }
 }
 
@@ -851,13 +874,13 @@ impl ClusterBackend {
         }
         if nodes.is_empty() {
             // No topology yet: the seed itself.
-            let client = redis::Client::open(self.shared.seed.clone()).ok()?;
+            let client = self.shared.node_client(self.shared.seed.clone())?;
             return single::subscribe_with(&client, channel, timeout).await;
         }
         let start = self.shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
         for i in 0..nodes.len() {
             let node = &nodes[(start + i) % nodes.len()];
-            let Ok(client) = redis::Client::open(node_info(&self.shared.seed, node)) else {
+            let Some(client) = self.shared.node_client(node_info(&self.shared.seed, node)) else {
                 continue;
             };
             if let Some(sub) = single::subscribe_with(&client, channel, timeout).await {
