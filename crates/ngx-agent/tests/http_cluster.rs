@@ -1,6 +1,9 @@
 //! Two real `ngx-agent` processes on one local Redis Cluster and one
 //! database: a customer written through one is never read stale from the
-//! other once the invalidation lag (measured and printed) has passed.
+//! other once the invalidation lag (measured and printed) has passed. And
+//! the operator's `ngx-agent cache` reads on a cluster: `keys` and `stats`
+//! see the keys of every primary, and `get` reads an entry (and its tags)
+//! on the node that holds it.
 
 mod support {
     #![allow(dead_code, unreachable_pub, missing_docs)]
@@ -12,9 +15,10 @@ mod support {
     pub mod target;
 }
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use ngx_cache::{Cache, CacheConfig, EntryOptions};
 use serde_json::json;
 use support::cluster::RedisCluster;
 use support::server::free_port;
@@ -139,4 +143,108 @@ async fn a_write_through_one_agent_is_never_read_stale_from_the_other() {
     println!(
         "two ngx-agent processes on a cluster: invalidation lag at most {worst:?} over 10 writes"
     );
+}
+
+const NS: &str = "clicluster";
+
+/// `ngx-agent args...` on `cluster`, with nothing of the caller's
+/// environment that would point it elsewhere.
+fn run(cluster: &RedisCluster, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CACHE_") || name.starts_with("REDIS_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("REDIS_URL", cluster.urls())
+        .env("REDIS_CLUSTER", "true")
+        .env("CACHE_NAMESPACE", NS)
+        .env("RUST_LOG", "warn")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ngx-agent")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_reads_see_every_primary() {
+    let cluster = RedisCluster::start();
+    let config = CacheConfig::builder()
+        .url(cluster.urls())
+        .cluster(true)
+        .namespace(NS)
+        .build()
+        .unwrap();
+    let cache = Cache::connect(config).await.unwrap();
+    for i in 0..30 {
+        cache.set(&format!("cust:v1:c{i}"), &i, None).await.unwrap();
+    }
+    let tagged = EntryOptions::new().tag("customer:c7");
+    cache
+        .set_with("tier:v1:c7", &"gold", &tagged)
+        .await
+        .unwrap();
+    assert!(cache.invalidate_tag("customer:c7").await);
+    let primaries = cluster.primaries();
+    let holding = primaries
+        .iter()
+        .filter(|&&i| {
+            cluster
+                .try_query::<u64>(i, &redis::cmd("DBSIZE"))
+                .is_some_and(|n| n > 0)
+        })
+        .count();
+    assert_eq!(holding, 3, "the keys should be spread over the primaries");
+
+    let listed = json(&run(&cluster, &["cache", "keys", "cust", "--json"]));
+    let mut keys: Vec<String> = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    keys.sort();
+    let mut expected: Vec<String> = (0..30).map(|i| format!("{NS}:cust:v1:c{i}")).collect();
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert_eq!(listed["truncated"], false);
+    let limited = json(&run(
+        &cluster,
+        &["cache", "keys", "cust", "--limit", "5", "--json"],
+    ));
+    assert_eq!(limited["keys"].as_array().unwrap().len(), 5);
+    assert_eq!(limited["truncated"], true);
+
+    let stats = json(&run(&cluster, &["cache", "stats", "--json"]));
+    assert_eq!(stats["keys_by_type"]["customer"], 30, "{stats}");
+    assert_eq!(stats["keys_by_type"]["tier"], 1, "{stats}");
+    assert_eq!(stats["tag_versions"], 1, "{stats}");
+    assert!(
+        stats["redis_version"].as_str().unwrap().starts_with('7'),
+        "{stats}"
+    );
+
+    for i in [0, 7, 29] {
+        let entry = json(&run(
+            &cluster,
+            &["cache", "get", "cust", &format!("c{i}"), "--json"],
+        ));
+        assert_eq!(entry["state"], "fresh", "{entry}");
+        assert_eq!(entry["value"], i, "{entry}");
+    }
+    // The tag's version lives on its own slot: read there, it shows the
+    // entry was invalidated.
+    let entry = json(&run(&cluster, &["cache", "get", "tier", "c7", "--json"]));
+    assert_eq!(entry["state"], "invalidated", "{entry}");
+    let missing = run(&cluster, &["cache", "get", "cust", "nobody"]);
+    assert_eq!(missing.status.code(), Some(1));
 }

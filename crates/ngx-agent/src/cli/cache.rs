@@ -16,8 +16,7 @@ use ngx_agent::cache::{DomainCacheSettings, KeySpace, NgxCacheManager};
 use ngx_agent::config::AppConfig;
 use ngx_agent::db::{Database, DbOptions};
 use ngx_agent::service::Services;
-use ngx_cache::{Cache, CacheConfig, escape_glob};
-use redis::aio::MultiplexedConnection;
+use ngx_cache::{Cache, CacheConfig, RedisNodes, escape_glob};
 
 use super::{EnvArgs, Output, entry, progress};
 
@@ -107,7 +106,7 @@ pub(crate) async fn run(cmd: CacheCommand, env: &EnvArgs, out: Output) -> anyhow
         CacheCommand::Stats => stats(&config, out).await,
         CacheCommand::Health => health(config, out).await,
         CacheCommand::Get { space, id } => {
-            entry::show(&mut raw(&config).await?, &config, space, &id, out).await
+            entry::show(&mut raw(&config).await?.keyed, &config, space, &id, out).await
         }
         CacheCommand::Keys { space, limit } => keys(&config, space, limit, out).await,
         CacheCommand::Invalidate(args) => invalidate(config, env, args, out).await,
@@ -116,24 +115,23 @@ pub(crate) async fn run(cmd: CacheCommand, env: &EnvArgs, out: Output) -> anyhow
     }
 }
 
-/// A plain connection for reads, within the connect timeout.
-pub(crate) async fn raw(config: &CacheConfig) -> anyhow::Result<MultiplexedConnection> {
+/// Plain connections for reads, within the connect timeout: one for
+/// commands about a key, and one to each primary (the server itself when
+/// not clustered) for `SCAN` and `INFO`.
+pub(crate) async fn raw(config: &CacheConfig) -> anyhow::Result<RedisNodes> {
     let url = config.redacted_url();
-    // redis-rs errors may echo the URL: print the redacted one instead.
-    let clean = |e: redis::RedisError| e.to_string().replace(&config.url, &url);
-    let client = ngx_cache::redis_client(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    tokio::time::timeout(
-        config.connect_timeout,
-        client.get_multiplexed_async_connection(),
-    )
-    .await
-    .map_err(|_| {
-        anyhow::anyhow!(
-            "Redis at {url} did not answer within {:?}",
-            config.connect_timeout
-        )
-    })?
-    .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {url}: {}", clean(e)))
+    tokio::time::timeout(config.connect_timeout, ngx_cache::redis_nodes(config))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "Redis at {url} did not answer within {:?}",
+                config.connect_timeout
+            )
+        })?
+        .map_err(|e| match e {
+            ngx_cache::Error::Config(e) => anyhow::anyhow!("{e}"),
+            e => anyhow::anyhow!("cannot connect to Redis at {url}: {e}"),
+        })
 }
 
 /// The library handle for writes: no L1 (this process serves nothing), and
@@ -146,43 +144,49 @@ async fn connect(mut config: CacheConfig) -> anyhow::Result<Cache> {
         .with_context(|| format!("connecting to Redis at {url}"))
 }
 
-/// Every key of `pattern`, SCAN by SCAN, up to `limit`.
+/// Every key of `pattern` on every primary, SCAN by SCAN, up to `limit`;
+/// whether it stopped at the limit.
 async fn scan(
-    conn: &mut MultiplexedConnection,
+    nodes: &mut RedisNodes,
     pattern: &str,
     limit: usize,
     mut each: impl FnMut(String),
 ) -> anyhow::Result<bool> {
-    let mut cursor: u64 = 0;
     let mut seen = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await
-            .context("SCAN")?;
-        for key in keys {
-            if seen == limit {
-                return Ok(true);
+    for conn in &mut nodes.primaries {
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(conn)
+                .await
+                .context("SCAN")?;
+            for key in keys {
+                if seen == limit {
+                    return Ok(true);
+                }
+                seen += 1;
+                each(key);
             }
-            seen += 1;
-            each(key);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
         }
-        if next == 0 {
-            return Ok(false);
-        }
-        cursor = next;
     }
+    Ok(false)
 }
 
 #[derive(serde::Serialize)]
 struct Stats {
     namespace: String,
     redis: String,
+    /// Primaries whose keys and INFO are counted (1 on a single server).
+    primaries: usize,
     keys_by_type: BTreeMap<&'static str, u64>,
     tag_versions: u64,
     other_keys: u64,
@@ -223,25 +227,37 @@ async fn stats(config: &CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
         },
     )
     .await?;
-    let info: String = redis::cmd("INFO")
-        .query_async(&mut conn)
-        .await
-        .context("INFO")?;
-    let field = |name: &str| {
+    // Each primary's INFO; counters are summed over the primaries.
+    let mut infos = Vec::new();
+    for node in &mut conn.primaries {
+        let info: String = redis::cmd("INFO").query_async(node).await.context("INFO")?;
+        infos.push(info);
+    }
+    let field = |info: &str, name: &str| {
         info.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
             .map(|v| v.trim().to_owned())
     };
-    let num = |name: &str| field(name).and_then(|v| v.parse::<u64>().ok());
+    let num = |name: &str| {
+        infos
+            .iter()
+            .map(|i| field(i, name).and_then(|v| v.parse::<u64>().ok()))
+            .sum::<Option<u64>>()
+    };
     let (hits, misses) = (num("keyspace_hits"), num("keyspace_misses"));
+    let first = infos.first().map_or("", String::as_str);
     let s = Stats {
         namespace: ns.clone(),
         redis: config.redacted_url(),
+        primaries: infos.len(),
         keys_by_type: by_type,
         tag_versions: tags,
         other_keys: other,
-        redis_version: field("redis_version"),
-        used_memory: field("used_memory_human"),
+        redis_version: field(first, "redis_version"),
+        used_memory: match infos.len() {
+            1 => field(first, "used_memory_human"),
+            _ => num("used_memory").map(human_bytes),
+        },
         keyspace_hits: hits,
         keyspace_misses: misses,
         keyspace_hit_rate: match (hits, misses) {
@@ -271,7 +287,14 @@ async fn stats(config: &CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
             println!("{:<14} {:>10}", "other", s.other_keys);
         }
         println!();
-        println!("Redis server (all clients, since its start):");
+        if s.primaries > 1 {
+            println!(
+                "Redis Cluster, {} primaries summed (all clients, since their start):",
+                s.primaries
+            );
+        } else {
+            println!("Redis server (all clients, since its start):");
+        }
         println!(
             "  hit rate      {}",
             s.keyspace_hit_rate
@@ -288,6 +311,21 @@ async fn stats(config: &CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
         println!("  clients       {}", n(s.connected_clients));
     });
     Ok(ExitCode::SUCCESS)
+}
+
+/// `bytes` as Redis's `used_memory_human` writes it: `1.50M`.
+fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "K", "M", "G", "T"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{bytes}B"),
+        _ => format!("{value:.2}{}", units[unit]),
+    }
 }
 
 async fn health(config: CacheConfig, out: Output) -> anyhow::Result<ExitCode> {

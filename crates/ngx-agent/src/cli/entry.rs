@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ngx_agent::cache::KeySpace;
 use ngx_cache::CacheConfig;
+use ngx_cache::KeyedConnection;
 use ngx_cache::value::inspect::{self, Format, Inspection};
-use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 
 use super::Output;
@@ -52,7 +52,7 @@ struct Shown {
 }
 
 pub(crate) async fn show(
-    conn: &mut MultiplexedConnection,
+    conn: &mut KeyedConnection,
     config: &CacheConfig,
     space: KeySpace,
     id: &str,
@@ -96,7 +96,7 @@ pub(crate) async fn show(
 }
 
 async fn judge(
-    conn: &mut MultiplexedConnection,
+    conn: &mut KeyedConnection,
     config: &CacheConfig,
     key: String,
     ttl_ms: Option<u64>,

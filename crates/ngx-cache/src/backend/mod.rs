@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::health::NodeHealth;
 use crate::key::KeyTtl;
 
+mod access;
 mod acl;
 mod cluster;
 mod error;
@@ -117,11 +118,13 @@ macro_rules! dispatch {
     };
 }
 
+pub use access::{KeyedConnection, RedisNodes, redis_nodes};
 pub use acl::acl_rule;
 
 /// A redis-rs client for `config`'s URL and TLS settings, with the rustls
-/// crypto provider installed, for tools that send their own commands (the
-/// operator CLI). Errors name the variable and never show the password.
+/// crypto provider installed, for tools that send their own commands to
+/// one server. Errors name the variable and never show the password. On a
+/// Redis Cluster (a URL list), use [`redis_nodes`].
 pub fn redis_client(config: &CacheConfig) -> Result<redis::Client, Error> {
     let secret = crate::redact::passwords(&config.url).into_iter().next();
     tls::client(&config.url, &Settings::of(config).tls, secret.as_deref())

@@ -214,6 +214,24 @@ impl ClusterBackend {
     pub(crate) fn topology(&self) -> Arc<Topology> {
         Arc::clone(&self.shared.topology.read())
     }
+
+    /// The routing connection, for commands of the caller's own.
+    pub(super) fn connection(&self) -> ClusterConnection {
+        self.shared.conn.clone()
+    }
+
+    /// A client of each primary of the topology as last read, with the
+    /// seed's credentials and TLS files.
+    pub(super) fn primary_clients(&self) -> Vec<redis::Client> {
+        self.topology()
+            .shards
+            .iter()
+            .filter_map(|s| {
+                self.shared
+                    .node_client(node_info(&self.shared.seed, &s.primary))
+            })
+            .collect()
+    }
 }
 
 /// Reads the topology every [`REFRESH_EVERY`], or sooner when woken (at

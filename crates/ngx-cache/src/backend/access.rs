@@ -1,0 +1,112 @@
+//! Plain redis-rs connections to the Redis a [`CacheConfig`] names, for
+//! tools that send their own commands (the operator CLI): the cache's URL,
+//! credentials and TLS files, on one server or a Redis Cluster.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+
+use super::Settings;
+use super::cluster::ClusterBackend;
+use super::error::from_redis;
+use crate::config::CacheConfig;
+use crate::error::Error;
+
+/// A connection for commands about one key: the server's, or on a Redis
+/// Cluster one that sends each command to the node holding its key (a
+/// pipeline goes where its first key lives, so its keys should share a
+/// slot).
+#[derive(Clone)]
+pub enum KeyedConnection {
+    /// One server.
+    Server(MultiplexedConnection),
+    /// A Redis Cluster.
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for KeyedConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Server(_) => "KeyedConnection::Server",
+            Self::Cluster(_) => "KeyedConnection::Cluster",
+        })
+    }
+}
+
+impl ConnectionLike for KeyedConnection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Server(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Server(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Server(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// What [`redis_nodes`] opens.
+#[derive(Debug)]
+pub struct RedisNodes {
+    /// For commands about one key.
+    pub keyed: KeyedConnection,
+    /// A connection to each primary (to the server itself when not
+    /// clustered), for commands that see one node's keys: `SCAN`, `INFO`,
+    /// `DBSIZE`.
+    pub primaries: Vec<MultiplexedConnection>,
+}
+
+/// Opens [`RedisNodes`] for `config` (`REDIS_CLUSTER` chooses how), with
+/// its credentials and TLS files. Fails when Redis does not answer within
+/// the connect timeout, or, on a cluster, when no node tells which
+/// primaries serve the slots. Errors never show the password.
+pub async fn redis_nodes(config: &CacheConfig) -> Result<RedisNodes, Error> {
+    let settings = Settings::of(config);
+    let limit = settings.connect_timeout + Duration::from_millis(50);
+    let secret = crate::redact::passwords(&config.url).into_iter().next();
+    let connect = |client: redis::Client| {
+        let secret = secret.as_deref();
+        async move {
+            tokio::time::timeout(limit, client.get_multiplexed_async_connection())
+                .await
+                .map_err(|_| Error::Unavailable(format!("connect timed out after {limit:?}")))?
+                .map_err(|e| from_redis(&e, secret, limit))
+        }
+    };
+    if config.cluster {
+        let backend = ClusterBackend::connect(&config.url, settings, true).await?;
+        let primaries =
+            futures::future::try_join_all(backend.primary_clients().into_iter().map(connect))
+                .await?;
+        return Ok(RedisNodes {
+            keyed: KeyedConnection::Cluster(backend.connection()),
+            primaries,
+        });
+    }
+    let client = super::tls::client(&config.url, &settings.tls, secret.as_deref())?;
+    let conn = connect(client).await?;
+    Ok(RedisNodes {
+        keyed: KeyedConnection::Server(conn.clone()),
+        primaries: vec![conn],
+    })
+}
