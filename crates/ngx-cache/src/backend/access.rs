@@ -2,14 +2,13 @@
 //! tools that send their own commands (the operator CLI): the cache's URL,
 //! credentials and TLS files, on one server or a Redis Cluster.
 
-use std::time::Duration;
-
+use redis::AsyncConnectionConfig;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 
 use super::Settings;
 use super::cluster::ClusterBackend;
-use super::error::from_redis;
+use super::single::open_connection;
 use crate::config::CacheConfig;
 use crate::error::Error;
 
@@ -82,16 +81,12 @@ pub struct RedisNodes {
 /// primaries serve the slots. Errors never show the password.
 pub async fn redis_nodes(config: &CacheConfig) -> Result<RedisNodes, Error> {
     let settings = Settings::of(config);
-    let limit = settings.connect_timeout + Duration::from_millis(50);
+    let timeout = settings.connect_timeout;
     let secret = crate::redact::passwords(&config.url).into_iter().next();
+    let conn_config = AsyncConnectionConfig::new().set_connection_timeout(Some(timeout));
     let connect = |client: redis::Client| {
-        let secret = secret.as_deref();
-        async move {
-            tokio::time::timeout(limit, client.get_multiplexed_async_connection())
-                .await
-                .map_err(|_| Error::Unavailable(format!("connect timed out after {limit:?}")))?
-                .map_err(|e| from_redis(&e, secret, limit))
-        }
+        let (conn_config, secret) = (&conn_config, secret.as_deref());
+        async move { open_connection(&client, conn_config, timeout, secret).await }
     };
     if config.cluster {
         let backend = ClusterBackend::connect(&config.url, settings, true).await?;

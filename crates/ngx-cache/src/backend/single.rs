@@ -195,27 +195,40 @@ impl SingleBackend {
 
 impl Shared {
     async fn open(&self) -> Result<MultiplexedConnection, Error> {
-        let timeout = self.settings.connect_timeout;
-        // The client's own connection timeout covers TCP and the handshake;
-        // the outer bound also covers DNS and TLS set-up.
-        match tokio::time::timeout(
-            timeout + Duration::from_millis(50),
-            self.client
-                .get_multiplexed_async_connection_with_config(&self.conn_config),
+        open_connection(
+            &self.client,
+            &self.conn_config,
+            self.settings.connect_timeout,
+            self.secret.as_deref(),
         )
         .await
-        {
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(match from_redis(&e, self.secret.as_deref(), timeout) {
-                Error::Timeout(_) => {
-                    Error::Unavailable(format!("connect timed out after {timeout:?}"))
-                }
-                other => other,
-            }),
-            Err(_) => Err(Error::Unavailable(format!(
-                "connect timed out after {timeout:?}"
-            ))),
-        }
+    }
+}
+
+/// A multiplexed connection of `client` under `config`, whose connection
+/// timeout is `timeout`; `secret` is removed from errors. The client's own
+/// connection timeout covers TCP and the handshake; the outer bound also
+/// covers DNS and TLS set-up. Running out of time is `Unavailable`.
+pub(super) async fn open_connection(
+    client: &redis::Client,
+    config: &AsyncConnectionConfig,
+    timeout: Duration,
+    secret: Option<&str>,
+) -> Result<MultiplexedConnection, Error> {
+    match tokio::time::timeout(
+        timeout + Duration::from_millis(50),
+        client.get_multiplexed_async_connection_with_config(config),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(match from_redis(&e, secret, timeout) {
+            Error::Timeout(_) => Error::Unavailable(format!("connect timed out after {timeout:?}")),
+            other => other,
+        }),
+        Err(_) => Err(Error::Unavailable(format!(
+            "connect timed out after {timeout:?}"
+        ))),
     }
 }
 
