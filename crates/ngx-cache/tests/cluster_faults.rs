@@ -1,7 +1,7 @@
 //! Failures of a real local cluster, each test on a cluster of its own:
 //! a primary killed under load, a manual failover, a paused primary, a
-//! tag bump right before its primary dies, and a namespace clear during a
-//! failover. Figures (recovery time against `cluster-node-timeout`) are
+//! tag bump right before its primary dies, a namespace clear during a
+//! failover, and a connect while one shard hangs. Figures (recovery time against `cluster-node-timeout`) are
 //! printed; run with `--nocapture` to see them.
 
 mod support;
@@ -50,6 +50,17 @@ fn keys_by_owner(
         }
     }
     (on, off)
+}
+
+/// A primary that does not hold the invalidation channel, so that its
+/// failure shows the data path alone.
+fn off_the_channel(cluster: &RedisCluster) -> usize {
+    let channel_owner = cluster.primary_of_slot(cluster.slot("t:__invalidation"));
+    *cluster
+        .primaries()
+        .iter()
+        .find(|&&p| p != channel_owner)
+        .unwrap()
 }
 
 /// The slowest call seen per operation, in microseconds, and the calls made.
@@ -255,14 +266,7 @@ async fn a_manual_failover_during_requests_completes_them_all() {
 async fn a_paused_primary_leaves_the_other_shards_served_without_errors() {
     let cluster = RedisCluster::start();
     let cache = cache(&cluster).await;
-    // Not the node the invalidation channel is published through, so this
-    // shows the data path alone.
-    let channel_owner = cluster.primary_of_slot(cluster.slot("t:__invalidation"));
-    let victim = *cluster
-        .primaries()
-        .iter()
-        .find(|&&p| p != channel_owner)
-        .unwrap();
+    let victim = off_the_channel(&cluster);
     let (on, off) = keys_by_owner(&cluster, victim, "p", 20);
     for key in &off {
         cache.try_set(key, &1u64, None).await.unwrap();
@@ -303,4 +307,28 @@ async fn a_paused_primary_leaves_the_other_shards_served_without_errors() {
     assert_eq!(errors, 0, "other shards had errors");
     assert!(worst < OP_TIMEOUT, "a read of another shard took {worst:?}");
     assert!(!cache.stats().circuit_breaker_open);
+}
+
+/// A shard that hangs (its primary and replica paused, so nothing takes
+/// over) does not stop a new instance from connecting eagerly and serving
+/// the other shards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_connects_while_one_shard_hangs() {
+    let cluster = RedisCluster::start();
+    let victim = off_the_channel(&cluster);
+    let replica = cluster.replica_of(victim);
+    let (_, off) = keys_by_owner(&cluster, victim, "h", 10);
+    cluster.nodes[victim].pause();
+    cluster.nodes[replica].pause();
+    let started = Instant::now();
+    let connected = Cache::connect(config(&cluster).op_timeout(OP_TIMEOUT).build().unwrap()).await;
+    let took = started.elapsed();
+    cluster.nodes[victim].resume();
+    cluster.nodes[replica].resume();
+    let cache = connected.unwrap_or_else(|e| panic!("connect with one shard hung: {e}"));
+    println!("eager connect with one shard hung: {took:?}");
+    for key in &off {
+        cache.try_set(key, &1u64, None).await.unwrap();
+        assert_eq!(cache.try_get::<u64>(key).await.unwrap(), Some(1));
+    }
 }

@@ -165,7 +165,11 @@ impl ClusterBackend {
             None => config_error(&e, secret.as_deref()),
         })?;
         let conn = if eager {
-            let limit = settings.connect_timeout + Duration::from_millis(50);
+            // redis-rs connects in two rounds, each waiting for its slowest
+            // node up to the connect timeout: the seeds, then the nodes of
+            // the slot map. A node that hangs costs both rounds, and must
+            // not fail the connect while the other shards answer.
+            let limit = settings.connect_timeout * 2 + Duration::from_millis(50);
             match tokio::time::timeout(limit, client.get_async_connection()).await {
                 Ok(Ok(conn)) => conn,
                 Ok(Err(e)) => {
