@@ -175,9 +175,9 @@ fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON output")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cache_reads_see_every_primary() {
-    let cluster = RedisCluster::start();
+/// A cache in [`NS`] on `cluster`, holding customers `c0` to `c29` (worth
+/// their number).
+async fn with_customers(cluster: &RedisCluster) -> Cache {
     let config = CacheConfig::builder()
         .url(cluster.urls())
         .cluster(true)
@@ -188,6 +188,13 @@ async fn cache_reads_see_every_primary() {
     for i in 0..30 {
         cache.set(&format!("cust:v1:c{i}"), &i, None).await.unwrap();
     }
+    cache
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_reads_see_every_primary() {
+    let cluster = RedisCluster::start();
+    let cache = with_customers(&cluster).await;
     let tagged = EntryOptions::new().tag("customer:c7");
     cache
         .set_with("tier:v1:c7", &"gold", &tagged)
@@ -206,13 +213,7 @@ async fn cache_reads_see_every_primary() {
     assert_eq!(holding, 3, "the keys should be spread over the primaries");
 
     let listed = json(&run(&cluster, &["cache", "keys", "cust", "--json"]));
-    let mut keys: Vec<String> = listed["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap().to_owned())
-        .collect();
-    keys.sort();
+    let keys = sorted_keys(&listed);
     let mut expected: Vec<String> = (0..30).map(|i| format!("{NS}:cust:v1:c{i}")).collect();
     expected.sort();
     assert_eq!(keys, expected);
@@ -247,4 +248,83 @@ async fn cache_reads_see_every_primary() {
     assert_eq!(entry["state"], "invalidated", "{entry}");
     let missing = run(&cluster, &["cache", "get", "cust", "nobody"]);
     assert_eq!(missing.status.code(), Some(1));
+}
+
+/// The `keys` of `cache keys --json` output, sorted.
+fn sorted_keys(listed: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// `ngx-agent args...` as [`run`], parsed from its `--json` output whatever
+/// its exit code.
+fn run_json(cluster: &RedisCluster, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let out = run(cluster, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("JSON output ({e}); stderr: {stderr}"));
+    (out.status.code(), value, stderr)
+}
+
+/// A shard whose primary and replica are both down (as when a failover has
+/// nothing to promote): `keys` and `stats` still show the other primaries'
+/// keys, name the node they could not read, and exit 1; `get` still reads
+/// keys held elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_reads_report_a_primary_that_is_down() {
+    let mut cluster = RedisCluster::start();
+    let cache = with_customers(&cluster).await;
+    drop(cache);
+    let victim = cluster.primary_of_slot(cluster.slot(&format!("{NS}:cust:v1:c0")));
+    let down = format!("127.0.0.1:{}", cluster.nodes[victim].port());
+    let survivors: Vec<String> = (0..30)
+        .map(|i| format!("{NS}:cust:v1:c{i}"))
+        .filter(|k| cluster.primary_of_slot(cluster.slot(k)) != victim)
+        .collect();
+    assert!(!survivors.is_empty() && survivors.len() < 30);
+    let replica = cluster.replica_of(victim);
+    cluster.nodes[replica].kill();
+    let mut expected = survivors.clone();
+    expected.sort();
+
+    // First the primary hangs (paused: connections open, nothing answers),
+    // then it is gone (killed: connections refused).
+    cluster.nodes[victim].pause();
+    for hung in [true, false] {
+        if !hung {
+            cluster.nodes[victim].kill();
+        }
+        let started = Instant::now();
+        let (code, listed, stderr) = run_json(&cluster, &["cache", "keys", "cust", "--json"]);
+        assert_eq!(code, Some(1), "hung {hung}: {listed} {stderr}");
+        assert_eq!(sorted_keys(&listed), expected, "hung {hung}");
+        assert_eq!(listed["unreachable"][0]["address"], down, "{listed}");
+        assert_eq!(listed["unreachable"].as_array().unwrap().len(), 1);
+        assert!(stderr.contains(&down), "{stderr}");
+        println!(
+            "hung {hung}: cache keys answered in {:?}",
+            started.elapsed()
+        );
+
+        let (code, stats, stderr) = run_json(&cluster, &["cache", "stats", "--json"]);
+        assert_eq!(code, Some(1), "hung {hung}: {stats} {stderr}");
+        assert_eq!(
+            stats["keys_by_type"]["customer"],
+            survivors.len(),
+            "{stats}"
+        );
+        assert_eq!(stats["primaries"], 2, "{stats}");
+        assert_eq!(stats["unreachable"][0]["address"], down, "{stats}");
+        assert!(stderr.contains(&down), "{stderr}");
+
+        let id = survivors[0].rsplit(':').next().unwrap();
+        let entry = json(&run(&cluster, &["cache", "get", "cust", id, "--json"]));
+        assert_eq!(entry["state"], "fresh", "hung {hung}: {entry}");
+    }
 }

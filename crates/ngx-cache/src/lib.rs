@@ -110,7 +110,10 @@ pub use cache::fuzz as __fuzz;
 #[doc(hidden)]
 pub use cache::private as __private;
 
-pub use backend::{KeyedConnection, RedisNodes, acl_rule, redis_client, redis_nodes};
+pub use backend::{
+    KeyedConnection, NodeConnection, RedisNodes, UnreachableNode, acl_rule, redis_client,
+    redis_nodes,
+};
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 pub use cache::{Cache, WarmEntry, WarmReport, global, install_global};
 pub use config::{CacheConfig, CacheConfigBuilder};

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{ArgGroup, Subcommand};
@@ -16,7 +17,7 @@ use ngx_agent::cache::{DomainCacheSettings, KeySpace, NgxCacheManager};
 use ngx_agent::config::AppConfig;
 use ngx_agent::db::{Database, DbOptions};
 use ngx_agent::service::Services;
-use ngx_cache::{Cache, CacheConfig, RedisNodes, escape_glob};
+use ngx_cache::{Cache, CacheConfig, KeyedConnection, NodeConnection, escape_glob};
 
 use super::{EnvArgs, Output, entry, progress};
 
@@ -115,23 +116,104 @@ pub(crate) async fn run(cmd: CacheCommand, env: &EnvArgs, out: Output) -> anyhow
     }
 }
 
-/// Plain connections for reads, within the connect timeout: one for
-/// commands about a key, and one to each primary (the server itself when
-/// not clustered) for `SCAN` and `INFO`.
-pub(crate) async fn raw(config: &CacheConfig) -> anyhow::Result<RedisNodes> {
+/// Plain connections for reads: one for commands about a key, and one to
+/// each primary (the server itself when not clustered) for `SCAN` and
+/// `INFO`. A cluster's primaries that do not answer within the connect
+/// timeout are left out and listed in [`Reading::unread`].
+pub(crate) async fn raw(config: &CacheConfig) -> anyhow::Result<Reading> {
     let url = config.redacted_url();
-    tokio::time::timeout(config.connect_timeout, ngx_cache::redis_nodes(config))
+    // Each step is bounded on its own (on a cluster: the seeds and the
+    // nodes of the slot map, the slot map's read, then the primaries); this
+    // only backstops them.
+    let limit = config.connect_timeout * 3 + config.op_timeout + Duration::from_millis(200);
+    let nodes = tokio::time::timeout(limit, ngx_cache::redis_nodes(config))
         .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "Redis at {url} did not answer within {:?}",
-                config.connect_timeout
-            )
-        })?
+        .map_err(|_| anyhow::anyhow!("Redis at {url} did not answer within {limit:?}"))?
         .map_err(|e| match e {
             ngx_cache::Error::Config(e) => anyhow::anyhow!("{e}"),
             e => anyhow::anyhow!("cannot connect to Redis at {url}: {e}"),
+        })?;
+    let unread = nodes
+        .unreachable
+        .into_iter()
+        .map(|node| Unread {
+            address: node.address,
+            error: node.error.to_string(),
         })
+        .collect();
+    Ok(Reading {
+        keyed: nodes.keyed,
+        primaries: nodes.primaries,
+        unread,
+    })
+}
+
+/// The connections of [`raw`], and the primaries not read so far.
+pub(crate) struct Reading {
+    pub(crate) keyed: KeyedConnection,
+    primaries: Vec<NodeConnection>,
+    unread: Vec<Unread>,
+}
+
+/// A primary whose keys are missing from a result: it did not answer, or
+/// stopped answering part-way.
+#[derive(serde::Serialize)]
+struct Unread {
+    address: String,
+    error: String,
+}
+
+impl Reading {
+    /// Runs `cmd` on every primary still read; a primary where it fails is
+    /// moved to [`unread`](Self::unread).
+    async fn each_primary<T>(
+        &mut self,
+        mut cmd: impl AsyncFnMut(&mut NodeConnection) -> anyhow::Result<T>,
+    ) -> Vec<T> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.primaries.len() {
+            match cmd(&mut self.primaries[i]).await {
+                Ok(v) => {
+                    out.push(v);
+                    i += 1;
+                }
+                Err(e) => {
+                    let node = self.primaries.remove(i);
+                    self.unread.push(Unread {
+                        address: node.address,
+                        error: format!("{e:#}"),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Fails when no primary could be read; else the exit code: failure
+    /// when some were not, after naming each on stderr.
+    fn finish(&self, what: &str) -> anyhow::Result<ExitCode> {
+        if self.primaries.is_empty()
+            && let Some(first) = self.unread.first()
+        {
+            bail!(
+                "no primary could be read: {} ({})",
+                first.address,
+                first.error
+            );
+        }
+        for node in &self.unread {
+            eprintln!(
+                "warning: primary {} was not read ({}); {what} leave out its keys",
+                node.address, node.error
+            );
+        }
+        Ok(if self.unread.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
 }
 
 /// The library handle for writes: no L1 (this process serves nothing), and
@@ -145,40 +227,46 @@ async fn connect(mut config: CacheConfig) -> anyhow::Result<Cache> {
 }
 
 /// Every key of `pattern` on every primary, SCAN by SCAN, up to `limit`;
-/// whether it stopped at the limit.
+/// whether it stopped at the limit. A primary where SCAN fails is moved to
+/// the unread ones, with the keys it gave so far kept.
 async fn scan(
-    nodes: &mut RedisNodes,
+    nodes: &mut Reading,
     pattern: &str,
     limit: usize,
     mut each: impl FnMut(String),
-) -> anyhow::Result<bool> {
+) -> bool {
     let mut seen = 0;
-    for conn in &mut nodes.primaries {
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(conn)
-                .await
-                .context("SCAN")?;
-            for key in keys {
-                if seen == limit {
-                    return Ok(true);
+    let mut full = false;
+    nodes
+        .each_primary(async |node| {
+            let mut cursor: u64 = 0;
+            while !full {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut node.connection)
+                    .await
+                    .context("SCAN")?;
+                for key in keys {
+                    if seen == limit {
+                        full = true;
+                        break;
+                    }
+                    seen += 1;
+                    each(key);
                 }
-                seen += 1;
-                each(key);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-    }
-    Ok(false)
+            Ok(())
+        })
+        .await;
+    full
 }
 
 #[derive(serde::Serialize)]
@@ -187,6 +275,9 @@ struct Stats {
     redis: String,
     /// Primaries whose keys and INFO are counted (1 on a single server).
     primaries: usize,
+    /// Primaries that could not be read: their keys and counters are left
+    /// out.
+    unreachable: Vec<Unread>,
     keys_by_type: BTreeMap<&'static str, u64>,
     tag_versions: u64,
     other_keys: u64,
@@ -226,13 +317,18 @@ async fn stats(config: &CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
             }
         },
     )
-    .await?;
+    .await;
     // Each primary's INFO; counters are summed over the primaries.
-    let mut infos = Vec::new();
-    for node in &mut conn.primaries {
-        let info: String = redis::cmd("INFO").query_async(node).await.context("INFO")?;
-        infos.push(info);
-    }
+    let infos: Vec<String> = conn
+        .each_primary(async |node| {
+            let info = redis::cmd("INFO")
+                .query_async(&mut node.connection)
+                .await
+                .context("INFO")?;
+            Ok(info)
+        })
+        .await;
+    let code = conn.finish("the figures")?;
     let field = |info: &str, name: &str| {
         info.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
@@ -250,6 +346,7 @@ async fn stats(config: &CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
         namespace: ns.clone(),
         redis: config.redacted_url(),
         primaries: infos.len(),
+        unreachable: std::mem::take(&mut conn.unread),
         keys_by_type: by_type,
         tag_versions: tags,
         other_keys: other,
@@ -310,7 +407,7 @@ async fn stats(config: &CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
         println!("  evicted       {}", n(s.evicted_keys));
         println!("  clients       {}", n(s.connected_clients));
     });
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 /// `bytes` as Redis's `used_memory_human` writes it: `1.50M`.
@@ -368,6 +465,8 @@ async fn health(config: CacheConfig, out: Output) -> anyhow::Result<ExitCode> {
 struct KeyList {
     keys: Vec<String>,
     truncated: bool,
+    /// Primaries that could not be read: their keys are left out.
+    unreachable: Vec<Unread>,
 }
 
 async fn keys(
@@ -385,9 +484,14 @@ async fn keys(
         limit,
         |k| keys.push(k),
     )
-    .await?;
+    .await;
+    let code = conn.finish("the keys listed")?;
     keys.sort_unstable();
-    let list = KeyList { keys, truncated };
+    let list = KeyList {
+        keys,
+        truncated,
+        unreachable: conn.unread,
+    };
     out.print(&list, || {
         for k in &list.keys {
             println!("{k}");
@@ -396,7 +500,7 @@ async fn keys(
             eprintln!("(stopped after {limit} keys; raise --limit for more)");
         }
     });
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 #[derive(serde::Serialize)]
@@ -477,7 +581,8 @@ async fn clear(config: CacheConfig, yes: bool, out: Output) -> anyhow::Result<Ex
             usize::MAX,
             |_| count += 1,
         )
-        .await?;
+        .await;
+        conn.finish("the count")?;
         eprint!("Remove all {count} keys of namespace `{ns}` on {where_}? Type `yes` to confirm: ");
         std::io::stderr().flush()?;
         let mut answer = String::new();

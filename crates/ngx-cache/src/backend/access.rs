@@ -69,16 +69,40 @@ impl ConnectionLike for KeyedConnection {
 pub struct RedisNodes {
     /// For commands about one key.
     pub keyed: KeyedConnection,
-    /// A connection to each primary (to the server itself when not
-    /// clustered), for commands that see one node's keys: `SCAN`, `INFO`,
-    /// `DBSIZE`.
-    pub primaries: Vec<MultiplexedConnection>,
+    /// A connection to each primary that answered (to the server itself
+    /// when not clustered), for commands that see one node's keys: `SCAN`,
+    /// `INFO`, `DBSIZE`.
+    pub primaries: Vec<NodeConnection>,
+    /// The primaries that did not answer within the connect timeout (on a
+    /// Redis Cluster during a failover, say). Always empty on one server,
+    /// where not answering is an error.
+    pub unreachable: Vec<UnreachableNode>,
+}
+
+/// A connection to one node, with the address it was opened to.
+#[derive(Debug, Clone)]
+pub struct NodeConnection {
+    /// `host:port`, without credentials.
+    pub address: String,
+    /// The node's connection.
+    pub connection: MultiplexedConnection,
+}
+
+/// A node that could not be reached, and why.
+#[derive(Debug)]
+pub struct UnreachableNode {
+    /// `host:port`, without credentials.
+    pub address: String,
+    /// Why it was not reached (without the password).
+    pub error: Error,
 }
 
 /// Opens [`RedisNodes`] for `config` (`REDIS_CLUSTER` chooses how), with
 /// its credentials and TLS files. Fails when Redis does not answer within
 /// the connect timeout, or, on a cluster, when no node tells which
-/// primaries serve the slots. Errors never show the password.
+/// primaries serve the slots; a cluster's primaries that do not answer are
+/// listed in [`RedisNodes::unreachable`] instead. Errors never show the
+/// password.
 pub async fn redis_nodes(config: &CacheConfig) -> Result<RedisNodes, Error> {
     let settings = Settings::of(config);
     let timeout = settings.connect_timeout;
@@ -86,22 +110,39 @@ pub async fn redis_nodes(config: &CacheConfig) -> Result<RedisNodes, Error> {
     let conn_config = AsyncConnectionConfig::new().set_connection_timeout(Some(timeout));
     let connect = |client: redis::Client| {
         let (conn_config, secret) = (&conn_config, secret.as_deref());
-        async move { open_connection(&client, conn_config, timeout, secret).await }
+        async move {
+            let address = client.get_connection_info().addr().to_string();
+            match open_connection(&client, conn_config, timeout, secret).await {
+                Ok(connection) => Ok(NodeConnection {
+                    address,
+                    connection,
+                }),
+                Err(error) => Err(UnreachableNode { address, error }),
+            }
+        }
     };
     if config.cluster {
         let backend = ClusterBackend::connect(&config.url, settings, true).await?;
-        let primaries =
-            futures::future::try_join_all(backend.primary_clients().into_iter().map(connect))
-                .await?;
+        let opened =
+            futures::future::join_all(backend.primary_clients().into_iter().map(connect)).await;
+        let (mut primaries, mut unreachable) = (Vec::new(), Vec::new());
+        for node in opened {
+            match node {
+                Ok(node) => primaries.push(node),
+                Err(node) => unreachable.push(node),
+            }
+        }
         return Ok(RedisNodes {
             keyed: KeyedConnection::Cluster(backend.connection()),
             primaries,
+            unreachable,
         });
     }
     let client = super::tls::client(&config.url, &settings.tls, secret.as_deref())?;
-    let conn = connect(client).await?;
+    let node = connect(client).await.map_err(|node| node.error)?;
     Ok(RedisNodes {
-        keyed: KeyedConnection::Server(conn.clone()),
-        primaries: vec![conn],
+        keyed: KeyedConnection::Server(node.connection.clone()),
+        primaries: vec![node],
+        unreachable: Vec::new(),
     })
 }
