@@ -324,7 +324,9 @@ async fn cache_reads_report_a_primary_that_is_down() {
         assert!(stderr.contains(&down), "{stderr}");
 
         let id = survivors[0].rsplit(':').next().unwrap();
+        let started = Instant::now();
         let entry = json(&run(&cluster, &["cache", "get", "cust", id, "--json"]));
         assert_eq!(entry["state"], "fresh", "hung {hung}: {entry}");
+        println!("hung {hung}: cache get answered in {:?}", started.elapsed());
     }
 }

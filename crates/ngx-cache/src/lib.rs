@@ -112,7 +112,7 @@ pub use cache::private as __private;
 
 pub use backend::{
     KeyedConnection, NodeConnection, RedisNodes, UnreachableNode, acl_rule, redis_client,
-    redis_nodes,
+    redis_keyed, redis_nodes,
 };
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 pub use cache::{Cache, WarmEntry, WarmReport, global, install_global};

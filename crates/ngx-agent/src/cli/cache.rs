@@ -107,7 +107,7 @@ pub(crate) async fn run(cmd: CacheCommand, env: &EnvArgs, out: Output) -> anyhow
         CacheCommand::Stats => stats(&config, out).await,
         CacheCommand::Health => health(config, out).await,
         CacheCommand::Get { space, id } => {
-            entry::show(&mut raw(&config).await?.keyed, &config, space, &id, out).await
+            entry::show(&mut keyed(&config).await?, &config, space, &id, out).await
         }
         CacheCommand::Keys { space, limit } => keys(&config, space, limit, out).await,
         CacheCommand::Invalidate(args) => invalidate(config, env, args, out).await,
@@ -116,23 +116,12 @@ pub(crate) async fn run(cmd: CacheCommand, env: &EnvArgs, out: Output) -> anyhow
     }
 }
 
-/// Plain connections for reads: one for commands about a key, and one to
-/// each primary (the server itself when not clustered) for `SCAN` and
-/// `INFO`. A cluster's primaries that do not answer within the connect
-/// timeout are left out and listed in [`Reading::unread`].
-pub(crate) async fn raw(config: &CacheConfig) -> anyhow::Result<Reading> {
-    let url = config.redacted_url();
-    // Each step is bounded on its own (on a cluster: the seeds and the
-    // nodes of the slot map, the slot map's read, then the primaries); this
-    // only backstops them.
-    let limit = config.connect_timeout * 3 + config.op_timeout + Duration::from_millis(200);
-    let nodes = tokio::time::timeout(limit, ngx_cache::redis_nodes(config))
-        .await
-        .map_err(|_| anyhow::anyhow!("Redis at {url} did not answer within {limit:?}"))?
-        .map_err(|e| match e {
-            ngx_cache::Error::Config(e) => anyhow::anyhow!("{e}"),
-            e => anyhow::anyhow!("cannot connect to Redis at {url}: {e}"),
-        })?;
+/// Plain connections for reads: one to each primary (the server itself
+/// when not clustered) for `SCAN` and `INFO`. A cluster's primaries that do
+/// not answer within the connect timeout are left out and listed in
+/// [`Reading::unread`].
+async fn raw(config: &CacheConfig) -> anyhow::Result<Reading> {
+    let nodes = within(config, ngx_cache::redis_nodes(config)).await?;
     let unread = nodes
         .unreachable
         .into_iter()
@@ -142,15 +131,38 @@ pub(crate) async fn raw(config: &CacheConfig) -> anyhow::Result<Reading> {
         })
         .collect();
     Ok(Reading {
-        keyed: nodes.keyed,
         primaries: nodes.primaries,
         unread,
     })
 }
 
+/// A connection for commands about a key (on a cluster, routed to the
+/// key's node).
+async fn keyed(config: &CacheConfig) -> anyhow::Result<KeyedConnection> {
+    within(config, ngx_cache::redis_keyed(config)).await
+}
+
+/// `open`'s connections, with its errors phrased for the operator.
+async fn within<T>(
+    config: &CacheConfig,
+    open: impl Future<Output = Result<T, ngx_cache::Error>>,
+) -> anyhow::Result<T> {
+    let url = config.redacted_url();
+    // Each step is bounded on its own (on a cluster: the seeds and the
+    // nodes of the slot map, the slot map's read, then the primaries); this
+    // only backstops them.
+    let limit = config.connect_timeout * 3 + config.op_timeout + Duration::from_millis(200);
+    tokio::time::timeout(limit, open)
+        .await
+        .map_err(|_| anyhow::anyhow!("Redis at {url} did not answer within {limit:?}"))?
+        .map_err(|e| match e {
+            ngx_cache::Error::Config(e) => anyhow::anyhow!("{e}"),
+            e => anyhow::anyhow!("cannot connect to Redis at {url}: {e}"),
+        })
+}
+
 /// The connections of [`raw`], and the primaries not read so far.
-pub(crate) struct Reading {
-    pub(crate) keyed: KeyedConnection,
+struct Reading {
     primaries: Vec<NodeConnection>,
     unread: Vec<Unread>,
 }

@@ -104,6 +104,20 @@ pub struct UnreachableNode {
 /// listed in [`RedisNodes::unreachable`] instead. Errors never show the
 /// password.
 pub async fn redis_nodes(config: &CacheConfig) -> Result<RedisNodes, Error> {
+    open(config, true).await
+}
+
+/// Opens only the [`KeyedConnection`] of [`redis_nodes`], for tools that
+/// read single keys: on a Redis Cluster, no connection is opened to the
+/// primaries up front (one that hangs costs nothing unless a key lives
+/// there).
+pub async fn redis_keyed(config: &CacheConfig) -> Result<KeyedConnection, Error> {
+    Ok(open(config, false).await?.keyed)
+}
+
+/// [`redis_nodes`], with the cluster's primaries opened only when
+/// `primaries`.
+async fn open(config: &CacheConfig, primaries: bool) -> Result<RedisNodes, Error> {
     let settings = Settings::of(config);
     let timeout = settings.connect_timeout;
     let secret = crate::redact::passwords(&config.url).into_iter().next();
@@ -123,8 +137,11 @@ pub async fn redis_nodes(config: &CacheConfig) -> Result<RedisNodes, Error> {
     };
     if config.cluster {
         let backend = ClusterBackend::connect(&config.url, settings, true).await?;
-        let opened =
-            futures::future::join_all(backend.primary_clients().into_iter().map(connect)).await;
+        let clients = match primaries {
+            true => backend.primary_clients(),
+            false => Vec::new(),
+        };
+        let opened = futures::future::join_all(clients.into_iter().map(connect)).await;
         let (mut primaries, mut unreachable) = (Vec::new(), Vec::new());
         for node in opened {
             match node {

@@ -118,7 +118,9 @@ macro_rules! dispatch {
     };
 }
 
-pub use access::{KeyedConnection, NodeConnection, RedisNodes, UnreachableNode, redis_nodes};
+pub use access::{
+    KeyedConnection, NodeConnection, RedisNodes, UnreachableNode, redis_keyed, redis_nodes,
+};
 pub use acl::acl_rule;
 
 /// A redis-rs client for `config`'s URL and TLS settings, with the rustls
