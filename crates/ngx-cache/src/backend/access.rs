@@ -137,9 +137,10 @@ async fn open(config: &CacheConfig, primaries: bool) -> Result<RedisNodes, Error
     };
     if config.cluster {
         let backend = ClusterBackend::connect(&config.url, settings, true).await?;
-        let clients = match primaries {
-            true => backend.primary_clients(),
-            false => Vec::new(),
+        let clients = if primaries {
+            backend.primary_clients()
+        } else {
+            Vec::new()
         };
         let opened = futures::future::join_all(clients.into_iter().map(connect)).await;
         let (mut primaries, mut unreachable) = (Vec::new(), Vec::new());
