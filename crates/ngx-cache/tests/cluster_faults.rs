@@ -332,3 +332,53 @@ async fn a_cache_connects_while_one_shard_hangs() {
         assert_eq!(cache.try_get::<u64>(key).await.unwrap(), Some(1));
     }
 }
+
+/// A namespace clear with one shard down and nothing to take over (its
+/// primary and replica killed): the keys of the other shards are removed
+/// and this instance's L1 is dropped all the same, and the clear reports
+/// the failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clear_with_a_shard_down_clears_the_rest_and_fails() {
+    let mut cluster = RedisCluster::start();
+    let cache = Cache::connect(
+        config(&cluster)
+            .op_timeout(OP_TIMEOUT)
+            .connect_timeout(Duration::from_millis(200))
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let victim = off_the_channel(&cluster);
+    let (on, off) = keys_by_owner(&cluster, victim, "x", 20);
+    for key in on.iter().chain(&off) {
+        cache.try_set(key, &1u64, None).await.unwrap();
+    }
+    // Served from L1 from now on.
+    for key in &off {
+        assert_eq!(cache.try_get::<u64>(key).await.unwrap(), Some(1));
+    }
+    let replica = cluster.replica_of(victim);
+    cluster.nodes[replica].kill();
+    cluster.nodes[victim].kill();
+
+    let started = Instant::now();
+    let cleared = cache.clear_namespace().await;
+    println!(
+        "clear_namespace with a shard down: {cleared:?} in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        cleared.is_err(),
+        "the dead shard was not cleared: {cleared:?}"
+    );
+    let left: Vec<String> = cluster
+        .keys("t:x:*")
+        .into_iter()
+        .filter(|k| off.iter().any(|o| k == &format!("t:{o}")))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "keys of live shards were left");
+    for key in &off {
+        assert_eq!(cache.try_get::<u64>(key).await.unwrap(), None, "{key}");
+    }
+}

@@ -52,31 +52,50 @@ impl Cache {
     /// Removes every key of this cache's namespace with `SCAN MATCH` (the
     /// namespace glob-escaped) and `UNLINK`, in batches; never `KEYS`. On a
     /// cluster every primary is scanned. Returns how many keys were removed.
+    ///
+    /// Every instance's L1 is dropped even when the clear fails: on a
+    /// cluster with a shard down, the other shards' keys are removed all
+    /// the same, and the failure is returned after.
     pub async fn clear_namespace(&self) -> Result<u64, Error> {
         let ns = escape_glob(&self.inner.config.namespace);
         // Lease and version keys start with the namespace prefix too.
         let keys = format!("{ns}:*");
         let remote = &self.inner.remote;
-        let removed = remote.call(|b| b.scan_unlink(&keys, SCAN_BATCH)).await?;
+        let removed = remote.call(|b| b.scan_unlink(&keys, SCAN_BATCH)).await;
         self.inner.coherence.cleared(true).await;
-        Ok(removed)
+        removed
     }
 
     /// Removes every key of this namespace that starts with `prefix`
-    /// (glob-escaped), with `SCAN` + `UNLINK`, and clears every instance's L1.
+    /// (glob-escaped), with `SCAN` + `UNLINK`, and clears every instance's
+    /// L1 (also when it fails, as [`clear_namespace`](Self::clear_namespace)
+    /// does).
     pub async fn clear_prefix(&self, prefix: &str) -> Result<u64, Error> {
         let full = self.full_key(prefix)?;
-        let pattern = format!("{}*", escape_glob(&full));
-        let leases = lease_glob(&full);
-        let remote = &self.inner.remote;
-        let removed = remote.call(|b| b.scan_unlink(&pattern, SCAN_BATCH)).await?;
-        let removed = removed + remote.call(|b| b.scan_unlink(&leases, SCAN_BATCH)).await?;
-        let versions = version_glob(&full);
-        let removed = removed
-            + remote
-                .call(|b| b.scan_unlink(&versions, SCAN_BATCH))
-                .await?;
+        let removed = self.unlink_prefix(&full).await;
         self.inner.coherence.cleared(false).await;
-        Ok(removed)
+        removed
+    }
+
+    /// The keys of `full*`, their leases and their tag versions, removed;
+    /// a pattern that fails does not stop the next, and the first failure
+    /// is returned.
+    async fn unlink_prefix(&self, full: &str) -> Result<u64, Error> {
+        let remote = &self.inner.remote;
+        let mut removed = 0;
+        let mut failed = None;
+        for pattern in [
+            format!("{}*", escape_glob(full)),
+            lease_glob(full),
+            version_glob(full),
+        ] {
+            match remote.call(|b| b.scan_unlink(&pattern, SCAN_BATCH)).await {
+                Ok(n) => removed += n,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        failed.map_or(Ok(removed), Err)
     }
 }

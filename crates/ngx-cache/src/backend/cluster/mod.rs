@@ -762,11 +762,20 @@ impl ClusterBackend {
             .iter()
             .filter_map(|s| s.any_slot())
             .collect();
+        // A shard that cannot be scanned does not stop the others: what
+        // can be removed is, and the first failure is returned.
         let mut removed = 0;
+        let mut failed = None;
         for slot in slots {
-            removed += self.scan_shard(slot, pattern, batch).await?;
+            match self.scan_shard(slot, pattern, batch).await {
+                Ok(n) => removed += n,
+                Err(e) => {
+                    tracing::warn!(slot, error = %e, "a shard could not be scanned; going on with the others");
+                    failed.get_or_insert(e);
+                }
+            }
         }
-        Ok(removed)
+        failed.map_or(Ok(removed), Err)
     }
 
     /// `SCAN` + `UNLINK` on the primary serving `slot`, with that node's own
