@@ -151,7 +151,7 @@ async fn within<T>(
     // Each step is bounded on its own (on a cluster: the seeds and the
     // nodes of the slot map, the slot map's read, then the primaries); this
     // only backstops them.
-    let limit = config.connect_timeout * 3 + config.op_timeout + Duration::from_millis(200);
+    let limit = config.connect_timeout * 3 + config.op_timeout + Duration::from_secs(1);
     tokio::time::timeout(limit, open)
         .await
         .map_err(|_| anyhow::anyhow!("Redis at {url} did not answer within {limit:?}"))?
