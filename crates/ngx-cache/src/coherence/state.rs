@@ -11,7 +11,7 @@ use crate::error::{Error, log_skipped};
 use crate::key::KeySpace;
 use crate::stats::{Counters, LagPercentiles};
 use crate::telemetry::Count;
-use crate::tier::l1::{L1, L1Times};
+use crate::tier::l1::{L1, L1Entry, L1Times};
 use crate::tier::remote::{Remote, Stored};
 use crate::value::entry::Meta;
 
@@ -166,15 +166,41 @@ impl Coherence {
         let Some(l1) = &self.l1 else {
             return L1Lookup::Miss;
         };
-        let Some(entry) = l1.store.get(key) else {
-            return L1Lookup::Miss;
-        };
+        // An untagged entry (the usual case) is judged in place under its
+        // shard's read lock: that takes no other lock. A tagged one is
+        // judged after the shard's lock is released, because its tags are
+        // checked under the pending and tag-version locks.
+        let found = l1.store.get_with(key, |entry| {
+            if entry.tags.is_empty() {
+                Ok(self.judge_entry(l1, entry, now))
+            } else {
+                Err(Arc::clone(entry))
+            }
+        });
+        match found {
+            None => L1Lookup::Miss,
+            Some(Ok(judged)) => judged,
+            Some(Err(tagged)) => self.judge_entry(l1, &tagged, now),
+        }
+    }
+
+    /// What an L1 entry is worth at `now`. Takes no lock for an untagged
+    /// entry.
+    #[inline]
+    fn judge_entry<T: Clone + 'static>(
+        &self,
+        l1: &L1,
+        entry: &L1Entry,
+        now: Instant,
+    ) -> L1Lookup<T> {
         let Some(value) = entry.downcast::<T>() else {
             return L1Lookup::Miss;
         };
-        let tag_pending = self
-            .pending
-            .has_any_tag(entry.tags.iter().map(|(t, _)| t.as_str()));
+        let tagged = !entry.tags.is_empty();
+        let tag_pending = tagged
+            && self
+                .pending
+                .has_any_tag(entry.tags.iter().map(|(t, _)| t.as_str()));
         if entry.throttled {
             // Already a stale answer: coherence cannot make it worse, and a
             // lost channel (Redis down) is when the throttle matters most.
