@@ -1,7 +1,8 @@
 //! Failures of a real local cluster, each test on a cluster of its own:
 //! a primary killed under load, a manual failover, a paused primary, a
 //! tag bump right before its primary dies, a namespace clear during a
-//! failover, and a connect while one shard hangs. Figures (recovery time against `cluster-node-timeout`) are
+//! failover, a connect while one shard hangs, and namespace clears with
+//! shards down. Figures (recovery time against `cluster-node-timeout`) are
 //! printed; run with `--nocapture` to see them.
 
 mod support;
@@ -381,4 +382,60 @@ async fn a_clear_with_a_shard_down_clears_the_rest_and_fails() {
     for key in &off {
         assert_eq!(cache.try_get::<u64>(key).await.unwrap(), None, "{key}");
     }
+}
+
+/// A namespace clear with two of five shards down and nothing to take
+/// over (no replicas; three primaries are still a majority, so the live
+/// shards keep answering): the shards are scanned side by side, so the
+/// clear waits for a take-over once, not once per dead shard, and the live
+/// shards' keys are removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clear_with_two_shards_down_waits_for_them_together() {
+    let mut cluster = RedisCluster::start_shards(5, 0);
+    let connect_timeout = Duration::from_millis(200);
+    let cache = Cache::connect(
+        config(&cluster)
+            .op_timeout(OP_TIMEOUT)
+            .connect_timeout(connect_timeout)
+            .l1(false)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    for i in 0..50 {
+        cache.try_set(&format!("x:{i}"), &1u64, None).await.unwrap();
+    }
+    let channel = cluster.primary_of_slot(cluster.slot("t:__invalidation"));
+    let dead: Vec<usize> = cluster
+        .primaries()
+        .into_iter()
+        .filter(|&p| p != channel)
+        .take(2)
+        .collect();
+    for &primary in &dead {
+        cluster.nodes[primary].kill();
+    }
+
+    let started = Instant::now();
+    let cleared = cache.clear_namespace().await;
+    let took = started.elapsed();
+    println!("clear_namespace with two shards down: {cleared:?} in {took:?}");
+    assert!(
+        cleared.is_err(),
+        "dead shards were not cleared: {cleared:?}"
+    );
+    assert_eq!(cluster.primaries().len(), 3);
+    assert_eq!(
+        cluster.keys("t:x:*"),
+        Vec::<String>::new(),
+        "keys of the live shards were left"
+    );
+    // A dead shard is given ten connect timeouts (at least 10 s) to be
+    // taken over; one after the other, two would take 20 s.
+    let one_wait = connect_timeout.max(Duration::from_secs(1)) * 10;
+    assert!(
+        took < one_wait + one_wait / 2,
+        "the dead shards were waited for one after the other: {took:?}"
+    );
 }

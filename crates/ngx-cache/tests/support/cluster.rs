@@ -17,9 +17,12 @@ use super::target::Target;
 /// `cluster-node-timeout` of every node.
 pub const NODE_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// Six nodes forming one cluster.
+/// Nodes forming one cluster (six unless started with
+/// [`RedisCluster::start_shards`]).
 pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,
+    /// How many primaries the cluster was created with.
+    shards: usize,
 }
 
 /// A node's role as `ROLE` reports it.
@@ -35,8 +38,14 @@ impl RedisCluster {
     /// served, every node agrees the state is ok and every replica is in
     /// sync.
     pub fn start() -> Self {
+        Self::start_shards(3, 1)
+    }
+
+    /// Starts `shards` primaries with `replicas` replicas each, as
+    /// [`start`](Self::start) does.
+    pub fn start_shards(shards: usize, replicas: usize) -> Self {
         let timeout = NODE_TIMEOUT.as_millis().to_string();
-        let nodes: Vec<RedisServer> = (0..6)
+        let nodes: Vec<RedisServer> = (0..shards * (1 + replicas))
             .map(|_| {
                 let bus = free_port().to_string();
                 RedisServer::start_with(
@@ -66,7 +75,7 @@ impl RedisCluster {
             create.arg(format!("127.0.0.1:{}", n.port()));
         }
         let out = create
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("redis-cli must be installed");
         assert!(
@@ -74,7 +83,7 @@ impl RedisCluster {
             "redis-cli --cluster create failed: {}",
             String::from_utf8_lossy(&out.stdout)
         );
-        let cluster = Self { nodes };
+        let cluster = Self { nodes, shards };
         cluster.wait_healthy(Duration::from_secs(30));
         cluster
     }
@@ -109,7 +118,8 @@ impl RedisCluster {
             else {
                 return false;
             };
-            if ranges.len() < 3 || ranges.iter().any(|r| r.len() < 4) {
+            let replicas = self.nodes.len() / self.shards - 1;
+            if ranges.len() < self.shards || ranges.iter().any(|r| r.len() < 3 + replicas) {
                 return false;
             }
             match self.role(i) {
@@ -127,7 +137,7 @@ impl RedisCluster {
                 Role::Down => {}
             }
         }
-        primaries == 3
+        primaries == self.shards
     }
 
     /// Comma-separated seed URLs of every node (`REDIS_URL`).

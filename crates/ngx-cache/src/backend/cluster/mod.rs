@@ -763,18 +763,29 @@ impl ClusterBackend {
             .iter()
             .filter_map(|s| s.any_slot())
             .collect();
-        // A shard that cannot be scanned does not stop the others: what
-        // can be removed is, and the first failure is returned.
+        // The shards are scanned side by side: a dead shard's wait for a
+        // replica to take over overlaps the others' scans and waits. A
+        // shard that cannot be scanned does not stop the others: what can
+        // be removed is, and the first failure (in slot order) is returned.
+        let scans = slots
+            .iter()
+            .map(|&slot| self.scan_shard(slot, pattern, batch));
         let mut removed = 0;
         let mut failed = None;
-        for slot in slots {
-            match self.scan_shard(slot, pattern, batch).await {
+        for (slot, scanned) in slots.iter().zip(futures::future::join_all(scans).await) {
+            match scanned {
                 Ok(n) => removed += n,
                 Err(e) => {
-                    tracing::warn!(slot, error = %e, "a shard could not be scanned; going on with the others");
+                    tracing::warn!(slot, error = %e, "a shard could not be scanned; the others were");
                     failed.get_or_insert(e);
                 }
             }
+        }
+        if failed.is_some() {
+            tracing::warn!(
+                removed,
+                "keys removed from the shards that could be scanned"
+            );
         }
         failed.map_or(Ok(removed), Err)
     }
