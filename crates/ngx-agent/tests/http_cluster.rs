@@ -275,7 +275,8 @@ fn run_json(cluster: &RedisCluster, args: &[&str]) -> (Option<i32>, serde_json::
 /// A shard whose primary and replica are both down (as when a failover has
 /// nothing to promote): `keys` and `stats` still show the other primaries'
 /// keys, name the node they could not read, and exit 1; `get` still reads
-/// keys held elsewhere.
+/// keys held elsewhere; `clear` removes the other primaries' keys, says how
+/// many and names the node, and exits 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_reads_report_a_primary_that_is_down() {
     let mut cluster = RedisCluster::start();
@@ -329,4 +330,16 @@ async fn cache_reads_report_a_primary_that_is_down() {
         assert_eq!(entry["state"], "fresh", "hung {hung}: {entry}");
         println!("hung {hung}: cache get answered in {:?}", started.elapsed());
     }
+
+    let live = cluster.keys(&format!("{NS}:*")).len();
+    let started = Instant::now();
+    let out = run(&cluster, &["cache", "clear", "--yes"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cleared in part, {live} keys removed")) && stderr.contains(&down),
+        "{stderr}"
+    );
+    assert_eq!(cluster.keys(&format!("{NS}:*")), Vec::<String>::new());
+    println!("cache clear answered in {:?}", started.elapsed());
 }

@@ -86,6 +86,16 @@ pub enum Error {
     /// A configuration value is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A clear removed the keys it could reach, then failed on the rest (a
+    /// Redis Cluster shard that could not be scanned). Every instance's L1
+    /// was dropped all the same.
+    #[error("cleared in part, {removed} keys removed: {failed}")]
+    PartlyCleared {
+        /// Keys removed from the shards that could be scanned.
+        removed: u64,
+        /// The first failure, which names the node.
+        failed: Box<Error>,
+    },
 }
 
 impl Error {
@@ -98,6 +108,7 @@ impl Error {
         match self {
             Error::Timeout(_) | Error::Unavailable(_) => true,
             Error::Redis { transient, .. } => *transient,
+            Error::PartlyCleared { failed, .. } => failed.is_transient(),
             _ => false,
         }
     }
@@ -106,7 +117,8 @@ impl Error {
     /// `ngx_cache_errors_total`: `invalid_key`, `value_too_large`,
     /// `encode`, `decode`, `timeout`, `unavailable`, `circuit_open`,
     /// `disabled`, `io` (a transient Redis error), `redis` (a server
-    /// reply such as `WRONGTYPE`) or `config`.
+    /// reply such as `WRONGTYPE`) or `config`. A partial clear is named by
+    /// the failure that stopped it.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::InvalidKey { .. } => "invalid_key",
@@ -122,12 +134,18 @@ impl Error {
             } => "io",
             Error::Redis { .. } => "redis",
             Error::Config(_) => "config",
+            Error::PartlyCleared { failed, .. } => failed.kind(),
         }
     }
 
-    /// Returns true when the operation timed out.
+    /// Returns true when the operation (or, for a partial clear, the part
+    /// that failed) timed out.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout(_))
+        match self {
+            Error::Timeout(_) => true,
+            Error::PartlyCleared { failed, .. } => failed.is_timeout(),
+            _ => false,
+        }
     }
 
     /// Returns true when the error is a caller mistake (bad key, oversized
@@ -137,6 +155,24 @@ impl Error {
             self,
             Error::InvalidKey { .. } | Error::ValueTooLarge { .. } | Error::Encode(_)
         )
+    }
+
+    /// `failed`, after `removed` more keys were removed elsewhere: a
+    /// [`PartlyCleared`](Error::PartlyCleared) with the counts added up.
+    pub(crate) fn partly_cleared(removed: u64, failed: Error) -> Self {
+        match failed {
+            Error::PartlyCleared {
+                removed: before,
+                failed,
+            } => Error::PartlyCleared {
+                removed: removed + before,
+                failed,
+            },
+            failed => Error::PartlyCleared {
+                removed,
+                failed: Box::new(failed),
+            },
+        }
     }
 
     pub(crate) fn invalid_key(reason: impl Into<String>) -> Self {
@@ -179,5 +215,18 @@ mod tests {
             transient: false,
         };
         assert!(!wrongtype.is_transient());
+    }
+
+    #[test]
+    fn a_partial_clear_adds_up_and_is_classified_by_its_failure() {
+        let once = Error::partly_cleared(3, Error::Timeout(Duration::from_secs(1)));
+        let twice = Error::partly_cleared(4, once);
+        assert!(twice.is_transient());
+        assert!(twice.is_timeout());
+        assert_eq!(twice.kind(), "timeout");
+        assert_eq!(
+            twice.to_string(),
+            "cleared in part, 7 keys removed: redis operation timed out after 1s"
+        );
     }
 }

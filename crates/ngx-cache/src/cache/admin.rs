@@ -55,7 +55,9 @@ impl Cache {
     ///
     /// Every instance's L1 is dropped even when the clear fails: on a
     /// cluster with a shard down, the other shards' keys are removed all
-    /// the same, and the failure is returned after.
+    /// the same (the shards are scanned side by side), and the failure is
+    /// returned after as [`Error::PartlyCleared`], with how many keys were
+    /// removed.
     pub async fn clear_namespace(&self) -> Result<u64, Error> {
         let ns = escape_glob(&self.inner.config.namespace);
         // Lease and version keys start with the namespace prefix too.
@@ -79,7 +81,7 @@ impl Cache {
 
     /// The keys of `full*`, their leases and their tag versions, removed;
     /// a pattern that fails does not stop the next, and the first failure
-    /// is returned.
+    /// is returned as a partial clear with every pattern's count.
     async fn unlink_prefix(&self, full: &str) -> Result<u64, Error> {
         let remote = &self.inner.remote;
         let mut removed = 0;
@@ -91,11 +93,18 @@ impl Cache {
         ] {
             match remote.call(|b| b.scan_unlink(&pattern, SCAN_BATCH)).await {
                 Ok(n) => removed += n,
+                Err(Error::PartlyCleared {
+                    removed: n,
+                    failed: e,
+                }) => {
+                    removed += n;
+                    failed.get_or_insert(*e);
+                }
                 Err(e) => {
                     failed.get_or_insert(e);
                 }
             }
         }
-        failed.map_or(Ok(removed), Err)
+        failed.map_or(Ok(removed), |e| Err(Error::partly_cleared(removed, e)))
     }
 }

@@ -766,7 +766,8 @@ impl ClusterBackend {
         // The shards are scanned side by side: a dead shard's wait for a
         // replica to take over overlaps the others' scans and waits. A
         // shard that cannot be scanned does not stop the others: what can
-        // be removed is, and the first failure (in slot order) is returned.
+        // be removed is, and the first failure (in slot order) is returned
+        // with the count.
         let scans = slots
             .iter()
             .map(|&slot| self.scan_shard(slot, pattern, batch));
@@ -781,13 +782,7 @@ impl ClusterBackend {
                 }
             }
         }
-        if failed.is_some() {
-            tracing::warn!(
-                removed,
-                "keys removed from the shards that could be scanned"
-            );
-        }
-        failed.map_or(Ok(removed), Err)
+        failed.map_or(Ok(removed), |e| Err(Error::partly_cleared(removed, e)))
     }
 
     /// `SCAN` + `UNLINK` on the primary serving `slot`, with that node's own
