@@ -165,11 +165,11 @@ impl L1Store {
     /// its shard's read lock.
     ///
     /// This is the hit path: reading the entry in place leaves its
-    /// reference count alone. Cloning the `Arc` would be an atomic
-    /// read-modify-write on a line of the entry that is usually not in the
-    /// cache, and on x86 a locked instruction also holds back the loads
-    /// after it (the value's bytes) until that line arrives. `read` must
-    /// not take a lock that is held while an L1 shard's lock is taken.
+    /// reference count alone. Cloning and dropping the `Arc` are two
+    /// locked read-modify-writes on the entry's first cache line, which the
+    /// lookup does not otherwise need (2.5% of a hit's paired median in
+    /// `docs/benchmarks.md`). `read` must not take a lock that is held
+    /// while an L1 shard's lock is taken.
     #[inline]
     pub(crate) fn get_with<R>(
         &self,
