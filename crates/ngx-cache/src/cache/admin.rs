@@ -81,10 +81,12 @@ impl Cache {
 
     /// The keys of `full*`, their leases and their tag versions, removed;
     /// a pattern that fails does not stop the next, and the first failure
-    /// is returned as a partial clear with every pattern's count.
+    /// is returned, as a partial clear with every pattern's count when some
+    /// of them removed keys.
     async fn unlink_prefix(&self, full: &str) -> Result<u64, Error> {
         let remote = &self.inner.remote;
         let mut removed = 0;
+        let mut cleared_any = false;
         let mut failed = None;
         for pattern in [
             format!("{}*", escape_glob(full)),
@@ -92,12 +94,16 @@ impl Cache {
             version_glob(full),
         ] {
             match remote.call(|b| b.scan_unlink(&pattern, SCAN_BATCH)).await {
-                Ok(n) => removed += n,
+                Ok(n) => {
+                    removed += n;
+                    cleared_any = true;
+                }
                 Err(Error::PartlyCleared {
                     removed: n,
                     failed: e,
                 }) => {
                     removed += n;
+                    cleared_any = true;
                     failed.get_or_insert(*e);
                 }
                 Err(e) => {
@@ -105,6 +111,10 @@ impl Cache {
                 }
             }
         }
-        failed.map_or(Ok(removed), |e| Err(Error::partly_cleared(removed, e)))
+        match failed {
+            None => Ok(removed),
+            Some(e) if cleared_any => Err(Error::partly_cleared(removed, e)),
+            Some(e) => Err(e),
+        }
     }
 }

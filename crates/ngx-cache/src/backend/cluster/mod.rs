@@ -766,23 +766,31 @@ impl ClusterBackend {
         // The shards are scanned side by side: a dead shard's wait for a
         // replica to take over overlaps the others' scans and waits. A
         // shard that cannot be scanned does not stop the others: what can
-        // be removed is, and the first failure (in slot order) is returned
-        // with the count.
+        // be removed is, and the first failure (in slot order) is returned,
+        // with the count when some shard was scanned.
         let scans = slots
             .iter()
             .map(|&slot| self.scan_shard(slot, pattern, batch));
         let mut removed = 0;
+        let mut scanned_any = false;
         let mut failed = None;
         for (slot, scanned) in slots.iter().zip(futures::future::join_all(scans).await) {
             match scanned {
-                Ok(n) => removed += n,
+                Ok(n) => {
+                    removed += n;
+                    scanned_any = true;
+                }
                 Err(e) => {
                     tracing::warn!(slot, error = %e, "a shard could not be scanned; the others were");
                     failed.get_or_insert(e);
                 }
             }
         }
-        failed.map_or(Ok(removed), |e| Err(Error::partly_cleared(removed, e)))
+        match failed {
+            None => Ok(removed),
+            Some(e) if scanned_any => Err(Error::partly_cleared(removed, e)),
+            Some(e) => Err(e),
+        }
     }
 
     /// `SCAN` + `UNLINK` on the primary serving `slot`, with that node's own
