@@ -157,27 +157,52 @@ impl Error {
         )
     }
 
-    /// `failed`, after `removed` more keys were removed elsewhere: a
-    /// [`PartlyCleared`](Error::PartlyCleared) with the counts added up.
-    pub(crate) fn partly_cleared(removed: u64, failed: Error) -> Self {
-        match failed {
-            Error::PartlyCleared {
-                removed: before,
-                failed,
-            } => Error::PartlyCleared {
-                removed: removed + before,
-                failed,
-            },
-            failed => Error::PartlyCleared {
-                removed,
-                failed: Box::new(failed),
-            },
-        }
-    }
-
     pub(crate) fn invalid_key(reason: impl Into<String>) -> Self {
         Error::InvalidKey {
             reason: reason.into(),
+        }
+    }
+}
+
+/// The results of the parts of a clear (cluster shards, or the patterns of
+/// a prefix), added up: the keys removed, and the first failure, returned
+/// as [`Error::PartlyCleared`] when some part was cleared and as it was when
+/// none was.
+#[derive(Debug, Default)]
+pub(crate) struct ClearTally {
+    removed: u64,
+    cleared_any: bool,
+    failed: Option<Error>,
+}
+
+impl ClearTally {
+    /// Adds one part's result (itself possibly a partial clear).
+    pub(crate) fn add(&mut self, part: Result<u64, Error>) {
+        match part {
+            Ok(n) => {
+                self.removed += n;
+                self.cleared_any = true;
+            }
+            Err(Error::PartlyCleared { removed, failed }) => {
+                self.removed += removed;
+                self.cleared_any = true;
+                self.failed.get_or_insert(*failed);
+            }
+            Err(e) => {
+                self.failed.get_or_insert(e);
+            }
+        }
+    }
+
+    /// The keys removed, or the first failure.
+    pub(crate) fn finish(self) -> Result<u64, Error> {
+        match self.failed {
+            None => Ok(self.removed),
+            Some(e) if self.cleared_any => Err(Error::PartlyCleared {
+                removed: self.removed,
+                failed: Box::new(e),
+            }),
+            Some(e) => Err(e),
         }
     }
 }
@@ -219,8 +244,14 @@ mod tests {
 
     #[test]
     fn a_partial_clear_adds_up_and_is_classified_by_its_failure() {
-        let once = Error::partly_cleared(3, Error::Timeout(Duration::from_secs(1)));
-        let twice = Error::partly_cleared(4, once);
+        let mut inner = ClearTally::default();
+        inner.add(Ok(3));
+        inner.add(Err(Error::Timeout(Duration::from_secs(1))));
+        let mut outer = ClearTally::default();
+        outer.add(Ok(4));
+        outer.add(inner.finish());
+        outer.add(Err(Error::Unavailable("later".into())));
+        let twice = outer.finish().unwrap_err();
         assert!(twice.is_transient());
         assert!(twice.is_timeout());
         assert_eq!(twice.kind(), "timeout");
@@ -228,5 +259,8 @@ mod tests {
             twice.to_string(),
             "cleared in part, 7 keys removed: redis operation timed out after 1s"
         );
+        let mut none = ClearTally::default();
+        none.add(Err(Error::CircuitOpen));
+        assert!(matches!(none.finish(), Err(Error::CircuitOpen)));
     }
 }

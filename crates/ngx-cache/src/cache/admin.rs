@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::handle::Cache;
-use crate::error::{Error, log_skipped};
+use crate::error::{ClearTally, Error, log_skipped};
 use crate::key::{escape_glob, lease_glob, version_glob};
 
 /// Keys asked for per `SCAN` step.
@@ -85,36 +85,14 @@ impl Cache {
     /// of them removed keys.
     async fn unlink_prefix(&self, full: &str) -> Result<u64, Error> {
         let remote = &self.inner.remote;
-        let mut removed = 0;
-        let mut cleared_any = false;
-        let mut failed = None;
+        let mut tally = ClearTally::default();
         for pattern in [
             format!("{}*", escape_glob(full)),
             lease_glob(full),
             version_glob(full),
         ] {
-            match remote.call(|b| b.scan_unlink(&pattern, SCAN_BATCH)).await {
-                Ok(n) => {
-                    removed += n;
-                    cleared_any = true;
-                }
-                Err(Error::PartlyCleared {
-                    removed: n,
-                    failed: e,
-                }) => {
-                    removed += n;
-                    cleared_any = true;
-                    failed.get_or_insert(*e);
-                }
-                Err(e) => {
-                    failed.get_or_insert(e);
-                }
-            }
+            tally.add(remote.call(|b| b.scan_unlink(&pattern, SCAN_BATCH)).await);
         }
-        match failed {
-            None => Ok(removed),
-            Some(e) if cleared_any => Err(Error::partly_cleared(removed, e)),
-            Some(e) => Err(e),
-        }
+        tally.finish()
     }
 }

@@ -33,7 +33,7 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 use super::error::from_redis;
 use super::reply::{self, px, set_cmd};
 use super::{Bump, Entry, Lease, Settings, single};
-use crate::error::{ConfigError, Error};
+use crate::error::{ClearTally, ConfigError, Error};
 use crate::key::{KeyTtl, key_slot};
 
 pub(crate) mod topology;
@@ -771,26 +771,14 @@ impl ClusterBackend {
         let scans = slots
             .iter()
             .map(|&slot| self.scan_shard(slot, pattern, batch));
-        let mut removed = 0;
-        let mut scanned_any = false;
-        let mut failed = None;
+        let mut tally = ClearTally::default();
         for (slot, scanned) in slots.iter().zip(futures::future::join_all(scans).await) {
-            match scanned {
-                Ok(n) => {
-                    removed += n;
-                    scanned_any = true;
-                }
-                Err(e) => {
-                    tracing::warn!(slot, error = %e, "a shard could not be scanned; the others were");
-                    failed.get_or_insert(e);
-                }
+            if let Err(e) = &scanned {
+                tracing::warn!(slot, error = %e, "a shard could not be scanned; the others were");
             }
+            tally.add(scanned);
         }
-        match failed {
-            None => Ok(removed),
-            Some(e) if scanned_any => Err(Error::partly_cleared(removed, e)),
-            Some(e) => Err(e),
-        }
+        tally.finish()
     }
 
     /// `SCAN` + `UNLINK` on the primary serving `slot`, with that node's own
