@@ -320,6 +320,10 @@ pub fn shared() -> SharedCluster {
     }
 }
 
+/// How long a turn on the shared cluster waits for the previous test's
+/// messages to be delivered.
+pub const SETTLE: Duration = Duration::from_millis(250);
+
 /// A handle on the shared cluster; [`SharedCluster::lock`] takes the turn.
 pub struct SharedCluster {
     pub cluster: Arc<RedisCluster>,
@@ -328,8 +332,15 @@ pub struct SharedCluster {
 
 impl SharedCluster {
     /// Waits for this test's turn and empties the cluster.
+    ///
+    /// A turn starts [`SETTLE`] after the last one ended: invalidation
+    /// messages the previous test published cross the cluster bus for tens
+    /// of milliseconds, and a subscriber of this test would count them as
+    /// its own instances' (an instance that published nothing once received
+    /// three, 34 to 47 ms old, in a full `cargo test` run).
     pub async fn lock(self) -> ClusterTurn {
         let guard = Arc::clone(&self.turn).lock_owned().await;
+        tokio::time::sleep(SETTLE).await;
         self.cluster.wait_healthy(Duration::from_secs(30));
         self.cluster.flush();
         ClusterTurn {
