@@ -87,11 +87,12 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A clear removed the keys it could reach, then failed on the rest (a
-    /// Redis Cluster shard that could not be scanned). Every instance's L1
-    /// was dropped all the same.
+    /// Redis Cluster shard that could not be scanned, or Redis lost after
+    /// some batches). Every instance's L1 was dropped all the same.
     #[error("cleared in part, {removed} keys removed: {failed}")]
     PartlyCleared {
-        /// Keys removed from the shards that could be scanned.
+        /// Keys removed before the failure (on a cluster, from the shards
+        /// that could be scanned).
         removed: u64,
         /// The first failure, which names the node.
         failed: Box<Error>,

@@ -1,7 +1,8 @@
 //! Fault injection with real processes: SIGKILL (the circuit breaker opens,
 //! rejects without I/O, and one probe closes it after a restart), SIGSTOP (no
-//! call outlives its timeout, and the pool heals after SIGCONT), and a stalled
-//! connection that bare redis-rs `ConnectionManager` never recovers from.
+//! call outlives its timeout, and the pool heals after SIGCONT), a stalled
+//! connection that bare redis-rs `ConnectionManager` never recovers from,
+//! network cuts, and a clear cut off part-way.
 
 mod support;
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use ngx_cache::{BreakerConfig, BreakerState, Cache, EntryOptions, Error};
 use support::proxy::{CutProxy, StallingProxy};
 use support::server::RedisServer;
-use support::util::{config, eventually, raw_get, timed};
+use support::util::{config, dbsize, eventually, raw_get, timed};
 
 const OP_TIMEOUT: Duration = Duration::from_millis(100);
 /// Slack for a loaded 2-core machine: a call may overrun its timeout by
@@ -508,4 +509,46 @@ impl CacheConfigBuilderExt {
             .namespace("t")
             .ttl_jitter(0.0)
     }
+}
+
+/// A clear that loses Redis part-way says how many keys it had removed.
+/// The proxy cuts the network instead of forwarding the third `SCAN`, so
+/// exactly two batches were scanned and unlinked: the count returned is
+/// what left Redis, and the failure inside is the network's.
+#[tokio::test]
+async fn a_clear_cut_off_part_way_says_how_many_keys_it_removed() {
+    let server = RedisServer::start();
+    // Enough keys that two `SCAN COUNT 500` calls cannot reach them all.
+    let total = 5_000;
+    let mut pipe = redis::pipe();
+    for i in 0..total {
+        pipe.cmd("SET").arg(format!("t:k{i}")).arg("v").ignore();
+    }
+    let () = pipe.query(&mut server.conn()).unwrap();
+    let proxy = CutProxy::cutting_at(server.port(), b"\r\nSCAN\r\n", 3).await;
+    let cache = Cache::connect(
+        config(&server)
+            .url(proxy.url())
+            .op_timeout(OP_TIMEOUT)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+
+    let err = cache.clear_namespace().await.unwrap_err();
+    let left = dbsize(&server);
+    println!("clear cut off at the third SCAN: {err} ({left} of {total} keys left)");
+    let Error::PartlyCleared { removed, failed } = &err else {
+        panic!("expected a partial clear, got {err:?}");
+    };
+    assert!(*removed > 0 && left > 0, "{removed} removed, {left} left");
+    assert_eq!(*removed, (total - left) as u64);
+    assert!(failed.is_transient(), "{failed:?}");
+    assert!(err.is_transient());
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cleared in part, {removed} keys removed: ")),
+        "{err}"
+    );
 }

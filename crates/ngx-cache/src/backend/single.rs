@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use super::error::from_redis;
 use super::reply::{self, px, set_cmd};
 use super::{Bump, Entry, Lease, Settings};
-use crate::error::Error;
+use crate::error::{ClearTally, Error};
 use crate::key::KeyTtl;
 use crate::telemetry::{CommandTimers, command_index};
 
@@ -479,9 +479,11 @@ impl SingleBackend {
         self.query(&reply::release_cmd(key, token)).await.map(drop)
     }
 
+    /// Each batch is a part of the clear: a failure after some batches were
+    /// unlinked is returned as [`Error::PartlyCleared`], with their count.
     pub(super) async fn scan_unlink(&self, pattern: &str, batch: usize) -> Result<u64, Error> {
+        let mut tally = ClearTally::default();
         let mut cursor: u64 = 0;
-        let mut removed = 0;
         loop {
             let mut scan = redis::cmd("SCAN");
             scan.arg(cursor)
@@ -489,16 +491,27 @@ impl SingleBackend {
                 .arg(pattern)
                 .arg("COUNT")
                 .arg(batch);
-            let (next, keys): (u64, Vec<String>) = self
-                .run(command_index(b"SCAN"), move |mut c| async move {
-                    scan.query_async(&mut c).await
-                })
-                .await?;
-            removed += self.unlink(&keys).await?;
-            if next == 0 {
-                return Ok(removed);
+            let part = async {
+                let (next, keys): (u64, Vec<String>) = self
+                    .run(command_index(b"SCAN"), move |mut c| async move {
+                        scan.query_async(&mut c).await
+                    })
+                    .await?;
+                Ok::<_, Error>((next, self.unlink(&keys).await?))
+            };
+            match part.await {
+                Ok((next, removed)) => {
+                    tally.add(Ok(removed));
+                    if next == 0 {
+                        return tally.finish();
+                    }
+                    cursor = next;
+                }
+                Err(e) => {
+                    tally.add(Err(e));
+                    return tally.finish();
+                }
             }
-            cursor = next;
         }
     }
 

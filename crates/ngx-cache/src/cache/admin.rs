@@ -53,11 +53,11 @@ impl Cache {
     /// namespace glob-escaped) and `UNLINK`, in batches; never `KEYS`. On a
     /// cluster every primary is scanned. Returns how many keys were removed.
     ///
-    /// Every instance's L1 is dropped even when the clear fails: on a
-    /// cluster with a shard down, the other shards' keys are removed all
-    /// the same (the shards are scanned side by side), and the failure is
-    /// returned after as [`Error::PartlyCleared`], with how many keys were
-    /// removed.
+    /// Every instance's L1 is dropped even when the clear fails. A clear
+    /// that fails after removing some keys (Redis lost after some batches;
+    /// on a cluster with a shard down, the other shards' keys are removed
+    /// all the same, the shards being scanned side by side) returns
+    /// [`Error::PartlyCleared`], with how many keys were removed.
     pub async fn clear_namespace(&self) -> Result<u64, Error> {
         let ns = escape_glob(&self.inner.config.namespace);
         // Lease and version keys start with the namespace prefix too.
