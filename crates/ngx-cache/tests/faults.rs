@@ -552,3 +552,27 @@ async fn a_clear_cut_off_part_way_says_how_many_keys_it_removed() {
         "{err}"
     );
 }
+
+/// The node connections that tools open with `redis_nodes` (`SCAN`, `INFO`
+/// on each primary) answer within the configured operation timeout, long
+/// or short, when Redis stops answering: not after a fixed default.
+#[tokio::test]
+async fn node_connections_time_out_after_the_configured_op_timeout() {
+    let server = RedisServer::start();
+    for op_timeout in [Duration::from_millis(100), Duration::from_millis(1_500)] {
+        let nodes =
+            ngx_cache::redis_nodes(&config(&server).op_timeout(op_timeout).build().unwrap())
+                .await
+                .unwrap();
+        let mut node = nodes.primaries.into_iter().next().unwrap().connection;
+        server.pause();
+        let (res, took) = timed(redis::cmd("INFO").query_async::<String>(&mut node)).await;
+        server.resume();
+        let err = res.unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+        assert!(
+            took >= op_timeout && took < op_timeout + BOUND,
+            "INFO with a {op_timeout:?} timeout gave up after {took:?}"
+        );
+    }
+}

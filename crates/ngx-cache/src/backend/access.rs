@@ -101,8 +101,9 @@ pub struct UnreachableNode {
 /// its credentials and TLS files. Fails when Redis does not answer within
 /// the connect timeout, or, on a cluster, when no node tells which
 /// primaries serve the slots; a cluster's primaries that do not answer are
-/// listed in [`RedisNodes::unreachable`] instead. Errors never show the
-/// password.
+/// listed in [`RedisNodes::unreachable`] instead. A command on these
+/// connections fails after the operation timeout (`op_timeout`) when
+/// Redis does not answer. Errors never show the password.
 pub async fn redis_nodes(config: &CacheConfig) -> Result<RedisNodes, Error> {
     open(config, true).await
 }
@@ -121,7 +122,9 @@ async fn open(config: &CacheConfig, primaries: bool) -> Result<RedisNodes, Error
     let settings = Settings::of(config);
     let timeout = settings.connect_timeout;
     let secret = crate::redact::passwords(&config.url).into_iter().next();
-    let conn_config = AsyncConnectionConfig::new().set_connection_timeout(Some(timeout));
+    let conn_config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(settings.op_timeout));
     let connect = |client: redis::Client| {
         let (conn_config, secret) = (&conn_config, secret.as_deref());
         async move {
