@@ -206,9 +206,8 @@ fn constrain_parameters(op: &mut Map<String, Value>) {
 }
 
 /// Every error an operation can answer: 400 (malformed JSON, path or query
-/// encoding), 413/415 (bodies), 422 (input rejected; 400 for the id list
-/// of `GET /customers`), 503 (a dependency is down, or the request deadline
-/// passed).
+/// encoding), 413/415 (bodies), 422 (input rejected), 503 (a dependency
+/// is down, or the request deadline passed).
 fn declare_errors(path: &str, op: &mut Map<String, Value>) {
     let has_body = op.contains_key("requestBody");
     let has_params = op
@@ -221,10 +220,7 @@ fn declare_errors(path: &str, op: &mut Map<String, Value>) {
             "400",
             "Malformed request: JSON syntax, path or query encoding",
         ));
-        // `GET /customers` refuses a bad id list with 400, never 422.
-        if path != "/customers" {
-            errors.push(("422", "Invalid input"));
-        }
+        errors.push(("422", "Invalid input"));
     }
     if has_body {
         errors.push(("413", "Request body over HTTP_BODY_LIMIT_BYTES"));

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::extract::{Json, Path, Query};
 use super::{AppError, AppState, now_millis};
 use crate::domain::{CustomerProfile, IncomeBand};
-use crate::service::{CustomerService, ServiceError};
+use crate::service::CustomerService;
 
 /// Body of `PUT /customers/{id}`: the profile's editable fields. Absent
 /// optional fields are cleared (PUT replaces).
@@ -88,35 +88,34 @@ pub struct CustomersResponse {
     )),
     responses(
         (status = 200, description = "The profiles found and the ids not found", body = CustomersResponse),
-        (status = 400, description = "No ids, more than 100, or an invalid id", body = super::ErrorBody),
+        (status = 400, description = "No `ids` parameter, or more than one", body = super::ErrorBody),
+        (status = 422, description = "An empty list, more than 100 ids, or an invalid id", body = super::ErrorBody),
     )
 )]
 pub(crate) async fn get_many(
     State(state): State<AppState>,
     Query(q): Query<IdsQuery>,
 ) -> Result<Json<CustomersResponse>, AppError> {
-    let ids = parse_ids(q.ids.as_deref().unwrap_or(""))?;
-    let batch = state
-        .services()
-        .customers
-        .get_many(&ids)
-        .await
-        .map_err(|e| match e {
-            ServiceError::Invalid(v) => AppError::BadRequest(v.to_string()),
-            other => other.into(),
-        })?;
+    let ids = parse_ids(q.ids.as_deref())?;
+    let batch = state.services().customers.get_many(&ids).await?;
     Ok(Json(CustomersResponse {
         customers: batch.customers,
         missing: batch.missing,
     }))
 }
 
-/// The ids of `ids=a,b,c`, trimmed; 400 when there are none or more than
-/// [`CustomerService::MAX_BATCH`]. Validation of each id is the service's.
-fn parse_ids(raw: &str) -> Result<Vec<String>, AppError> {
-    if raw.trim().is_empty() {
+/// The ids of `ids=a,b,c`, trimmed: 400 without the parameter, 422 when
+/// there are none or more than [`CustomerService::MAX_BATCH`]. Validation
+/// of each id is the service's (422 too).
+fn parse_ids(raw: Option<&str>) -> Result<Vec<String>, AppError> {
+    let Some(raw) = raw else {
         return Err(AppError::BadRequest(
             "query parameter `ids` is required: 1 to 100 comma-separated customer ids".into(),
+        ));
+    };
+    if raw.trim().is_empty() {
+        return Err(AppError::Validation(
+            "`ids` is empty: give 1 to 100 comma-separated customer ids".into(),
         ));
     }
     // One past the limit is enough to refuse, whatever the length.
@@ -126,7 +125,7 @@ fn parse_ids(raw: &str) -> Result<Vec<String>, AppError> {
         .map(|id| id.trim().to_owned())
         .collect();
     if ids.len() > CustomerService::MAX_BATCH {
-        return Err(AppError::BadRequest(format!(
+        return Err(AppError::Validation(format!(
             "at most {} customer ids per request",
             CustomerService::MAX_BATCH
         )));
@@ -204,15 +203,19 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn ids_are_split_and_trimmed_and_bounded() {
-        assert_eq!(parse_ids(" a , b,a ").unwrap(), ["a", "b", "a"]);
-        assert_eq!(parse_ids("a,,b").unwrap(), ["a", "", "b"]);
-        assert!(parse_ids("").is_err());
-        assert!(parse_ids(" \t").is_err());
+        assert_eq!(parse_ids(Some(" a , b,a ")).unwrap(), ["a", "b", "a"]);
+        assert_eq!(parse_ids(Some("a,,b")).unwrap(), ["a", "", "b"]);
+        let status = |raw| parse_ids(raw).unwrap_err().status();
+        assert_eq!(status(None), StatusCode::BAD_REQUEST);
+        assert_eq!(status(Some("")), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(status(Some(" \t")), StatusCode::UNPROCESSABLE_ENTITY);
         let hundred = vec!["x"; 100].join(",");
-        assert_eq!(parse_ids(&hundred).unwrap().len(), 100);
-        assert!(parse_ids(&format!("{hundred},x")).is_err());
+        assert_eq!(parse_ids(Some(&hundred)).unwrap().len(), 100);
+        let over = format!("{hundred},x");
+        assert_eq!(status(Some(&over)), StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
