@@ -199,10 +199,22 @@ fn thread_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// The order of the contenders in round `round`, for a prime count `n`: a
+/// contender finds the CPU caches as the one before it left them (the one
+/// with the largest footprint evicts the others' data; one that reads the
+/// same entries leaves them warm), so over every `n * (n - 1)` rounds each
+/// contender follows each other one equally often. The stride changes every
+/// `n` rounds and the start every round; rotating one fixed order instead
+/// would keep the same neighbours in all but one round of `n`.
+fn order(round: usize, n: usize) -> impl Iterator<Item = usize> {
+    let stride = 1 + (round / n) % (n - 1);
+    (0..n).map(move |turn| (round + turn * stride) % n)
+}
+
 /// The machine is shared, so criterion's back-to-back groups can see
 /// different loads. This runs the contenders interleaved, in rounds (in a
-/// rotating order), on one thread, and reports the median on-CPU cost per
-/// lookup and the median per-round ratio to the floor.
+/// balanced order, see [`order`]), on one thread, and reports the median
+/// on-CPU cost per lookup and the median per-round ratio to the floor.
 async fn paired(
     cache: &Cache,
     floor: &RwLock<HashMap<String, String>>,
@@ -211,7 +223,7 @@ async fn paired(
     keys: &[String],
 ) {
     const OPS: usize = 100_000;
-    const ROUNDS: usize = 21;
+    const ROUNDS: usize = 40;
     const NAMES: [&str; 5] = [
         "rwlock_hashmap_floor",
         "rwlock_hashmap_dyn_any",
@@ -223,11 +235,7 @@ async fn paired(
     let mut ns: [Vec<f64>; 5] = Default::default();
     let mut cur = Cursor(0);
     for round in 0..ROUNDS {
-        // The order rotates every round: a contender that runs after another
-        // finds the caches as that one left them, so none always follows the
-        // one with the largest footprint.
-        for turn in 0..NAMES.len() {
-            let i = (turn + round) % NAMES.len();
+        for i in order(round, NAMES.len()) {
             let start = thread_cpu_ns();
             for _ in 0..OPS {
                 let k = keys[cur.next()].as_str();
@@ -260,7 +268,7 @@ async fn paired(
         v[v.len() / 2]
     };
     println!(
-        "paired L1 hits: {ROUNDS} interleaved rounds (rotating order) of {OPS} lookups over \
+        "paired L1 hits: {ROUNDS} interleaved rounds (balanced order) of {OPS} lookups over \
          {KEYS} keys, on-CPU time, medians:"
     );
     for (i, name) in NAMES.iter().enumerate() {
