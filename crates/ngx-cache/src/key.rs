@@ -50,6 +50,27 @@ impl KeySpace {
         full_key(&self.namespace, key, self.max_key_bytes)
     }
 
+    /// The full keys of `keys`, validated, in one buffer: a batch of `n`
+    /// keys costs two allocations instead of `n`.
+    pub(crate) fn full_many<'k>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'k str> + Clone,
+    ) -> Result<FullKeys, Error> {
+        let mut total = 0;
+        for key in keys.clone() {
+            total += checked_len(&self.namespace, key, self.max_key_bytes)?;
+        }
+        let mut buf = String::with_capacity(total);
+        let mut ends = Vec::with_capacity(keys.len());
+        for key in keys {
+            buf.push_str(&self.namespace);
+            buf.push(':');
+            buf.push_str(key);
+            ends.push(buf.len());
+        }
+        Ok(FullKeys { buf, ends })
+    }
+
     /// The key holding the version counter of `tag`.
     pub(crate) fn tag(&self, tag: &str) -> Result<String, Error> {
         if tag.is_empty() {
@@ -62,6 +83,25 @@ impl KeySpace {
     pub(crate) fn short<'a>(&self, full: &'a str) -> Option<&'a str> {
         full.strip_prefix(self.namespace.as_str())?
             .strip_prefix(':')
+    }
+}
+
+/// Full keys built by [`KeySpace::full_many`], one after the other in one
+/// string.
+#[derive(Debug)]
+pub(crate) struct FullKeys {
+    buf: String,
+    /// Where each key ends in `buf` (the next starts there).
+    ends: Vec<usize>,
+}
+
+impl FullKeys {
+    /// The keys, in order.
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.ends.len()).map(|i| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] };
+            &self.buf[start..self.ends[i]]
+        })
     }
 }
 
@@ -218,6 +258,17 @@ pub(crate) fn validate_namespace(ns: &str) -> Result<(), String> {
 /// Builds `{namespace}:{key}` after checking `key`: non-empty, no control
 /// characters, and the full key within `max_len` bytes.
 pub(crate) fn full_key(namespace: &str, key: &str, max_len: usize) -> Result<String, Error> {
+    let len = checked_len(namespace, key, max_len)?;
+    let mut full = String::with_capacity(len);
+    full.push_str(namespace);
+    full.push(':');
+    full.push_str(key);
+    Ok(full)
+}
+
+/// The length of `{namespace}:{key}`, once `key` is checked: not empty, no
+/// control character, and the whole at most `max_len` bytes.
+fn checked_len(namespace: &str, key: &str, max_len: usize) -> Result<usize, Error> {
     if key.is_empty() {
         return Err(Error::invalid_key("key is empty"));
     }
@@ -230,11 +281,7 @@ pub(crate) fn full_key(namespace: &str, key: &str, max_len: usize) -> Result<Str
     if has_control(key) {
         return Err(Error::invalid_key("key contains a control character"));
     }
-    let mut full = String::with_capacity(len);
-    full.push_str(namespace);
-    full.push(':');
-    full.push_str(key);
-    Ok(full)
+    Ok(len)
 }
 
 /// Whether `key` holds a control character (`char::is_control`: U+0000 to
@@ -269,6 +316,25 @@ pub fn escape_glob(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_of_full_keys_is_the_single_keys_in_one_buffer() {
+        let space = KeySpace {
+            namespace: "ns".into(),
+            max_key_bytes: 12,
+        };
+        let keys = ["a", "user:é", "b:c", "123456789"];
+        let many = space.full_many(keys.iter().copied()).unwrap();
+        let one_by_one: Vec<String> = keys.iter().map(|k| space.full(k).unwrap()).collect();
+        assert_eq!(many.iter().collect::<Vec<_>>(), one_by_one);
+        assert_eq!(many.iter().len(), 4);
+        assert_eq!(space.full_many(std::iter::empty()).unwrap().iter().len(), 0);
+        // Any invalid key refuses the batch, with the single key's error.
+        for bad in ["", "x\n", "1234567890"] {
+            let err = space.full_many(["ok", bad].into_iter()).unwrap_err();
+            assert_eq!(err.to_string(), space.full(bad).unwrap_err().to_string());
+        }
+    }
 
     #[test]
     fn the_control_byte_scan_agrees_with_char_is_control() {

@@ -174,7 +174,7 @@ impl Backend {
     }
 
     /// `GET` of several keys, in order, in as few round trips as possible.
-    pub(crate) async fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+    pub(crate) async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, Error> {
         dispatch!(self, b => b.mget(keys).await)
     }
 

@@ -364,7 +364,7 @@ impl SingleBackend {
         self.query(&set_cmd(key, value, ttl)).await.map(drop)
     }
 
-    pub(super) async fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+    pub(super) async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, Error> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }

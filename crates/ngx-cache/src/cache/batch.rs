@@ -29,10 +29,8 @@ impl Cache {
         &self,
         keys: &[K],
     ) -> Result<Vec<Option<T>>, Error> {
-        let full: Vec<String> = keys
-            .iter()
-            .map(|k| self.full_key(k.as_ref()))
-            .collect::<Result<_, _>>()?;
+        let full = self.inner.keys.full_many(keys.iter().map(AsRef::as_ref))?;
+        let full: Vec<&str> = full.iter().collect();
         let counters = self.counters();
         let coherence = &self.inner.coherence;
         let raw = match self.inner.remote.call(|b| b.mget(&full)).await {

@@ -31,7 +31,7 @@ impl Coherence {
         if missing.is_empty() {
             return Ok(out);
         }
-        let keys: Vec<String> = missing.iter().map(|(_, k)| k.clone()).collect();
+        let keys: Vec<&str> = missing.iter().map(|(_, k)| k.as_str()).collect();
         let values = self.remote.call(|b| b.mget(&keys)).await?;
         for ((index, _), raw) in missing.iter().zip(values) {
             let version = raw

@@ -114,7 +114,7 @@ impl Loader {
             .filter(|i| fulls.contains_key(i))
             .collect();
         if !readable.is_empty() {
-            let names: Vec<String> = readable.iter().map(|i| fulls[i].clone()).collect();
+            let names: Vec<&str> = readable.iter().map(|i| fulls[i].as_str()).collect();
             match self.remote.call(|b| b.mget(&names)).await {
                 Ok(raw) => {
                     for (&i, bytes) in readable.iter().zip(raw) {

@@ -572,21 +572,21 @@ impl ClusterBackend {
         Ok(out)
     }
 
-    pub(super) async fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+    pub(super) async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, Error> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let replies = self
             .per_primary(
                 "MGET",
-                keys.iter().map(String::as_str),
+                keys.iter().copied(),
                 keys.len(),
                 |pipe, i| {
-                    pipe.cmd("GET").arg(&keys[i]);
+                    pipe.cmd("GET").arg(keys[i]);
                 },
                 |i| async move {
                     let mut cmd = redis::cmd("GET");
-                    cmd.arg(&keys[i]);
+                    cmd.arg(keys[i]);
                     self.shared.query(&cmd).await
                 },
             )
