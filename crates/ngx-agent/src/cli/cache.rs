@@ -6,6 +6,7 @@
 //! [`Cache`], so they publish the same invalidation messages as the service
 //! and every running instance drops the entries from its L1.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{ArgGroup, Subcommand};
+use futures::future::join_all;
 use ngx_agent::cache::{DomainCacheSettings, KeySpace, NgxCacheManager};
 use ngx_agent::config::AppConfig;
 use ngx_agent::db::{Database, DbOptions};
@@ -176,29 +178,29 @@ struct Unread {
 }
 
 impl Reading {
-    /// Runs `cmd` on every primary still read; a primary where it fails is
-    /// moved to [`unread`](Self::unread).
+    /// Runs `cmd` on every primary still read, side by side (a slow or
+    /// hung primary delays the result once, not once per primary); a
+    /// primary where it fails is moved to [`unread`](Self::unread).
     async fn each_primary<T>(
         &mut self,
-        mut cmd: impl AsyncFnMut(&mut NodeConnection) -> anyhow::Result<T>,
+        cmd: impl AsyncFn(&mut NodeConnection) -> anyhow::Result<T>,
     ) -> Vec<T> {
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < self.primaries.len() {
-            match cmd(&mut self.primaries[i]).await {
+        let results = join_all(self.primaries.iter_mut().map(|node| cmd(node))).await;
+        let mut out = Vec::with_capacity(results.len());
+        let mut read = Vec::with_capacity(results.len());
+        for (node, result) in std::mem::take(&mut self.primaries).into_iter().zip(results) {
+            match result {
                 Ok(v) => {
                     out.push(v);
-                    i += 1;
+                    read.push(node);
                 }
-                Err(e) => {
-                    let node = self.primaries.remove(i);
-                    self.unread.push(Unread {
-                        address: node.address,
-                        error: format!("{e:#}"),
-                    });
-                }
+                Err(e) => self.unread.push(Unread {
+                    address: node.address,
+                    error: format!("{e:#}"),
+                }),
             }
         }
+        self.primaries = read;
         out
     }
 
@@ -238,21 +240,20 @@ async fn connect(mut config: CacheConfig) -> anyhow::Result<Cache> {
         .with_context(|| format!("connecting to Redis at {url}"))
 }
 
-/// Every key of `pattern` on every primary, SCAN by SCAN, up to `limit`;
-/// whether it stopped at the limit. A primary where SCAN fails is moved to
-/// the unread ones, with the keys it gave so far kept.
-async fn scan(
-    nodes: &mut Reading,
-    pattern: &str,
-    limit: usize,
-    mut each: impl FnMut(String),
-) -> bool {
-    let mut seen = 0;
-    let mut full = false;
+/// Every key of `pattern` on every primary (the primaries side by side,
+/// each SCAN by SCAN), up to `limit`; whether it stopped at the limit. A
+/// primary where SCAN fails is moved to the unread ones, with the keys it
+/// gave so far kept.
+async fn scan(nodes: &mut Reading, pattern: &str, limit: usize, each: impl FnMut(String)) -> bool {
+    // The primaries' scans run on this one task, so these are never
+    // borrowed across an await.
+    let seen = Cell::new(0);
+    let full = Cell::new(false);
+    let each = RefCell::new(each);
     nodes
         .each_primary(async |node| {
             let mut cursor: u64 = 0;
-            while !full {
+            while !full.get() {
                 let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
                     .arg(cursor)
                     .arg("MATCH")
@@ -262,12 +263,13 @@ async fn scan(
                     .query_async(&mut node.connection)
                     .await
                     .context("SCAN")?;
+                let mut each = each.borrow_mut();
                 for key in keys {
-                    if seen == limit {
-                        full = true;
+                    if seen.get() == limit {
+                        full.set(true);
                         break;
                     }
-                    seen += 1;
+                    seen.set(seen.get() + 1);
                     each(key);
                 }
                 if next == 0 {
@@ -278,7 +280,7 @@ async fn scan(
             Ok(())
         })
         .await;
-    full
+    full.get()
 }
 
 #[derive(serde::Serialize)]
