@@ -29,8 +29,8 @@ impl Cache {
         &self,
         keys: &[K],
     ) -> Result<Vec<Option<T>>, Error> {
-        let full = self.inner.keys.full_many(keys.iter().map(AsRef::as_ref))?;
-        let full: Vec<&str> = full.iter().collect();
+        let buf = self.inner.keys.full_many(keys.iter().map(AsRef::as_ref))?;
+        let full: Vec<&str> = buf.iter().collect();
         let counters = self.counters();
         let coherence = &self.inner.coherence;
         let raw = match self.inner.remote.call(|b| b.mget(&full)).await {
