@@ -47,12 +47,14 @@ impl Cache {
         let mut run: Option<(&str, Option<&str>, u64, u64)> = None;
         for ((k, bytes), rel) in full.iter().zip(raw).zip(keys) {
             let bytes = bytes.filter(|_| !coherence.has_pending_delete(k));
-            let v = match bytes {
-                Some(bytes) => match coherence.judge(k, &bytes, None).await? {
-                    RedisRead::Fresh(v, _) => Some(v),
-                    _ => None,
-                },
+            let read = match bytes.map(|b| coherence.judge_plain(b, None)) {
+                Some(Ok(read)) => Some(read),
+                Some(Err(rest)) => Some(coherence.judge_rest(k, rest, None).await?),
                 None => None,
+            };
+            let v = match read {
+                Some(RedisRead::Fresh(v, _)) => Some(v),
+                _ => None,
             };
             let rel = rel.as_ref();
             let kind = key_type(rel);

@@ -26,10 +26,18 @@ const COMPRESSING: Limits = Limits {
     compression_threshold: Some(64),
 };
 
-/// Stored bytes of unknown origin, decoded by every codec's reader. What
-/// decodes must encode again with every codec and decode to the same value.
+/// Stored bytes of unknown origin, decoded by every codec's reader. Read
+/// from owned bytes (as a read from Redis does) they must decode to the
+/// same value, or fail too. What decodes must encode again with every
+/// codec and decode to the same value.
 pub fn codec(data: &[u8]) {
-    let Ok(value) = codec::decode::<Value>(data, LIMITS) else {
+    let borrowed = codec::decode::<Value>(data, LIMITS);
+    let owned = codec::decode_owned::<Value>(data.to_vec(), LIMITS);
+    assert_eq!(owned.as_ref().ok(), borrowed.as_ref().ok(), "owned read");
+    let owned = codec::decode_owned::<String>(data.to_vec(), LIMITS);
+    let borrowed_string = codec::decode::<String>(data, LIMITS);
+    assert_eq!(owned.ok(), borrowed_string.ok(), "owned String read");
+    let Ok(value) = borrowed else {
         return;
     };
     for codec in [Codec::Json, Codec::MessagePack] {

@@ -12,7 +12,7 @@ use crate::key::KeySpace;
 use crate::stats::{Counters, LagPercentiles};
 use crate::telemetry::Count;
 use crate::tier::l1::{L1, L1Entry, L1Times};
-use crate::tier::remote::{Remote, Stored};
+use crate::tier::remote::{NotPlain, Remote, Stored};
 use crate::value::entry::Meta;
 
 use super::clock::InvalidationClock;
@@ -262,7 +262,7 @@ impl Coherence {
         let Some((bytes, pttl)) = self.remote.read(full, self.l1.is_some()).await? else {
             return Ok(RedisRead::Missing);
         };
-        self.judge(full, &bytes, pttl).await
+        self.judge(full, bytes, pttl).await
     }
 
     /// Decodes stored bytes (plain or envelope) and judges their freshness
@@ -270,18 +270,49 @@ impl Coherence {
     pub(crate) async fn judge<T: DeserializeOwned>(
         &self,
         full: &str,
-        bytes: &[u8],
+        bytes: Vec<u8>,
         physical_left: Option<Duration>,
     ) -> Result<RedisRead<T>, Error> {
-        // The common case, a plain value, is judged without awaiting
-        // anything: no tags, fresh for as long as Redis keeps it.
-        if let Some(value) = self.remote.decode_plain(bytes) {
-            let mut meta = Meta::plain(physical_left);
-            meta.bytes = bytes.len() as u64;
-            return Ok(RedisRead::Fresh(value, meta));
+        match self.judge_plain(bytes, physical_left) {
+            Ok(read) => Ok(read),
+            Err(rest) => self.judge_rest(full, rest, physical_left).await,
         }
+    }
+
+    /// [`judge`](Self::judge) for the common case, a plain value, without
+    /// awaiting anything: no tags, fresh for as long as Redis keeps it.
+    /// Anything else is handed back for [`judge_rest`](Self::judge_rest).
+    /// (A loop over many values calls the two itself, so that it builds
+    /// no future for the values that need none.)
+    #[inline]
+    pub(crate) fn judge_plain<T: DeserializeOwned>(
+        &self,
+        bytes: Vec<u8>,
+        physical_left: Option<Duration>,
+    ) -> Result<RedisRead<T>, NotPlain> {
+        let size = bytes.len() as u64;
+        let value = self.remote.decode_plain(bytes)?;
+        let mut meta = Meta::plain(physical_left);
+        meta.bytes = size;
+        Ok(RedisRead::Fresh(value, meta))
+    }
+
+    /// The rest of [`judge`](Self::judge): an envelope or corrupt bytes.
+    pub(crate) async fn judge_rest<T: DeserializeOwned>(
+        &self,
+        full: &str,
+        rest: NotPlain,
+        physical_left: Option<Duration>,
+    ) -> Result<RedisRead<T>, Error> {
+        let bytes = match rest {
+            NotPlain::Envelope(bytes) => bytes,
+            NotPlain::Corrupt(e) => {
+                self.remote.evict_corrupt(full, &e).await;
+                return Ok(RedisRead::Missing);
+            }
+        };
         let Some(Stored { value, meta }) =
-            self.remote.decode_entry(full, bytes, physical_left).await
+            self.remote.decode_entry(full, &bytes, physical_left).await
         else {
             return Ok(RedisRead::Missing);
         };

@@ -124,7 +124,11 @@ impl Loader {
                         else {
                             continue;
                         };
-                        match self.coherence.judge::<T>(full, &bytes, None).await {
+                        let read = match self.coherence.judge_plain::<T>(bytes, None) {
+                            Ok(read) => Ok(read),
+                            Err(rest) => self.coherence.judge_rest(full, rest, None).await,
+                        };
+                        match read {
                             Ok(RedisRead::Fresh(value, meta)) => {
                                 counters.hit(Tier::L2, &keys[i]);
                                 if use_l1 {

@@ -39,6 +39,14 @@ pub(crate) struct Stored<T> {
     pub(crate) meta: Meta,
 }
 
+/// Stored bytes [`Remote::decode_plain`] did not make a value of.
+pub(crate) enum NotPlain {
+    /// An envelope's bytes, handed back.
+    Envelope(Vec<u8>),
+    /// Plain bytes that do not decode as the value.
+    Corrupt(Error),
+}
+
 impl Remote {
     pub(crate) fn new(
         backend: Option<Backend>,
@@ -176,24 +184,30 @@ impl Remote {
         match codec::decode(bytes, self.limits) {
             Ok(v) => Some(v),
             Err(e) => {
-                self.counters.error("decode");
-                self.counters.inc(Count::CorruptEvicted, 1);
-                tracing::warn!(key = full, error = %e, "evicting undecodable cache value");
-                let keys = [full.to_owned()];
-                let _ = self.call(|b| b.unlink(&keys)).await;
+                self.evict_corrupt(full, &e).await;
                 None
             }
         }
     }
 
-    /// Decodes bytes that hold a plain value (no envelope), without I/O;
-    /// `None` for an envelope or bytes that do not decode (the caller then
-    /// takes [`decode_entry`](Self::decode_entry), which evicts them).
-    pub(crate) fn decode_plain<T: DeserializeOwned>(&self, bytes: &[u8]) -> Option<T> {
-        if envelope::is_envelope(bytes) {
-            return None;
+    /// Deletes the value under `full`, which failed to decode with `error`,
+    /// and counts it.
+    pub(crate) async fn evict_corrupt(&self, full: &str, error: &Error) {
+        self.counters.error("decode");
+        self.counters.inc(Count::CorruptEvicted, 1);
+        tracing::warn!(key = full, error = %error, "evicting undecodable cache value");
+        let keys = [full.to_owned()];
+        let _ = self.call(|b| b.unlink(&keys)).await;
+    }
+
+    /// Decodes bytes that hold a plain value (no envelope), taking them
+    /// over and without I/O; an envelope is handed back for
+    /// [`decode_entry`](Self::decode_entry).
+    pub(crate) fn decode_plain<T: DeserializeOwned>(&self, bytes: Vec<u8>) -> Result<T, NotPlain> {
+        if envelope::is_envelope(&bytes) {
+            return Err(NotPlain::Envelope(bytes));
         }
-        codec::decode(bytes, self.limits).ok()
+        codec::decode_owned(bytes, self.limits).map_err(NotPlain::Corrupt)
     }
 
     /// Opens and decodes stored bytes (plain or envelope). Corrupt bytes are

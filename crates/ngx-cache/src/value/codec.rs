@@ -13,8 +13,8 @@
 use std::str::FromStr;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde::de::value::BorrowedStrDeserializer;
+use serde::de::value::{BorrowedStrDeserializer, Error as DeError};
+use serde::de::{DeserializeOwned, Deserializer, Error as _, IntoDeserializer, Visitor};
 
 use crate::error::Error;
 
@@ -116,6 +116,104 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limits: Limits) -> Resul
     }
 }
 
+/// Decodes bytes written by any codec, like [`decode`], taking them over.
+///
+/// A JSON string with nothing to unescape is cut out of its quotes in
+/// place and handed to `T` as an owned `String`, so a `String` value keeps
+/// the bytes Redis sent instead of being copied out of them (one
+/// allocation and one free less per value).
+pub(crate) fn decode_owned<T: DeserializeOwned>(
+    mut bytes: Vec<u8>,
+    limits: Limits,
+) -> Result<T, Error> {
+    let Some(len) = plain_json_body(&bytes).map(<[u8]>::len) else {
+        return decode(&bytes, limits);
+    };
+    bytes.copy_within(1..=len, 0);
+    bytes.truncate(len);
+    let content = match String::from_utf8(bytes) {
+        Ok(content) => content,
+        Err(e) => return decode(&quoted(e.into_bytes()), limits),
+    };
+    let mut slot = Some(content);
+    let taken = T::deserialize(OwnedStr(&mut slot));
+    match (taken, slot) {
+        (Ok(value), _) => Ok(value),
+        // `T` asked for something only the parser answers (a number, a
+        // struct, a newtype...) and left the string in place.
+        (Err(_), Some(content)) => json(&quoted(content.into_bytes())),
+        (Err(e), None) => Err(Error::Decode(format!("json: {e}"))),
+    }
+}
+
+/// `content` in JSON quotes again (it has nothing to escape).
+fn quoted(mut content: Vec<u8>) -> Vec<u8> {
+    content.insert(0, b'"');
+    content.push(b'"');
+    content
+}
+
+/// The content of a JSON string, handed to the value as an owned `String`
+/// by the methods a JSON string answers directly (a string, an identifier,
+/// a unit variant, `Some`). Every other method leaves the string in the
+/// slot and fails, and [`decode_owned`] asks the parser, so a value decodes
+/// as the parser decodes it.
+struct OwnedStr<'a>(&'a mut Option<String>);
+
+impl OwnedStr<'_> {
+    fn take(self) -> Result<String, DeError> {
+        self.0
+            .take()
+            .ok_or_else(|| DeError::custom("the string was taken"))
+    }
+}
+
+/// Methods a JSON string does not answer without the parser.
+macro_rules! left_to_the_parser {
+    ($($method:ident($($arg:ident: $ty:ty),*))*) => {$(
+        fn $method<V: Visitor<'de>>(self, $(_: $ty,)* _: V) -> Result<V::Value, DeError> {
+            Err(DeError::custom("left to the JSON parser"))
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for OwnedStr<'_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_string(self.take()?)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        visitor.visit_enum(self.take()?.into_deserializer())
+    }
+
+    serde::forward_to_deserialize_any! {
+        char str string bytes byte_buf identifier ignored_any
+    }
+
+    left_to_the_parser! {
+        deserialize_bool() deserialize_i8() deserialize_i16() deserialize_i32()
+        deserialize_i64() deserialize_i128() deserialize_u8() deserialize_u16()
+        deserialize_u32() deserialize_u64() deserialize_u128() deserialize_f32()
+        deserialize_f64() deserialize_unit() deserialize_seq() deserialize_map()
+        deserialize_unit_struct(name: &'static str)
+        deserialize_newtype_struct(name: &'static str)
+        deserialize_tuple(len: usize)
+        deserialize_tuple_struct(name: &'static str, len: usize)
+        deserialize_struct(name: &'static str, fields: &'static [&'static str])
+    }
+}
+
 fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::Decode(format!("json: {e}")))
 }
@@ -123,15 +221,18 @@ fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 /// The content of `bytes` when they are exactly one JSON string with no
 /// escape sequence: `"`, UTF-8 with no `"`, `\` or control character, `"`.
 fn plain_json_str(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(plain_json_body(bytes)?).ok()
+}
+
+/// The bytes between the quotes when `bytes` are one JSON string with no
+/// `"`, `\` or control character inside (UTF-8 not checked).
+fn plain_json_body(bytes: &[u8]) -> Option<&[u8]> {
     let body = bytes.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
     // No early exit: the scan compiles to vector instructions.
     let special = body.iter().fold(false, |any, &b| {
         any | (b == b'"') | (b == b'\\') | (b < 0x20)
     });
-    if special {
-        return None;
-    }
-    std::str::from_utf8(body).ok()
+    (!special).then_some(body)
 }
 
 fn compress(bytes: &[u8]) -> Vec<u8> {
@@ -180,7 +281,7 @@ mod tests {
         A,
     }
 
-    #[derive(Debug, PartialEq, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Deserialize)]
     struct Id(String);
 
     #[test]
@@ -201,25 +302,42 @@ mod tests {
         ];
         for bytes in cases {
             let shown = String::from_utf8_lossy(bytes);
-            let ours = decode::<String>(bytes, LIMITS).map_err(|e| e.to_string());
+            let owned = |b: &[u8]| b.to_vec();
             let theirs = parser::<String>(bytes).map_err(|e| e.to_string());
+            let ours = decode::<String>(bytes, LIMITS).map_err(|e| e.to_string());
             assert_eq!(ours, theirs, "{shown}");
-            let ours = decode::<serde_json::Value>(bytes, LIMITS).ok();
-            assert_eq!(ours, parser::<serde_json::Value>(bytes).ok(), "{shown}");
-            let ours = decode::<Option<String>>(bytes, LIMITS).ok();
-            assert_eq!(ours, parser::<Option<String>>(bytes).ok(), "{shown}");
+            let ours = decode_owned::<String>(owned(bytes), LIMITS).map_err(|e| e.to_string());
+            assert_eq!(ours, theirs, "owned {shown}");
+            let theirs = parser::<serde_json::Value>(bytes).ok();
+            assert_eq!(decode(bytes, LIMITS).ok(), theirs, "{shown}");
+            assert_eq!(decode_owned(owned(bytes), LIMITS).ok(), theirs, "{shown}");
+            let theirs = parser::<Option<String>>(bytes).ok();
+            assert_eq!(decode(bytes, LIMITS).ok(), theirs, "{shown}");
+            assert_eq!(decode_owned(owned(bytes), LIMITS).ok(), theirs, "{shown}");
         }
-        // Types that take a string some other way, or not at all.
-        assert_eq!(decode::<Unit>(b"\"A\"", LIMITS).ok(), Some(Unit::A));
+        // Types that take a string some other way, or not at all, read
+        // from borrowed and from owned bytes.
+        fn both<T: DeserializeOwned>(bytes: &[u8]) -> [Option<T>; 2] {
+            [
+                decode(bytes, LIMITS).ok(),
+                decode_owned(bytes.to_vec(), LIMITS).ok(),
+            ]
+        }
+        assert_eq!(both::<Unit>(b"\"A\""), [Some(Unit::A), Some(Unit::A)]);
+        assert_eq!(both::<Unit>(b"\"B\""), [None, None]);
+        let id = Some(Id("x".to_owned()));
+        assert_eq!(both::<Id>(b"\"x\""), [id.clone(), id]);
+        assert_eq!(both::<char>(b"\"c\""), [Some('c'), Some('c')]);
+        assert_eq!(both::<u32>(b"\"1\""), [None, None]);
+        assert_eq!(both::<Vec<u8>>(b"\"ab\""), [None, None]);
+        for raw in both::<Box<serde_json::value::RawValue>>(b"\"ab\"") {
+            assert_eq!(raw.map(|r| r.get().to_owned()).as_deref(), Some("\"ab\""));
+        }
+        // A type the string cannot be: the parser's error, word for word.
         assert_eq!(
-            decode::<Id>(b"\"x\"", LIMITS).ok(),
-            Some(Id("x".to_owned()))
+            decode_owned::<u32>(b"\"1\"".to_vec(), LIMITS).map_err(|e| e.to_string()),
+            parser::<u32>(b"\"1\"").map_err(|e| e.to_string()),
         );
-        assert_eq!(decode::<char>(b"\"c\"", LIMITS).ok(), Some('c'));
-        assert!(decode::<u32>(b"\"1\"", LIMITS).is_err());
-        assert!(decode::<Vec<u8>>(b"\"ab\"", LIMITS).is_err());
-        let raw = decode::<Box<serde_json::value::RawValue>>(b"\"ab\"", LIMITS).unwrap();
-        assert_eq!(raw.get(), "\"ab\"");
     }
 
     const LIMITS: Limits = Limits {
