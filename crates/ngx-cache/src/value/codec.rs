@@ -161,6 +161,7 @@ fn quoted(mut content: Vec<u8>) -> Vec<u8> {
 struct OwnedStr<'a>(&'a mut Option<String>);
 
 impl OwnedStr<'_> {
+    #[inline]
     fn take(self) -> Result<String, DeError> {
         self.0
             .take()
