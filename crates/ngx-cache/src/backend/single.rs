@@ -339,17 +339,14 @@ impl SingleBackend {
     }
 
     pub(super) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
-        reply::bytes(self.query(&cmd).await?)
+        reply::bytes(self.query(&reply::get_cmd(key)).await?)
     }
 
     pub(super) async fn get_with_pttl(
         &self,
         key: &str,
     ) -> Result<(Option<Vec<u8>>, Option<Duration>), Error> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
+        let pipe = reply::get_with_pttl_pipeline(key);
         let mut replies = self.pipeline(&pipe).await?.into_iter();
         let bytes = reply::bytes(replies.next().unwrap_or(redis::Value::Nil))?;
         Ok((bytes, reply::time_left(replies.next())))
@@ -368,8 +365,7 @@ impl SingleBackend {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut cmd = redis::cmd("MGET");
-        cmd.arg(keys);
+        let cmd = reply::mget_cmd(keys);
         let reply: Vec<redis::Value> = self
             .run(command_index(b"MGET"), move |mut c| async move {
                 cmd.query_async(&mut c).await

@@ -473,17 +473,14 @@ fn group_by_primary<'a>(
 
 impl ClusterBackend {
     pub(super) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
-        reply::bytes(self.shared.query(&cmd).await?)
+        reply::bytes(self.shared.query(&reply::get_cmd(key)).await?)
     }
 
     pub(super) async fn get_with_pttl(
         &self,
         key: &str,
     ) -> Result<(Option<Vec<u8>>, Option<Duration>), Error> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
+        let pipe = reply::get_with_pttl_pipeline(key);
         let mut replies = self.shared.pipeline(&pipe).await?.into_iter();
         let bytes = reply::bytes(replies.next().unwrap_or(redis::Value::Nil))?;
         Ok((bytes, reply::time_left(replies.next())))
