@@ -55,7 +55,7 @@ pub(super) fn px(ttl: Duration) -> u64 {
 /// The command `name` with room for `args` more arguments of `bytes` bytes
 /// in all, so building it allocates its two buffers once. (`redis::cmd`
 /// starts them empty, and a command grown argument by argument reallocates
-/// them as they fill: an `MGET` of 100 keys about fifteen times.)
+/// them as they fill: an `MGET` of 100 keys about a dozen times.)
 pub(super) fn command(name: &str, args: usize, bytes: usize) -> redis::Cmd {
     let mut cmd = redis::Cmd::with_capacity(args + 1, name.len() + bytes);
     cmd.arg(name);
