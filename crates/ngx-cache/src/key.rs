@@ -63,9 +63,7 @@ impl KeySpace {
         let mut buf = String::with_capacity(total);
         let mut ends = Vec::with_capacity(keys.len());
         for key in keys {
-            buf.push_str(&self.namespace);
-            buf.push(':');
-            buf.push_str(key);
+            push_full(&mut buf, &self.namespace, key);
             ends.push(buf.len());
         }
         Ok(FullKeys { buf, ends })
@@ -258,12 +256,16 @@ pub(crate) fn validate_namespace(ns: &str) -> Result<(), String> {
 /// Builds `{namespace}:{key}` after checking `key`: non-empty, no control
 /// characters, and the full key within `max_len` bytes.
 pub(crate) fn full_key(namespace: &str, key: &str, max_len: usize) -> Result<String, Error> {
-    let len = checked_len(namespace, key, max_len)?;
-    let mut full = String::with_capacity(len);
-    full.push_str(namespace);
-    full.push(':');
-    full.push_str(key);
+    let mut full = String::with_capacity(checked_len(namespace, key, max_len)?);
+    push_full(&mut full, namespace, key);
     Ok(full)
+}
+
+/// Appends `{namespace}:{key}` to `buf`.
+fn push_full(buf: &mut String, namespace: &str, key: &str) {
+    buf.push_str(namespace);
+    buf.push(':');
+    buf.push_str(key);
 }
 
 /// The length of `{namespace}:{key}`, once `key` is checked: not empty, no

@@ -579,13 +579,9 @@ impl ClusterBackend {
                 keys.iter().copied(),
                 keys.len(),
                 |pipe, i| {
-                    pipe.cmd("GET").arg(keys[i]);
+                    pipe.add_command(reply::get_cmd(keys[i]));
                 },
-                |i| async move {
-                    let mut cmd = redis::cmd("GET");
-                    cmd.arg(keys[i]);
-                    self.shared.query(&cmd).await
-                },
+                |i| async move { self.shared.query(&reply::get_cmd(keys[i])).await },
             )
             .await?;
         replies.into_iter().map(reply::bytes).collect()
