@@ -314,6 +314,33 @@ async fn bad_id_lists_are_4xx_json_before_any_query() {
     t.finish().await;
 }
 
+/// An invalid id in the list is named by the parameter and its place in
+/// the list, so the caller can tell which of 100 ids to fix.
+#[tokio::test]
+async fn an_invalid_id_is_named_by_its_place_in_ids() {
+    let t = seeded().await;
+    let (app, _) = app(&t, None).await;
+    let cases = [
+        (
+            "/customers?ids=cust-00001,,cust-00002",
+            "id 2 of 3 must not be empty",
+        ),
+        (
+            "/customers?ids=cust-00001,bad%20id",
+            "id 2 of 2 contains ' '",
+        ),
+    ];
+    for (uri, want) in cases {
+        let (status, _, body) = call(&app, "GET", uri, None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{uri}: {body}");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("`ids`"), "{uri}: {detail}");
+        assert!(detail.contains(want), "{uri}: {detail}");
+        assert!(!detail.contains("customer_id"), "{uri}: {detail}");
+    }
+    t.finish().await;
+}
+
 #[tokio::test]
 async fn without_cache_a_batch_is_one_query() {
     let t = seeded().await;

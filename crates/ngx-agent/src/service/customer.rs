@@ -55,9 +55,9 @@ impl CustomerService {
     /// Ids that do not exist land in [`CustomerBatch::missing`] and are
     /// cached as not found, like a single [`get`](Self::get) caches them.
     ///
-    /// [`ServiceError::Invalid`] for an invalid id, no ids, or more than
-    /// [`MAX_BATCH`](Self::MAX_BATCH) (duplicates included), before any
-    /// lookup.
+    /// [`ServiceError::Invalid`] for an invalid id (named by its place in
+    /// `ids`), no ids, or more than [`MAX_BATCH`](Self::MAX_BATCH)
+    /// (duplicates included), before any lookup.
     pub async fn get_many(&self, ids: &[String]) -> Result<CustomerBatch, ServiceError> {
         if ids.is_empty() || ids.len() > Self::MAX_BATCH {
             return Err(crate::domain::ValidationError::new(
@@ -72,8 +72,15 @@ impl CustomerService {
         }
         let mut seen = HashSet::with_capacity(ids.len());
         let mut unique: Vec<String> = Vec::with_capacity(ids.len());
-        for id in ids {
-            crate::domain::validate_id("customer_id", id)?;
+        for (i, id) in ids.iter().enumerate() {
+            // Named by its place in the list: one of 100 ids is otherwise
+            // hard to find.
+            crate::domain::validate_id("customer_id", id).map_err(|e| {
+                crate::domain::ValidationError::new(
+                    "ids",
+                    format!("id {} of {} {}", i + 1, ids.len(), e.reason),
+                )
+            })?;
             if seen.insert(id.as_str()) {
                 unique.push(id.clone());
             }
