@@ -21,6 +21,8 @@
 //!      cluster primary) and `INFO` parsing.
 //!    - [`telemetry`]: metric names, help text, units and bounded labels,
 //!      recorded through the `metrics` facade.
+//!    - `time`: the clock of L1 lifetimes and command latencies (the
+//!      CPU's time-stamp counter where it is invariant).
 //! 2. `value/`: [`Codec`]s, the metadata envelope, whole entries encoded
 //!    and judged (pure, no I/O), [`Shared`] values, [`Cacheable`], and
 //!    [`value::inspect`], which decodes a stored value of unknown type.
@@ -89,6 +91,7 @@ pub mod key;
 pub mod redact;
 pub mod stats;
 pub mod telemetry;
+mod time;
 // 2. Values.
 pub mod value;
 // 3. Settings.

@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
         "telemetry",
         "stats",
         "health",
+        "time",
     ],
     &["value"],
     &["config", "options"],

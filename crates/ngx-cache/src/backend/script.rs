@@ -4,7 +4,7 @@
 //! slot, so the scripts also run on a cluster.
 
 /// The checked fill. KEYS: data, lease. ARGV: token, value, px, `1` if the
-/// key held ARGV[5] when the lease was taken (`0` if it was absent), the
+/// key held `ARGV[5]` when the lease was taken (`0` if it was absent), the
 /// bytes it held. Writes only if the lease still holds the token and the key
 /// still holds what was observed; returns 1 when written, 0 when refused.
 pub(super) const FILL: &str = r"

@@ -155,7 +155,7 @@ impl SingleBackend {
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let (slot, generation, conn) = self.pick()?;
-        let started = std::time::Instant::now();
+        let started = crate::time::Instant::now();
         let outcome = f(conn).await;
         self.shared.timers.record(command, started.elapsed());
         // An outcome on a connection that was replaced meanwhile says

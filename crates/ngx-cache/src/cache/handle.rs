@@ -88,6 +88,8 @@ impl Cache {
         if !config.enabled {
             return Ok(Self::assemble(config, None));
         }
+        // Once per process, under a millisecond here: not in a request.
+        crate::time::calibrate();
         let backend = backend::connect(&config, eager).await?;
         tracing::info!(url = %config.redacted_url(), namespace = %config.namespace, "cache connected");
         let cache = Self::assemble(config, Some(backend));

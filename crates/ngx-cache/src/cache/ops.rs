@@ -1,7 +1,7 @@
 //! Single-key operations on [`Cache`]: reads, writes, deletes, counters
 //! and TTLs, each in a fail-open and a `try_*` form.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -12,6 +12,7 @@ use crate::key::KeyTtl;
 use crate::options::EntryOptions;
 use crate::telemetry::{Count, Tier};
 use crate::tier::l1::L1Times;
+use crate::time::Instant;
 use crate::value::Cacheable;
 use crate::value::codec::Codec;
 use crate::value::entry::{self, Meta};

@@ -2,7 +2,7 @@
 //! Redis judged against it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
@@ -13,6 +13,7 @@ use crate::stats::{Counters, LagPercentiles};
 use crate::telemetry::Count;
 use crate::tier::l1::{L1, L1Entry, L1Times};
 use crate::tier::remote::{NotPlain, Remote, Stored};
+use crate::time::Instant;
 use crate::value::entry::Meta;
 
 use super::clock::InvalidationClock;
@@ -68,7 +69,7 @@ pub(crate) struct Coherence {
     pub(super) stopped: watch::Receiver<()>,
 }
 
-/// What [`Coherence::new`] needs.
+/// What [`Coherence::start`] needs.
 #[derive(Debug)]
 pub(crate) struct Parts {
     pub(crate) keys: KeySpace,

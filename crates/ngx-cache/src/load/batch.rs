@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
@@ -26,6 +25,7 @@ use crate::options::{EntryOptions, LoadError};
 use crate::stats::Keyed;
 use crate::telemetry::Tier;
 use crate::tier::l1::L1Times;
+use crate::time::Instant;
 use crate::value::Cacheable;
 
 /// What the batch loader returned, shared by the batch's flights.

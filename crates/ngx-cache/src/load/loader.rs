@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::FutureExt;
 use futures::channel::oneshot;
@@ -20,6 +20,7 @@ use crate::stats::Keyed;
 use crate::telemetry::{Count, Tier};
 use crate::tier::l1::L1Times;
 use crate::tier::remote::Remote;
+use crate::time::Instant;
 use crate::value::Cacheable;
 
 /// Loads values into both tiers: single-flight per key in this process, a

@@ -24,10 +24,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::store::{EntryKey, L1Store};
 use crate::options::EntryOptions;
+use crate::time::Instant;
 use crate::value::entry::Meta;
 
 /// Lifetimes of a value being put into L1.

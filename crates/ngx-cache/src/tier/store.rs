@@ -314,7 +314,9 @@ impl L1Store {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
+
+    use crate::time::Instant;
 
     use super::*;
     use crate::tier::l1::L1Entry;

@@ -304,7 +304,7 @@ impl Shared {
         command: &'static str,
         fut: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, Error> {
-        let started = Instant::now();
+        let started = crate::time::Instant::now();
         let limit = self.settings.op_timeout + Duration::from_millis(50);
         let outcome = tokio::time::timeout(limit, fut).await;
         crate::telemetry::redis_command(command, started.elapsed());
@@ -554,7 +554,7 @@ impl ClusterBackend {
                 Ok(out)
             }));
         let limit = shared.settings.op_timeout + Duration::from_millis(50);
-        let started = Instant::now();
+        let started = crate::time::Instant::now();
         let groups = tokio::time::timeout(limit, work).await;
         crate::telemetry::redis_command(command, started.elapsed());
         let groups = match groups {
