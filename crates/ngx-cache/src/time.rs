@@ -6,8 +6,9 @@
 //! read, against about 25 ns for `std::time::Instant::now()` through the
 //! vDSO; docs/benchmarks.md), and elsewhere it reads the monotonic clock.
 //! Its first read calibrates the counter against the monotonic clock (under
-//! a millisecond here, at most 200 ms), so [`calibrate`] runs when a cache
-//! is built rather than in its first request.
+//! a millisecond on the benchmark machine, at most 200 ms), so
+//! [`calibrate`] runs when a cache is built rather than in its first
+//! request.
 //!
 //! Timeouts, back-off and deadlines that tokio waits on keep tokio's clock,
 //! so `tokio::time::pause()` still drives them in tests.

@@ -88,7 +88,7 @@ impl Cache {
         if !config.enabled {
             return Ok(Self::assemble(config, None));
         }
-        // Once per process, under a millisecond here: not in a request.
+        // The clock's one-time calibration, here rather than in a request.
         crate::time::calibrate();
         let backend = backend::connect(&config, eager).await?;
         tracing::info!(url = %config.redacted_url(), namespace = %config.namespace, "cache connected");
