@@ -62,19 +62,23 @@ pub(super) fn command(name: &str, args: usize, bytes: usize) -> redis::Cmd {
     cmd
 }
 
-/// Builds `GET key`.
-pub(super) fn get_cmd(key: &str) -> redis::Cmd {
-    let mut cmd = command("GET", 1, key.len());
+/// Builds `name key`.
+fn key_cmd(name: &str, key: &str) -> redis::Cmd {
+    let mut cmd = command(name, 1, key.len());
     cmd.arg(key);
     cmd
 }
 
+/// Builds `GET key`.
+pub(super) fn get_cmd(key: &str) -> redis::Cmd {
+    key_cmd("GET", key)
+}
+
 /// Builds `GET key` and `PTTL key`, one round trip.
 pub(super) fn get_with_pttl_pipeline(key: &str) -> redis::Pipeline {
-    let mut pttl = command("PTTL", 1, key.len());
-    pttl.arg(key);
     let mut pipe = redis::Pipeline::with_capacity(2);
-    pipe.add_command(get_cmd(key)).add_command(pttl);
+    pipe.add_command(get_cmd(key))
+        .add_command(key_cmd("PTTL", key));
     pipe
 }
 
