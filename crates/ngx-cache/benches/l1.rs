@@ -1,7 +1,8 @@
 //! L1 hit cost through `Cache::get`, against a bare `RwLock<HashMap>` (the
 //! floor), the same map holding type-erased values (`Box<dyn Any>`, one
 //! pointer more: the least any cache of values of any type pays) and a bare
-//! `moka::future::Cache`, on 100k keys and the same value type; the
+//! `moka::future::Cache`, on 100k keys and the same value type (the two
+//! maps also with their values allocated apart from their keys); the
 //! `get_or_load` hit and miss paths; a 1,000-way stampede.
 //!
 //! Needs `redis-server` on the PATH (a private one is started on a free port).
@@ -97,6 +98,58 @@ async fn fill(cache: &Cache, keys: &[String]) {
 /// The floor's map with type-erased values, each in its own allocation.
 type Erased = RwLock<HashMap<String, Box<dyn Any + Send + Sync>>>;
 
+/// The key indexes `0..KEYS` in a shuffled order (Fisher-Yates with a
+/// fixed xorshift seed), for allocating values apart from their keys.
+fn shuffled(seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..KEYS).collect();
+    let mut x = seed;
+    for i in (1..KEYS).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+/// Contenders whose values were allocated apart from their keys, in a
+/// shuffled order, the way a cache's values are: each is allocated when
+/// its key is first loaded, between other work.
+struct Scattered {
+    floor: RwLock<HashMap<String, String>>,
+    erased: Erased,
+}
+
+impl Scattered {
+    fn new(keys: &[String]) -> Self {
+        let order = shuffled(0x9E37_79B9_7F4A_7C15);
+        let mut values: Vec<Option<String>> = vec![None; KEYS];
+        let mut strings: Vec<Option<String>> = vec![None; KEYS];
+        for &i in &order {
+            values[i] = Some(value(i));
+            strings[i] = Some(value(i));
+        }
+        let mut boxes: Vec<Option<Box<dyn Any + Send + Sync>>> = (0..KEYS).map(|_| None).collect();
+        for i in shuffled(0xD1B5_4A32_D192_ED03) {
+            boxes[i] = Some(Box::new(strings[i].take().unwrap()));
+        }
+        let floor = keys
+            .iter()
+            .zip(values)
+            .map(|(k, v)| (k.clone(), v.unwrap()))
+            .collect();
+        let erased = keys
+            .iter()
+            .zip(boxes)
+            .map(|(k, v)| (k.clone(), v.unwrap()))
+            .collect();
+        Self {
+            floor: RwLock::new(floor),
+            erased: RwLock::new(erased),
+        }
+    }
+}
+
 fn l1_hits(c: &mut Criterion) {
     let rt = runtime();
     let server = server::RedisServer::start();
@@ -125,7 +178,8 @@ fn l1_hits(c: &mut Criterion) {
         moka.run_pending_tasks().await;
     });
 
-    rt.block_on(paired(&cache, &floor, &erased, &moka, &keys));
+    let scattered = Scattered::new(&keys);
+    rt.block_on(paired(&cache, &floor, &erased, &scattered, &moka, &keys));
 
     let mut g = c.benchmark_group("l1_hit_100k");
     g.bench_function("rwlock_hashmap_floor", |b| {
@@ -219,20 +273,23 @@ async fn paired(
     cache: &Cache,
     floor: &RwLock<HashMap<String, String>>,
     erased: &Erased,
+    scattered: &Scattered,
     moka: &moka::future::Cache<String, String>,
     keys: &[String],
 ) {
     const OPS: usize = 100_000;
-    const ROUNDS: usize = 40;
-    const NAMES: [&str; 5] = [
+    const ROUNDS: usize = 42;
+    const NAMES: [&str; 7] = [
         "rwlock_hashmap_floor",
         "rwlock_hashmap_dyn_any",
+        "floor_values_apart",
+        "dyn_any_values_apart",
         "moka_future_get",
         "cache_get",
         "cache_get_or_load_hit",
     ];
     let opts = EntryOptions::new().ttl(Duration::from_secs(3600));
-    let mut ns: [Vec<f64>; 5] = Default::default();
+    let mut ns: [Vec<f64>; 7] = Default::default();
     let mut cur = Cursor(0);
     for round in 0..ROUNDS {
         for i in order(round, NAMES.len()) {
@@ -247,8 +304,16 @@ async fn paired(
                             .get(k)
                             .and_then(|v| v.downcast_ref::<String>().cloned()),
                     )),
-                    2 => drop(black_box(moka.get(k).await)),
-                    3 => drop(black_box(cache.get::<String>(k).await)),
+                    2 => drop(black_box(scattered.floor.read().get(k).cloned())),
+                    3 => drop(black_box(
+                        scattered
+                            .erased
+                            .read()
+                            .get(k)
+                            .and_then(|v| v.downcast_ref::<String>().cloned()),
+                    )),
+                    4 => drop(black_box(moka.get(k).await)),
+                    5 => drop(black_box(cache.get::<String>(k).await)),
                     _ => drop(black_box(
                         cache
                             .get_or_load(k, &opts, || async {
