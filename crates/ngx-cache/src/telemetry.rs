@@ -359,12 +359,12 @@ impl Telemetry {
     /// Runs `f` with the handles of `key`'s type (`key` without the
     /// namespace).
     pub(crate) fn with_key<R>(&self, key: &str, f: impl FnOnce(&KeyTypeMetrics) -> R) -> R {
+        if let Some(m) = self.find(key) {
+            return f(m);
+        }
         let Some(kt) = key_type(key) else {
             return f(&self.other);
         };
-        if let Some(m) = self.find(kt) {
-            return f(m);
-        }
         let _adding = self.adding.lock();
         for slot in &*self.types {
             match slot.get() {
@@ -379,13 +379,20 @@ impl Telemetry {
         f(&self.other)
     }
 
-    /// The handles of a known key type.
-    fn find(&self, kt: &str) -> Option<&KeyTypeMetrics> {
+    /// The handles of `key`'s type, if it is a known one.
+    ///
+    /// This runs on every hit, so it matches each known type as a prefix of
+    /// `key` followed by `:`, without working out the key's type first: a
+    /// known type is a valid one with no `:` in it, so a key that starts with
+    /// it and a `:` is of that type.
+    #[inline]
+    fn find(&self, key: &str) -> Option<&KeyTypeMetrics> {
+        let key = key.as_bytes();
         for slot in &*self.types {
-            match slot.get() {
-                Some((name, m)) if &**name == kt => return Some(m),
-                Some(_) => {}
-                None => return None,
+            let (name, m) = slot.get()?;
+            let name = name.as_bytes();
+            if key.get(name.len()) == Some(&b':') && key.starts_with(name) {
+                return Some(m);
             }
         }
         None
@@ -551,6 +558,30 @@ mod tests {
         assert_eq!(key_type(":x"), None);
         assert_eq!(key_type("a*b:x"), None);
         assert_eq!(key_type(&format!("{}:x", "a".repeat(40))), None);
+    }
+
+    #[test]
+    fn a_known_type_matches_only_up_to_its_colon() {
+        let t = Telemetry::new();
+        let of = |key: &str| t.with_key(key, std::ptr::from_ref);
+        let conv = of("conv:1");
+        assert!(!std::ptr::eq(conv, &t.other));
+        assert!(std::ptr::eq(of("conv:v1:2"), conv));
+        // Longer and shorter types with the same start are types of their own.
+        let conversation = of("conversation:1");
+        assert!(!std::ptr::eq(conversation, conv));
+        assert!(!std::ptr::eq(of("con:1"), conv));
+        assert!(!std::ptr::eq(of("con:1"), conversation));
+        // No colon after the type: no type.
+        assert!(std::ptr::eq(of("conv"), &t.other));
+        assert!(std::ptr::eq(of("conv1"), &t.other));
+        let names: Vec<&str> = t
+            .types
+            .iter()
+            .filter_map(|s| s.get())
+            .map(|(n, _)| &**n)
+            .collect();
+        assert_eq!(names, ["conv", "conversation", "con"]);
     }
 
     #[test]
