@@ -12,7 +12,7 @@ use crate::key::KeyTtl;
 use crate::options::EntryOptions;
 use crate::telemetry::{Count, Tier};
 use crate::tier::l1::L1Times;
-use crate::time::Instant;
+use crate::time::Now;
 use crate::value::Cacheable;
 use crate::value::codec::Codec;
 use crate::value::entry::{self, Meta};
@@ -35,7 +35,7 @@ impl Cache {
         // Without L1 there is nothing to look up or fill: no clock read, no
         // invalidation clock reading.
         let l1 = coherence.has_l1();
-        if l1 && let L1Lookup::Fresh(v, _) = coherence.lookup::<T>(key, Instant::now()) {
+        if l1 && let L1Lookup::Fresh(v, _) = coherence.lookup::<T>(key, Now::recent()) {
             counters.hit(Tier::L1, key);
             return Ok(Some(v));
         }

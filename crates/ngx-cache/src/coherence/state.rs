@@ -13,7 +13,7 @@ use crate::stats::{Counters, LagPercentiles};
 use crate::telemetry::Count;
 use crate::tier::l1::{L1, L1Entry, L1Times};
 use crate::tier::remote::{NotPlain, Remote, Stored};
-use crate::time::Instant;
+use crate::time::{Instant, Now};
 use crate::value::entry::Meta;
 
 use super::clock::InvalidationClock;
@@ -163,7 +163,7 @@ impl Coherence {
     }
 
     /// Looks `key` up in L1. Never does I/O.
-    pub(crate) fn lookup<T: Clone + 'static>(&self, key: &str, now: Instant) -> L1Lookup<T> {
+    pub(crate) fn lookup<T: Clone + 'static>(&self, key: &str, now: Now) -> L1Lookup<T> {
         let Some(l1) = &self.l1 else {
             return L1Lookup::Miss;
         };
@@ -188,12 +188,7 @@ impl Coherence {
     /// What an L1 entry is worth at `now`. Takes no lock for an untagged
     /// entry.
     #[inline]
-    fn judge_entry<T: Clone + 'static>(
-        &self,
-        l1: &L1,
-        entry: &L1Entry,
-        now: Instant,
-    ) -> L1Lookup<T> {
+    fn judge_entry<T: Clone + 'static>(&self, l1: &L1, entry: &L1Entry, now: Now) -> L1Lookup<T> {
         let Some(value) = entry.downcast::<T>() else {
             return L1Lookup::Miss;
         };
@@ -209,7 +204,7 @@ impl Coherence {
             if tag_pending || !self.tags.none_invalidated(&entry.tags) {
                 return L1Lookup::Miss;
             }
-            if now < entry.fresh_until {
+            if now.before(entry.fresh_until) {
                 return L1Lookup::Throttled(value);
             }
             if entry.usable_stale(now) {
@@ -221,8 +216,8 @@ impl Coherence {
             && self.channel.as_ref().is_none_or(|c| c.is_subscribed())
             && !tag_pending
             && self.tags.all_current(&entry.tags);
-        if coherent && now < entry.fresh_until {
-            let refresh_due = entry.refresh_at.is_some_and(|t| now >= t);
+        if coherent && now.before(entry.fresh_until) {
+            let refresh_due = entry.refresh_at.is_some_and(|t| !now.before(t));
             return L1Lookup::Fresh(value, refresh_due);
         }
         if entry.usable_stale(now) && !tag_pending && self.tags.none_invalidated(&entry.tags) {

@@ -25,7 +25,7 @@ use crate::options::{EntryOptions, LoadError};
 use crate::stats::Keyed;
 use crate::telemetry::Tier;
 use crate::tier::l1::L1Times;
-use crate::time::Instant;
+use crate::time::Now;
 use crate::value::Cacheable;
 
 /// What the batch loader returned, shared by the batch's flights.
@@ -74,7 +74,7 @@ impl Loader {
 
         // 1. L1, no I/O.
         let mut todo: Vec<usize> = Vec::with_capacity(keys.len());
-        let now = Instant::now();
+        let now = Now::recent();
         for (i, key) in keys.iter().enumerate() {
             if use_l1 {
                 match self.coherence.lookup::<T>(key, now) {

@@ -20,7 +20,7 @@ use crate::stats::Keyed;
 use crate::telemetry::{Count, Tier};
 use crate::tier::l1::L1Times;
 use crate::tier::remote::Remote;
-use crate::time::Instant;
+use crate::time::{Instant, Now};
 use crate::value::Cacheable;
 
 /// Loads values into both tiers: single-flight per key in this process, a
@@ -86,7 +86,7 @@ impl Loader {
         let mut attempt = 0;
         let flight = loop {
             if use_l1 {
-                match self.coherence.lookup::<T>(key, Instant::now()) {
+                match self.coherence.lookup::<T>(key, Now::recent()) {
                     L1Lookup::Fresh(value, refresh_due) => {
                         counters.hit(Tier::L1, key);
                         if refresh_due {

@@ -4,8 +4,10 @@
 //! (`tier/store.rs`), whose table points straight at the entries, chosen by
 //! profile over `quick_cache` and `moka` (see `docs/benchmarks.md`).
 //!
-//! Entries hold the decoded value, so a hit costs a lookup, a clock read, a
-//! downcast and a clone: no I/O and no decoding.
+//! Entries hold the decoded value, so a hit costs a lookup, a downcast and
+//! a clone: no I/O and no decoding. Its lifetimes are judged against the
+//! clock reading a ticking thread keeps, while the tier exists
+//! ([`Now`](crate::time::Now)), not against a clock read of its own.
 //!
 //! The tier is bounded twice: by weight (`CACHE_L1_MAX_BYTES`) and by entry
 //! count (`CACHE_L1_CAPACITY`). An entry weighs the size of its bytes in
@@ -28,7 +30,7 @@ use std::time::Duration;
 
 use super::store::{EntryKey, L1Store};
 use crate::options::EntryOptions;
-use crate::time::Instant;
+use crate::time::{Instant, Now, Ticker, Ticking};
 use crate::value::entry::Meta;
 
 /// Lifetimes of a value being put into L1.
@@ -124,8 +126,8 @@ impl L1Entry {
     }
 
     /// Whether the entry may be served as stale at `now`.
-    pub(crate) fn usable_stale(&self, now: Instant) -> bool {
-        self.stale_until.is_some_and(|t| now < t)
+    pub(crate) fn usable_stale(&self, now: Now) -> bool {
+        self.stale_until.is_some_and(|t| now.before(t))
     }
 }
 
@@ -141,6 +143,8 @@ pub(crate) struct L1 {
     /// epoch are kept only as fail-safe fallbacks.
     pub(crate) epoch: AtomicU64,
     pub(crate) max_ttl: Duration,
+    /// Keeps the clock reading that lookups judge against up to date.
+    _ticking: Ticking,
 }
 
 impl L1 {
@@ -149,6 +153,7 @@ impl L1 {
             store: L1Store::new(capacity, max_bytes),
             epoch: AtomicU64::new(1),
             max_ttl,
+            _ticking: Ticker::global().start(),
         }
     }
 
