@@ -72,6 +72,22 @@ impl Loader {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let counters = self.remote.counters();
+        let use_l1 = opts.l1 && self.coherence.has_l1() && self.remote.backend().is_some();
+        // The usual L1 hit is answered before the full key is built (an
+        // allocation and a copy): L1 holds entries only under valid keys.
+        let mut looked_up = None;
+        if use_l1 {
+            match self.coherence.lookup::<T>(key, Now::recent()) {
+                L1Lookup::Fresh(value, false) => {
+                    counters.hit(Tier::L1, key);
+                    return Ok(Loaded {
+                        value,
+                        source: Source::L1,
+                    });
+                }
+                other => looked_up = Some(other),
+            }
+        }
         let full = match self.keys.full(key) {
             Ok(full) if self.remote.backend().is_some() => full,
             Ok(_) => return load_direct(key, loader, opts.hard_timeout, counters).await,
@@ -80,13 +96,15 @@ impl Loader {
                 return load_direct(key, loader, opts.hard_timeout, counters).await;
             }
         };
-        let use_l1 = opts.l1 && self.coherence.has_l1();
         let mut fallback = None;
         let mut loader = loader;
         let mut attempt = 0;
         let flight = loop {
             if use_l1 {
-                match self.coherence.lookup::<T>(key, Now::recent()) {
+                let found = looked_up
+                    .take()
+                    .unwrap_or_else(|| self.coherence.lookup::<T>(key, Now::recent()));
+                match found {
                     L1Lookup::Fresh(value, refresh_due) => {
                         counters.hit(Tier::L1, key);
                         if refresh_due {
