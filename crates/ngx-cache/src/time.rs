@@ -34,11 +34,11 @@ use parking_lot::Mutex;
 pub(crate) use quanta::Instant;
 
 /// How often the ticker takes a reading.
-pub(crate) const TICK: Duration = Duration::from_millis(10);
+const TICK: Duration = Duration::from_millis(10);
 
 /// A deadline closer than this after the ticker's reading is judged
 /// against the clock itself.
-pub(crate) const SLACK: Duration = Duration::from_secs(1);
+const SLACK: Duration = Duration::from_secs(1);
 
 /// Takes the clock's one-time calibration now.
 pub(crate) fn calibrate() {
@@ -62,7 +62,7 @@ impl Now {
     }
 
     /// The clock's reading.
-    pub(crate) fn exact() -> Self {
+    fn exact() -> Self {
         Self {
             at: Instant::now(),
             exact: true,

@@ -72,7 +72,8 @@ impl Loader {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let counters = self.remote.counters();
-        let use_l1 = opts.l1 && self.coherence.has_l1() && self.remote.backend().is_some();
+        let caching = self.remote.backend().is_some();
+        let use_l1 = caching && opts.l1 && self.coherence.has_l1();
         // The usual L1 hit is answered before the full key is built (an
         // allocation and a copy): L1 holds entries only under valid keys.
         let mut looked_up = None;
@@ -89,7 +90,7 @@ impl Loader {
             }
         }
         let full = match self.keys.full(key) {
-            Ok(full) if self.remote.backend().is_some() => full,
+            Ok(full) if caching => full,
             Ok(_) => return load_direct(key, loader, opts.hard_timeout, counters).await,
             Err(e) => {
                 tracing::warn!(error = %e, "uncacheable key, loading without cache");

@@ -7,7 +7,7 @@
 //! Entries hold the decoded value, so a hit costs a lookup, a downcast and
 //! a clone: no I/O and no decoding. Its lifetimes are judged against the
 //! clock reading a ticking thread keeps, while the tier exists
-//! ([`Now`](crate::time::Now)), not against a clock read of its own.
+//! ([`Now`]), not against a clock read of its own.
 //!
 //! The tier is bounded twice: by weight (`CACHE_L1_MAX_BYTES`) and by entry
 //! count (`CACHE_L1_CAPACITY`). An entry weighs the size of its bytes in
