@@ -70,6 +70,20 @@ pub struct EntryOptions {
     /// `get_or_load` and to each batch of `get_or_load_many`. Off by
     /// default.
     pub background_fill: bool,
+    /// Load without a lease in Redis: the loader starts without the round
+    /// trip that takes the lease, there is no waiting for another
+    /// instance's load ([`distributed`](Self::distributed) is ignored), and
+    /// the fill is a plain `SET`. Meant for values that are a pure function
+    /// of their key, such as computations keyed by a hash of their input:
+    /// a `delete` or `set` of the key during the load is then overwritten
+    /// by a value equal to what a new load would give. Data the value
+    /// depends on beyond its key belongs in tags, whose versions, read
+    /// before the loader runs, still make a fill that raced an
+    /// invalidation of one of them a miss. Instances that miss together
+    /// each load once, and a load in this process is still shared by its
+    /// callers. Applies to `get_or_load` and `get_or_load_many`. Off by
+    /// default.
+    pub skip_lease: bool,
     /// Test hook: fill without checking the lease, as a naive cache-aside
     /// would. Exists only to show that the stale-set test can fail; built
     /// only with the `test-util` feature.
@@ -96,6 +110,7 @@ impl Default for EntryOptions {
             lock_wait: Duration::from_secs(1),
             lease: Duration::from_secs(10),
             background_fill: false,
+            skip_lease: false,
             #[cfg(feature = "test-util")]
             unchecked_fill: false,
         }
@@ -151,6 +166,8 @@ option_setters! {
     lease: Duration => |o, v| o.lease = v;
     /// Turns the background fill on or off.
     background_fill: bool => |o, v| o.background_fill = v;
+    /// Turns loading without a lease on or off.
+    skip_lease: bool => |o, v| o.skip_lease = v;
 }
 
 impl EntryOptions {

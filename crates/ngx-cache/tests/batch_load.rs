@@ -132,6 +132,39 @@ async fn a_hundred_keys_with_ten_missing_take_one_read_and_one_loader_call() {
     );
 }
 
+/// With `skip_lease` a batch takes no leases (`SET NX`) and fills with
+/// plain `SET`s instead of the checked-fill script.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_without_leases_fills_with_plain_sets() {
+    let server = RedisServer::start();
+    let cache = instance(&server).await;
+    let scripts = |server: &RedisServer| calls(server, "evalsha") + calls(server, "eval");
+    for (skip, range) in [(false, 0..10), (true, 10..20)] {
+        let wanted = keys(range);
+        let (sets, fills) = (calls(&server, "set"), scripts(&server));
+        let asked = Arc::default();
+        let got: Vec<Option<String>> = cache
+            .get_or_load_many(
+                &wanted,
+                &opts().skip_lease(skip),
+                recording(&asked, None, None, &[]),
+            )
+            .await
+            .unwrap();
+        let want: Vec<Option<String>> = wanted.iter().map(|k| Some(value_of(k))).collect();
+        assert_eq!(got, want);
+        let (sets, fills) = (calls(&server, "set") - sets, scripts(&server) - fills);
+        // Leased: ten `SET NX` leases and ten checked-fill scripts, each
+        // running a `SET` of its own (counted by the server as a `SET`).
+        // Without: ten plain `SET`s and no script.
+        let expected = if skip { (10, 0) } else { (20, 10) };
+        assert_eq!((sets, fills), expected, "skip_lease {skip}");
+        for key in &wanted {
+            assert!(raw_get(&server, &format!("t:{key}")).is_some(), "{key}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_the_loader_leaves_out_are_none_and_not_cached() {
     let server = RedisServer::start();

@@ -483,12 +483,132 @@ async fn a_background_fill_lands_and_the_value_loads_once(server: &Backing) {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
+/// A `get_or_load` of `key` whose loader is held until the test lets it
+/// go: the test reads Redis while the load runs.
+struct HeldLoad {
+    entered: tokio::sync::oneshot::Receiver<()>,
+    release: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<ngx_cache::Loaded<String>, LoadError<std::io::Error>>>,
+}
+
+impl HeldLoad {
+    fn start(cache: &Cache, key: &str, opts: &EntryOptions, value: &str) -> Self {
+        let (entered_tx, entered) = tokio::sync::oneshot::channel();
+        let (release, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let (cache, key, opts, value) = (
+            cache.clone(),
+            key.to_owned(),
+            opts.clone(),
+            value.to_owned(),
+        );
+        let task = tokio::spawn(async move {
+            cache
+                .get_or_load_entry(&key, &opts, move || async move {
+                    let _ = entered_tx.send(());
+                    let _ = release_rx.await;
+                    Ok::<_, std::io::Error>(value)
+                })
+                .await
+        });
+        Self {
+            entered,
+            release,
+            task,
+        }
+    }
+
+    /// Waits until the loader runs, calls `during`, then lets the loader
+    /// return and waits for the caller's answer.
+    async fn run_through<F: std::future::Future<Output = ()>>(
+        self,
+        during: F,
+    ) -> ngx_cache::Loaded<String> {
+        self.entered.await.expect("the loader ran");
+        during.await;
+        self.release.send(()).expect("the loader waits");
+        self.task.await.unwrap().unwrap()
+    }
+}
+
+/// With `skip_lease` the loader runs with no lease in Redis (the default
+/// load holds one at that point), and the fill is a plain `SET` that
+/// another instance reads.
+async fn a_load_without_a_lease_takes_none_and_fills_with_a_set(server: &Backing) {
+    let cache = instance(server).await;
+    for (skip, key) in [(false, "leased"), (true, "free")] {
+        let opts = EntryOptions::new()
+            .ttl(Duration::from_secs(60))
+            .skip_lease(skip);
+        let mut leases = Vec::new();
+        let loaded = HeldLoad::start(&cache, key, &opts, "v")
+            .run_through(async { leases = lease_keys(server) })
+            .await;
+        assert_eq!(
+            (loaded.value.as_str(), loaded.source),
+            ("v", Source::Loader)
+        );
+        assert_eq!(
+            leases.len(),
+            usize::from(!skip),
+            "skip_lease {skip}: {leases:?}"
+        );
+        assert!(
+            raw_get(server, &format!("t:{key}")).is_some(),
+            "{key} not filled"
+        );
+        let read = instance(server)
+            .await
+            .get_or_load_entry(key, &opts, || async {
+                Ok::<_, std::io::Error>("reloaded".to_owned())
+            })
+            .await
+            .unwrap();
+        assert_eq!((read.value.as_str(), read.source), ("v", Source::L2));
+    }
+    assert_eq!(lease_keys(server), Vec::<String>::new());
+    assert_eq!(cache.stats().fills_rejected, 0, "{:?}", cache.stats());
+}
+
+/// A load without a lease that raced an invalidation of one of its tags
+/// still fills, but what it wrote carries the tag's old version: every
+/// instance reads it as a miss and loads again.
+async fn a_load_without_a_lease_that_raced_its_tag_is_a_miss(server: &Backing) {
+    let [a, b] = <[Cache; 2]>::try_from(instances(server, 2).await).unwrap();
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_secs(60))
+        .tag("customer:7")
+        .skip_lease(true);
+    let loaded = HeldLoad::start(&a, "computed", &opts, "before")
+        .run_through(async {
+            assert!(b.invalidate_tag("customer:7").await);
+        })
+        .await;
+    // The caller has what its loader returned, and Redis holds it.
+    assert_eq!(loaded.value, "before");
+    assert!(raw_get(server, "t:computed").is_some());
+    for cache in [&b, &a] {
+        let again = eventually(LAG_BOUND, || async {
+            let read = cache
+                .get_or_load_entry("computed", &opts, || async {
+                    Ok::<_, std::io::Error>("after".to_owned())
+                })
+                .await
+                .unwrap();
+            read.value == "after"
+        })
+        .await;
+        assert!(again.is_some(), "the raced fill was served");
+    }
+}
+
 crate::on_single_and_cluster!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     a_thousand_concurrent_misses_run_the_loader_once,
     a_thousand_concurrent_misses_with_an_instant_loader_run_it_once,
     instances_missing_together_load_about_once,
     a_background_fill_lands_and_the_value_loads_once,
+    a_load_without_a_lease_takes_none_and_fills_with_a_set,
+    a_load_without_a_lease_that_raced_its_tag_is_a_miss,
 );
 
 crate::on_single_and_cluster!(

@@ -279,6 +279,7 @@ impl Loader {
         // Leases for every cacheable key, sent concurrently.
         let leases = futures::future::join_all(jobs.iter().map(|job| async {
             match &job.full {
+                Some(_) if opts.skip_lease => Some((None, None)),
                 Some(full) => Some(self.take_lease(full, &token, opts.lease).await),
                 None => None,
             }

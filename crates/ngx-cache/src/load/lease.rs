@@ -11,6 +11,10 @@
 //! single `SET`. The lease key (`key::lease_key`) hashes to the data key's
 //! slot, so both live in one cluster slot and the script (in `backend/`) is
 //! cluster-safe.
+//!
+//! [`EntryOptions::skip_lease`] leaves the lease out for values that are a
+//! pure function of their key: the loader starts at once and the fill is a
+//! plain `SET`, guarded only by the tag versions read before the loader.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,7 +25,7 @@ use tokio::time::Instant;
 use super::loader::Loader;
 use crate::backend::Lease;
 use crate::coherence::RedisRead;
-use crate::error::log_skipped;
+use crate::error::{Error, log_skipped};
 use crate::options::{EntryOptions, LoadError};
 use crate::stats::Keyed;
 use crate::telemetry::Count;
@@ -59,7 +63,11 @@ impl Loader {
     {
         let counters = self.remote.counters();
         let token = format!("{:016x}", rand::random::<u64>());
-        let (mut have_lease, mut observed) = self.take_lease(full, &token, opts.lease).await;
+        let (mut have_lease, mut observed) = if opts.skip_lease {
+            (None, None)
+        } else {
+            self.take_lease(full, &token, opts.lease).await
+        };
         if have_lease == Some(false) && opts.distributed {
             let deadline = Instant::now() + opts.lock_wait;
             while Instant::now() < deadline {
@@ -173,17 +181,18 @@ impl Loader {
             }
         };
         let physical = opts.physical_ttl(ttl);
-        if let Some((token, observed)) = lease_held {
-            let filled = if opts.skips_fill_check() {
-                self.remote
-                    .call(|b| b.set(full, &bytes, Some(physical)))
-                    .await
-                    .map(|()| true)
-            } else {
+        let plain = opts.skip_lease || (lease_held.is_some() && opts.skips_fill_check());
+        let filled = match lease_held {
+            _ if plain => Some(self.plain_fill(full, &bytes, physical).await),
+            Some((token, observed)) => Some(
                 self.remote
                     .call(|b| b.checked_fill(full, token, &bytes, physical, observed.as_deref()))
-                    .await
-            };
+                    .await,
+            ),
+            // No lease (Redis was unavailable when the load began): L1 only.
+            None => None,
+        };
+        if let Some(filled) = filled {
             match filled {
                 Ok(false) => {
                     self.remote.counters().inc(Count::FillsRejected, 1);
@@ -196,6 +205,14 @@ impl Loader {
         }
         let meta = Meta::written(ttl, physical, tags, bytes.len());
         self.fill_l1(key, value, opts, meta, reading);
+    }
+
+    /// Writes a loaded value to Redis without checking a lease.
+    async fn plain_fill(&self, full: &str, bytes: &[u8], ttl: Duration) -> Result<bool, Error> {
+        self.remote
+            .call(|b| b.set(full, bytes, Some(ttl)))
+            .await
+            .map(|()| true)
     }
 
     /// Puts a loaded value into L1 unless an invalidation was applied since
