@@ -391,13 +391,19 @@ impl NgxCacheManager {
     }
 
     /// The entry options of a computed value (a pure function of its key's
-    /// input): [`options`](Self::options), and the caller is answered as
-    /// soon as the computation returns while the write to Redis and L1
-    /// finishes in the load's task ([`EntryOptions::background_fill`]). A
-    /// miss costs one Redis round trip less; no database write depends on
-    /// the entry being stored.
+    /// input): [`options`](Self::options), the caller is answered as soon
+    /// as the computation returns while the write to Redis and L1 finishes
+    /// in the load's task ([`EntryOptions::background_fill`]), and the
+    /// computation starts without taking a lease in Redis
+    /// ([`EntryOptions::skip_lease`]): a racing write of the same key can
+    /// only hold the same value, and the customer tag still makes a fill
+    /// that raced the customer's invalidation a miss. A miss waits for one
+    /// Redis round trip (the read) instead of two; no database write
+    /// depends on the entry being stored.
     fn computed_options(&self, space: KeySpace, tags: Vec<String>) -> EntryOptions {
-        self.options(space, tags).background_fill(true)
+        self.options(space, tags)
+            .background_fill(true)
+            .skip_lease(true)
     }
 
     /// Get-or-load of a value that may not exist: a loaded `None` is cached
