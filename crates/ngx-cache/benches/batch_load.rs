@@ -10,10 +10,13 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
 #[allow(dead_code, unreachable_pub, missing_docs)]
 #[path = "../tests/support/server.rs"]
 mod server;
 
+use common::{median, multi_thread_runtime};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -91,17 +94,9 @@ async fn run(reader: &Cache, side: Side, keys: &[String]) -> Duration {
     elapsed
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
     let server = server::RedisServer::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread_runtime();
     rt.block_on(async {
         let config = || CacheConfig::builder().url(server.url()).build().unwrap();
         let writer = Cache::connect(config()).await.unwrap();

@@ -8,6 +8,9 @@
 #[allow(dead_code, unreachable_pub, missing_docs)]
 mod server;
 
+mod common;
+
+use common::median;
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::OnceLock;
@@ -176,11 +179,6 @@ fn paired(rt: &tokio::runtime::Runtime, cache: &Cache) {
             median(&mut hand_ns),
         );
     }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 criterion_group! {
