@@ -147,8 +147,9 @@ impl Loader {
         }
     }
 
-    /// Writes a loaded value to Redis (only under a valid lease) and to L1
-    /// (only if no invalidation was applied since the clock `reading`).
+    /// Writes a loaded value to Redis (only under a valid lease, or with a
+    /// plain `SET` for [`EntryOptions::skip_lease`]) and to L1 (only if no
+    /// invalidation was applied since the clock `reading`).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn fill<T: Cacheable>(
         &self,
@@ -192,16 +193,15 @@ impl Loader {
             // No lease (Redis was unavailable when the load began): L1 only.
             None => None,
         };
-        if let Some(filled) = filled {
-            match filled {
-                Ok(false) => {
-                    self.remote.counters().inc(Count::FillsRejected, 1);
-                    tracing::debug!(key, "fill refused: the key was invalidated during the load");
-                    return;
-                }
-                Ok(true) => self.remote.counters().inc(Count::Sets, 1),
-                Err(e) => log_skipped("fill", &e),
+        match filled {
+            Some(Ok(false)) => {
+                self.remote.counters().inc(Count::FillsRejected, 1);
+                tracing::debug!(key, "fill refused: the key was invalidated during the load");
+                return;
             }
+            Some(Ok(true)) => self.remote.counters().inc(Count::Sets, 1),
+            Some(Err(e)) => log_skipped("fill", &e),
+            None => {}
         }
         let meta = Meta::written(ttl, physical, tags, bytes.len());
         self.fill_l1(key, value, opts, meta, reading);
