@@ -276,6 +276,54 @@ async fn racing_appends_land_once_each_and_the_limit_holds() {
     t.finish().await;
 }
 
+/// Appends given up at every point of their work (as a request timeout
+/// drops a handler's future) each land whole or not at all, and leave no
+/// pooled connection inside a transaction: every later append, save and
+/// read works, and each state's revision is its message count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_given_up_midway_land_whole_or_not_at_all() {
+    let t = TestDb::new().await;
+    let db = t.reopen_with(DbOptions::default().max_connections(2)).await;
+    let mut state = conversation("conv-1");
+    state.messages.clear();
+    db.conversations().create(&state).await.unwrap();
+    let mut given_up = 0;
+    for i in 0..300_i64 {
+        let m = Message::new(Role::User, format!("m{i}"), 1_000 + i).unwrap();
+        let repo = db.conversations();
+        let append = repo.append_message_state("conv-1", &m, None);
+        let budget = std::time::Duration::from_micros(u64::try_from(i % 60).unwrap() * 10);
+        match tokio::time::timeout(budget, append).await {
+            Ok(result) => {
+                result.unwrap();
+            }
+            Err(_) => given_up += 1,
+        }
+    }
+    assert!(given_up > 0, "no append was given up; the test shows nothing");
+    // Whatever was left running finishes: the next appends wait their turn.
+    for i in 0..8_i64 {
+        let m = Message::new(Role::Assistant, format!("after {i}"), 9_000 + i).unwrap();
+        let (state, revision) = db
+            .conversations()
+            .append_message_state("conv-1", &m, None)
+            .await
+            .unwrap_or_else(|e| panic!("append {i} after the given-up ones failed: {e:?}"));
+        assert_eq!(state.messages.len() as u64, revision);
+        assert_eq!(state.messages.last(), Some(&m));
+    }
+    let got = db.conversations().get("conv-1").await.unwrap();
+    let mut texts: Vec<_> = got.messages.iter().map(|m| m.content.clone()).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    assert_eq!(texts.len(), got.messages.len(), "a message landed twice");
+    let mut saved = got.clone();
+    saved.messages.truncate(2);
+    db.conversations().save(&saved).await.unwrap();
+    assert_eq!(db.conversations().get("conv-1").await.unwrap(), saved);
+    t.finish().await;
+}
+
 #[tokio::test]
 async fn knowledge_and_agent_config_save_and_get() {
     let t = TestDb::new().await;
@@ -358,9 +406,9 @@ async fn query_counter_counts_each_statement_and_is_shared_by_clones() {
 
 #[tokio::test]
 async fn optional_float_can_go_from_null_to_a_value_on_the_same_statement() {
-    // Regression test for sqlx 0.9.0 typing a NULL f64 as FLOAT4 on
-    // PostgreSQL (see `db::sql::bind_opt_f64`). One connection, so the
-    // statement cache is certainly reused.
+    // sqlx 0.9.0's `Any` driver typed a NULL f64 as FLOAT4 on PostgreSQL,
+    // and the statement cache then refused the next 8-byte value (fixed in
+    // 0.9.1). One connection, so the statement cache is certainly reused.
     let t = TestDb::new().await;
     let single = t.reopen_with(DbOptions::default().max_connections(1)).await;
     let repo = single.conversations();

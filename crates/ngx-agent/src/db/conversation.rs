@@ -490,7 +490,7 @@ fn appended_to(
 
 /// Binds the 16 conversation columns in [`COLUMNS`] order.
 fn bind_state<'q>(query: AnyQuery<'q>, s: &'q ConversationState) -> Result<AnyQuery<'q>, DbError> {
-    let query = query
+    Ok(query
         .bind(s.conversation_id.as_str())
         .bind(s.customer.id.as_str())
         .bind(s.customer.name.as_str())
@@ -503,8 +503,8 @@ fn bind_state<'q>(query: AnyQuery<'q>, s: &'q ConversationState) -> Result<AnyQu
         .bind(s.intent.clone())
         .bind(i64::from(s.human_transfer_needed))
         .bind(s.program_type.as_str())
-        .bind(s.tier_detected.map(Tier::as_str));
-    Ok(sql::bind_opt_f64(query, s.tier_confidence)
+        .bind(s.tier_detected.map(Tier::as_str))
+        .bind(s.tier_confidence)
         .bind(s.phase.as_str())
         .bind(s.updated_at))
 }

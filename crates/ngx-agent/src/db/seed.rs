@@ -280,8 +280,8 @@ impl Database {
                     .bind(Some(pick(rng, INTENTS).to_owned()))
                     .bind(i64::from(rng.random_bool(0.05)))
                     .bind(program.as_str())
-                    .bind(*tier);
-                query = sql::bind_opt_f64(query, *confidence)
+                    .bind(*tier)
+                    .bind(*confidence)
                     .bind(phase.as_str())
                     .bind(*at)
                     .bind(*turns);

@@ -32,21 +32,6 @@ pub(crate) fn list(n: usize) -> String {
 /// A query over `Any` with its arguments.
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-/// Binds an optional `f64` so PostgreSQL always sees a FLOAT8 parameter.
-///
-/// sqlx 0.9.0's `Any` driver turns a `None::<f64>` into a FLOAT4 null (the
-/// Real and Double arms of `AnyArguments::convert_into` are swapped). The
-/// statement cache then keeps FLOAT4 for that parameter, and the next
-/// execution with an 8-byte value fails with "incorrect binary data format".
-/// `None::<f32>` comes out as a FLOAT8 null, which matches `Some(f64)`.
-/// `tests/db_repos.rs` exercises None-then-Some on the same statement.
-pub(crate) fn bind_opt_f64(query: AnyQuery<'_>, value: Option<f64>) -> AnyQuery<'_> {
-    match value {
-        Some(v) => query.bind(v),
-        None => query.bind(None::<f32>),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
