@@ -27,6 +27,17 @@ const UPDATE_SET: &str = "customer_id = excluded.customer_id, \
     tier_confidence = excluded.tier_confidence, phase = excluded.phase, \
     updated_at = excluded.updated_at";
 
+/// Whether an append also reads the messages back (SQLite, in the
+/// append's own script).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadBack {
+    /// The caller needs no state.
+    Never,
+    /// Unless the list had this length before the append (a cached state
+    /// of that length is then the current one).
+    UnlessLength(Option<usize>),
+}
+
 /// Conversations and their messages. Obtained from
 /// [`Database::conversations`].
 #[derive(Debug, Clone, Copy)]
@@ -129,9 +140,12 @@ impl<'a> ConversationRepo<'a> {
     }
 
     /// Appends one message and moves `updated_at` forward to its timestamp,
-    /// in one transaction; [`DbError::NotFound`] if the conversation does not
-    /// exist. Two queries. Concurrent appends are serialised by the row
-    /// update, so sequence numbers never collide.
+    /// committed at once; [`DbError::NotFound`] if the conversation does not
+    /// exist. One statement on PostgreSQL, one script of two statements in
+    /// a transaction on SQLite (see
+    /// [`append_message_state`](Self::append_message_state)). Concurrent
+    /// appends are serialised by the row update, so sequence numbers never
+    /// collide.
     ///
     /// A conversation that already holds
     /// [`ConversationLimits`](crate::domain::ConversationLimits) worth of
@@ -139,11 +153,9 @@ impl<'a> ConversationRepo<'a> {
     pub async fn append_message(&self, id: &str, message: &Message) -> Result<(), DbError> {
         validate_id("conversation_id", id)?;
         message.validate()?;
-        let _turn = self.db.writer_turn().await;
-        let mut tx = self.db.pool().begin().await?;
-        self.append_in(&mut tx, id, message).await?;
-        tx.commit().await?;
-        Ok(())
+        self.append_row(id, message, ReadBack::Never)
+            .await
+            .map(drop)
     }
 
     /// [`append_message`](Self::append_message), returning the new state
@@ -155,16 +167,19 @@ impl<'a> ConversationRepo<'a> {
     ///
     /// `base` is the state before the append as the caller has it cached,
     /// if it has one. The new state is `base` plus the message when the row
-    /// proves `base` current: two queries in a transaction on SQLite, one
-    /// statement on PostgreSQL (the update and the insert together).
-    /// Otherwise the messages are read too (three queries). The proof is the
-    /// revision: every append adds 1, creating a conversation sets it to its
-    /// message count, and replacing the message list ([`save`](Self::save))
-    /// moves it past the count for good. So while a list has only been
-    /// appended to, the revision before this append equals its length, and
-    /// a state of that length is the current list (older states are
-    /// prefixes, shorter); once a list was replaced, no state's length
-    /// equals the revision and every append reads.
+    /// proves `base` current: then the append is one round trip to the
+    /// database (on SQLite, one hand-over to the connection's thread).
+    /// Otherwise the messages are read too: on SQLite in the append's own
+    /// script and transaction (one more statement), on PostgreSQL afterwards
+    /// in one transaction (row and messages of the same moment, with the
+    /// revision of that moment, so two more queries). The proof is the revision: every append adds 1,
+    /// creating a conversation sets it to its message count, and replacing
+    /// the message list ([`save`](Self::save)) moves it past the count for
+    /// good. So while a list has only been appended to, the revision before
+    /// this append equals its length, and a state of that length is the
+    /// current list (older states are prefixes, shorter); once a list was
+    /// replaced, no state's length equals the revision and every append
+    /// reads.
     pub async fn append_message_state(
         &self,
         id: &str,
@@ -173,44 +188,79 @@ impl<'a> ConversationRepo<'a> {
     ) -> Result<(ConversationState, u64), DbError> {
         validate_id("conversation_id", id)?;
         message.validate()?;
-        if self.db.backend() == super::Backend::Postgres {
-            return self.append_in_one_statement(id, message, base).await;
+        let read_back = ReadBack::UnlessLength(base.map(|b| b.messages.len()));
+        let (row, messages) = self.append_row(id, message, read_back).await?;
+        if let Some(state) = base
+            .map(|b| appended_to(b, &row, message))
+            .transpose()?
+            .flatten()
+        {
+            state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
+            return Ok((state, revision_of(&row)?));
         }
-        let _turn = self.db.writer_turn().await;
+        if let Some(mut messages) = messages {
+            messages.shrink_to_fit();
+            let state = state_from_row(&row, messages)?;
+            state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
+            return Ok((state, revision_of(&row)?));
+        }
+        tracing::debug!(
+            cached_base = base.is_some(),
+            "append: no current cached state, reading the messages back"
+        );
         let mut tx = self.db.pool().begin().await?;
-        let row = self.append_in(&mut tx, id, message).await?;
-        let state = match base.map(|b| appended_to(b, &row, message)).transpose()? {
-            Some(Some(state)) => state,
-            _ => {
-                let mut messages = self.messages_in(&mut tx, id).await?;
-                messages.shrink_to_fit();
-                state_from_row(&row, messages)?
-            }
-        };
-        state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
-        let revision = revision_of(&row)?;
+        if self.db.backend() == super::Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await?;
+        }
+        self.db.tick();
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, message_revision FROM conversations WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| DbError::not_found(ENTITY, id))?;
+        let mut messages = self.messages_in(&mut tx, id).await?;
         tx.commit().await?;
-        Ok((state, revision))
+        messages.shrink_to_fit();
+        let state = state_from_row(&row, messages)?;
+        state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
+        Ok((state, revision_of(&row)?))
+    }
+
+    /// The append itself, committed: the conversation's row after it, with
+    /// its new `message_revision`, and on SQLite the messages after it if
+    /// `read_back` asks for them.
+    async fn append_row(
+        &self,
+        id: &str,
+        message: &Message,
+        read_back: ReadBack,
+    ) -> Result<(AnyRow, Option<Vec<Message>>), DbError> {
+        match self.db.backend() {
+            super::Backend::Postgres => {
+                Ok((self.append_in_one_statement(id, message).await?, None))
+            }
+            super::Backend::Sqlite => self.append_in_one_script(id, message, read_back).await,
+        }
     }
 
     /// The PostgreSQL append: the row update and the message insert in one
-    /// statement, committed on its own, so an append over a current `base`
-    /// is one round trip (a transaction would add `BEGIN` and `COMMIT`).
+    /// statement, committed on its own, so an append is one round trip (a
+    /// transaction would add `BEGIN` and `COMMIT`).
     ///
     /// The statement's subqueries (the next sequence number, the limits)
     /// read the snapshot taken when it started, before it waited for the
     /// row lock; an append another instance committed in between took that
     /// sequence number, so the insert fails on the primary key, nothing of
     /// the statement is kept, and it runs again with a new snapshot.
-    /// Without a current `base`, the state is read back in one
-    /// repeatable-read transaction (row and messages of the same moment,
-    /// with the revision of that moment), so two more queries.
     async fn append_in_one_statement(
         &self,
         id: &str,
         message: &Message,
-        base: Option<&ConversationState>,
-    ) -> Result<(ConversationState, u64), DbError> {
+    ) -> Result<AnyRow, DbError> {
         const ATTEMPTS: usize = 64;
         let limits = self.db.conversation_limits();
         let sql = format!(
@@ -233,7 +283,7 @@ impl<'a> ConversationRepo<'a> {
              SELECT * FROM appended"
         );
         let mut attempt = 0;
-        let row = loop {
+        loop {
             attempt += 1;
             self.db.tick();
             let result = sqlx::query(AssertSqlSafe(sql.as_str()))
@@ -247,53 +297,114 @@ impl<'a> ConversationRepo<'a> {
                 .fetch_optional(self.db.pool())
                 .await;
             match result {
-                Ok(Some(row)) => break row,
+                Ok(Some(row)) => return Ok(row),
                 Ok(None) => return Err(self.refused_append(id).await),
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < ATTEMPTS => {
                     tracing::debug!(
                         attempt,
                         "append: sequence number taken meanwhile, running again"
                     );
-                    continue;
                 }
                 Err(e) => return Err(e.into()),
             }
-        };
-        if let Some(state) = base
-            .map(|b| appended_to(b, &row, message))
-            .transpose()?
-            .flatten()
-        {
-            state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
-            return Ok((state, revision_of(&row)?));
         }
-        tracing::debug!(
-            attempts = attempt,
-            cached_base = base.is_some(),
-            "append: no current cached state, reading the messages back"
-        );
-        let mut tx = self.db.pool().begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            .execute(&mut *tx)
-            .await?;
-        self.db.tick();
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS}, message_revision FROM conversations WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| DbError::not_found(ENTITY, id))?;
-        let mut messages = self.messages_in(&mut tx, id).await?;
-        tx.commit().await?;
-        messages.shrink_to_fit();
-        let state = state_from_row(&row, messages)?;
-        state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
-        Ok((state, revision_of(&row)?))
     }
 
-    /// Why a one-statement append changed nothing: the conversation does
-    /// not exist, or it is full.
+    /// The SQLite append: `BEGIN IMMEDIATE`, the row update, the message
+    /// insert and `COMMIT` as one script, which the connection's thread
+    /// runs in one go. Four separate statements would each wait for that
+    /// thread and then for a runtime worker, all while holding the
+    /// database's write lock, and under load those waits are most of an
+    /// append's time.
+    ///
+    /// The insert runs only if the update changed the row (`changes()`):
+    /// the update refuses a missing or full conversation. The messages are
+    /// read in the same transaction, after the insert, when `read_back`
+    /// asks for them: unless the list had the given length before the
+    /// append (the revision tells, as in
+    /// [`append_message_state`](Self::append_message_state)). The script runs
+    /// in a task of its own, so a caller that gives up (a request timeout)
+    /// cannot stop it between `BEGIN` and `COMMIT` and leave its connection
+    /// inside a transaction; a script that fails is rolled back, and its
+    /// connection closed if even that fails.
+    async fn append_in_one_script(
+        &self,
+        id: &str,
+        message: &Message,
+        read_back: ReadBack,
+    ) -> Result<(AnyRow, Option<Vec<Message>>), DbError> {
+        let limits = self.db.conversation_limits();
+        let query = sqlx::query(AssertSqlSafe(format!(
+            "BEGIN IMMEDIATE;
+             UPDATE conversations
+             SET updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END,
+                 message_revision = message_revision + 1
+             WHERE id = $1
+               AND (SELECT COUNT(*) FROM messages WHERE conversation_id = $1) < $5
+               AND (SELECT COALESCE(SUM(LENGTH(CAST(content AS BLOB))), 0)
+                    FROM messages WHERE conversation_id = $1) + $6 <= $7
+             RETURNING {COLUMNS}, message_revision;
+             INSERT INTO messages (conversation_id, seq, role, content, sent_at)
+             SELECT $1,
+                    (SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE conversation_id = $1),
+                    $3, $4, $2
+             WHERE changes() = 1;
+             SELECT role, content, sent_at FROM messages
+             WHERE conversation_id = $1 AND changes() = 1 AND $8 = 1
+               AND (SELECT message_revision FROM conversations WHERE id = $1) - 1 <> $9
+             ORDER BY seq;
+             COMMIT"
+        )))
+        .bind(id.to_owned())
+        .bind(message.timestamp)
+        .bind(message.role.as_str().to_owned())
+        .bind(message.content.clone())
+        .bind(i64::try_from(limits.max_messages).unwrap_or(i64::MAX))
+        .bind(i64::try_from(message.content.len()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limits.max_bytes).unwrap_or(i64::MAX))
+        .bind(i64::from(read_back != ReadBack::Never))
+        .bind(match read_back {
+            ReadBack::UnlessLength(Some(n)) => i64::try_from(n).unwrap_or(-1),
+            ReadBack::UnlessLength(None) | ReadBack::Never => -1,
+        });
+        let turn = self.db.owned_writer_turn().await;
+        let pool = self.db.pool().clone();
+        self.db.tick();
+        self.db.tick();
+        let script = tokio::spawn(async move {
+            let _turn = turn;
+            let mut conn = pool.acquire().await?;
+            let rows = query.fetch_all(&mut *conn).await;
+            if rows.is_err() && sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                // No transaction was open (`BEGIN` itself failed), or the
+                // connection is broken: either way a new one is safer.
+                conn.close_on_drop();
+            }
+            rows
+        });
+        let rows = match script.await {
+            Ok(rows) => rows?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return Err(sqlx::Error::WorkerCrashed.into()),
+        };
+        let mut rows = rows.into_iter();
+        let Some(row) = rows.next() else {
+            return Err(self.refused_append(id).await);
+        };
+        // An append leaves at least one message, so rows after the update's
+        // are the messages read back, and none means they were not read.
+        let messages = rows
+            .map(|r| message_from_row(&r))
+            .collect::<Result<Vec<_>, _>>()?;
+        if messages.is_empty() {
+            return Ok((row, None));
+        }
+        self.db.tick();
+        Ok((row, Some(messages)))
+    }
+
+    /// Why an append changed nothing: the conversation does not exist, or
+    /// it is full.
     async fn refused_append(&self, id: &str) -> DbError {
         self.db.tick();
         let exists = sqlx::query("SELECT 1 FROM conversations WHERE id = $1")
@@ -321,58 +432,6 @@ impl<'a> ConversationRepo<'a> {
         .fetch_all(&mut **tx)
         .await?;
         rows.iter().map(message_from_row).collect()
-    }
-
-    /// The two statements of an append, in `tx`: the row update (which
-    /// locks the row and returns it, with its new `message_revision`), then
-    /// the message insert.
-    async fn append_in(
-        &self,
-        tx: &mut sqlx::Transaction<'_, Any>,
-        id: &str,
-        message: &Message,
-    ) -> Result<AnyRow, DbError> {
-        self.db.tick();
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE conversations
-             SET updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END,
-                 message_revision = message_revision + 1
-             WHERE id = $1
-             RETURNING {COLUMNS}, message_revision"
-        )))
-        .bind(id)
-        .bind(message.timestamp)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| DbError::not_found(ENTITY, id))?;
-        self.db.tick();
-        let limits = self.db.conversation_limits();
-        let bytes = match self.db.backend() {
-            super::Backend::Postgres => "OCTET_LENGTH(content)",
-            super::Backend::Sqlite => "LENGTH(CAST(content AS BLOB))",
-        };
-        let inserted = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO messages (conversation_id, seq, role, content, sent_at)
-             SELECT $1,
-                    (SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE conversation_id = $1),
-                    $2, $3, $4
-             WHERE (SELECT COUNT(*) FROM messages WHERE conversation_id = $1) < $5
-               AND (SELECT COALESCE(SUM({bytes}), 0) FROM messages WHERE conversation_id = $1)
-                   + $6 <= $7"
-        )))
-        .bind(id)
-        .bind(message.role.as_str())
-        .bind(message.content.as_str())
-        .bind(message.timestamp)
-        .bind(i64::try_from(limits.max_messages).unwrap_or(i64::MAX))
-        .bind(i64::try_from(message.content.len()).unwrap_or(i64::MAX))
-        .bind(i64::try_from(limits.max_bytes).unwrap_or(i64::MAX))
-        .execute(&mut **tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(full(limits));
-        }
-        Ok(row)
     }
 
     /// Ids of a customer's conversations, ascending. One query.

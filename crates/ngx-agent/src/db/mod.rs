@@ -111,6 +111,12 @@ impl Database {
         }
     }
 
+    /// The SQLite writer's turn as a guard that can move into a task:
+    /// waits like [`writer_turn`](Self::writer_turn), on either backend.
+    pub(crate) async fn owned_writer_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        Arc::clone(&self.writer).lock_owned().await
+    }
+
     /// Statements run so far through this handle and its clones.
     pub fn query_count(&self) -> u64 {
         self.queries.load(Ordering::Relaxed)
