@@ -434,3 +434,44 @@ async fn a_message_append_gives_a_prediction_over_the_new_state() {
     );
     t.finish().await;
 }
+
+/// A tier detection answers what the detector computes from the same
+/// inputs, both for a message alone (computed on the runtime's thread)
+/// and with a conversation's history (long enough to be computed off it).
+#[tokio::test]
+async fn tier_detections_are_the_detectors_answer_in_place_or_off_the_runtime() {
+    use ngx_agent::compute::{TierInput, detect_tier};
+
+    let redis = RedisServer::start();
+    let t = seeded_db().await;
+    let (s, _) = support::services_on(&redis, &t.db).await;
+    let mut conversation = s.conversations.get(CONV).await.unwrap();
+    for i in 0..4 {
+        let text = "I run a clinic and my evenings are gone; what would the coach do? ".repeat(5);
+        let said = Message::new(Role::User, text, conversation.updated_at + 1 + i).unwrap();
+        conversation = s.conversations.append_message(CONV, &said).await.unwrap();
+    }
+    let profile = s.customers.get(&conversation.customer.id).await.unwrap();
+    let history_text: usize = conversation.messages.iter().map(|m| m.content.len()).sum();
+    assert!(
+        history_text > 1024,
+        "the history ({history_text} bytes) is too short to be computed off the runtime"
+    );
+    let message = "I want a dedicated coach, money is not the issue";
+    for history in [None, Some(CONV)] {
+        let got = s.tiers.detect(&profile.id, message, history).await.unwrap();
+        let messages = if history.is_some() {
+            conversation.messages.as_slice()
+        } else {
+            &[]
+        };
+        let expected = detect_tier(&TierInput {
+            message,
+            profile: &profile,
+            history: messages,
+        })
+        .unwrap();
+        assert_eq!(got, expected, "history {history:?}");
+    }
+    t.finish().await;
+}
