@@ -172,14 +172,15 @@ impl<'a> ConversationRepo<'a> {
     /// Otherwise the messages are read too: on SQLite in the append's own
     /// script and transaction (one more statement), on PostgreSQL afterwards
     /// in one transaction (row and messages of the same moment, with the
-    /// revision of that moment, so two more queries). The proof is the revision: every append adds 1,
-    /// creating a conversation sets it to its message count, and replacing
-    /// the message list ([`save`](Self::save)) moves it past the count for
-    /// good. So while a list has only been appended to, the revision before
-    /// this append equals its length, and a state of that length is the
-    /// current list (older states are prefixes, shorter); once a list was
-    /// replaced, no state's length equals the revision and every append
-    /// reads.
+    /// revision of that moment, so two more queries).
+    ///
+    /// The proof is the revision: every append adds 1, creating a
+    /// conversation sets it to its message count, and replacing the message
+    /// list ([`save`](Self::save)) moves it past the count for good. So
+    /// while a list has only been appended to, the revision before this
+    /// append equals its length, and a state of that length is the current
+    /// list (older states are prefixes, shorter); once a list was replaced,
+    /// no state's length equals the revision and every append reads.
     pub async fn append_message_state(
         &self,
         id: &str,
