@@ -281,3 +281,63 @@ async fn refreshed_predictions_of_an_appended_state_are_hits() {
     );
     t.finish().await;
 }
+
+/// Writes given up at every point of their work (as the request deadline
+/// drops a handler's future) never leave the cache behind the database: a
+/// write that committed also updates or clears its cache entry, so a read
+/// right after (on this instance, from its L1 or Redis) is the committed
+/// state. Appends, whole-state saves and profile updates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_given_up_midway_leave_the_cache_as_the_database() {
+    let redis = RedisServer::start();
+    let t = seeded_db().await;
+    let (s, _) = support::services_on(&redis, &t.db).await;
+    let mut state = s.conversations.get(CONV).await.unwrap();
+    let customer = state.customer.id.clone();
+    let mut profile = s.customers.get(&customer).await.unwrap();
+    let mut given_up = 0;
+    for i in 0..150_i64 {
+        let budget = Duration::from_micros(u64::try_from(i % 50).unwrap() * 20);
+        let done = match i % 3 {
+            0 => {
+                let m = Message::new(Role::User, format!("m{i}"), state.updated_at + i).unwrap();
+                tokio::time::timeout(budget, s.conversations.append_message(CONV, &m))
+                    .await
+                    .map(|r| r.map(drop))
+            }
+            1 => {
+                state.messages.truncate(3);
+                state.lead_score = (i as f64) / 1000.0;
+                tokio::time::timeout(budget, s.conversations.save(&state)).await
+            }
+            _ => {
+                profile.occupation = Some(format!("occupation {i}"));
+                tokio::time::timeout(budget, s.customers.update(&profile))
+                    .await
+                    .map(|r| r.map(drop))
+            }
+        };
+        match done {
+            Ok(result) => result.unwrap_or_else(|e| panic!("write {i} failed: {e:?}")),
+            Err(_) => given_up += 1,
+        }
+        let db = t.db.clone();
+        let consistent = eventually(POLL, || async {
+            let cached = s.conversations.get(CONV).await.unwrap();
+            let committed = db.conversations().get(CONV).await.unwrap();
+            let cached_profile = s.customers.get(&customer).await.unwrap();
+            let committed_profile = db.customers().get(&customer).await.unwrap();
+            cached == committed && cached_profile == committed_profile
+        })
+        .await;
+        assert!(
+            consistent,
+            "after write {i}, the cache kept a state the database left"
+        );
+    }
+    assert!(
+        given_up > 0,
+        "no write was given up; the test shows nothing"
+    );
+    t.finish().await;
+}

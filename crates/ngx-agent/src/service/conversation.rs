@@ -51,17 +51,25 @@ impl ConversationService {
     /// Stores a new conversation, ending any cached "not found" for its id.
     pub async fn create(&self, state: &ConversationState) -> Result<(), ServiceError> {
         state.validate()?;
-        self.db.conversations().create(state).await?;
-        self.cache.delete_conversation(&state.conversation_id).await;
-        Ok(())
+        let (this, state) = (self.clone(), state.clone());
+        super::to_completion(async move {
+            this.db.conversations().create(&state).await?;
+            this.cache.delete_conversation(&state.conversation_id).await;
+            Ok(())
+        })
+        .await
     }
 
     /// Stores the whole state (insert or update).
     pub async fn save(&self, state: &ConversationState) -> Result<(), ServiceError> {
         state.validate()?;
-        self.db.conversations().save(state).await?;
-        self.cache.delete_conversation(&state.conversation_id).await;
-        Ok(())
+        let (this, state) = (self.clone(), state.clone());
+        super::to_completion(async move {
+            this.db.conversations().save(&state).await?;
+            this.cache.delete_conversation(&state.conversation_id).await;
+            Ok(())
+        })
+        .await
     }
 
     /// Appends a message and returns the new state, written through to the
@@ -83,6 +91,17 @@ impl ConversationService {
     ) -> Result<ConversationState, ServiceError> {
         crate::domain::validate_id("conversation_id", id)?;
         message.validate()?;
+        let (this, id, message) = (self.clone(), id.to_owned(), message.clone());
+        super::to_completion(async move { this.append_in_turn(&id, &message).await }).await
+    }
+
+    /// The append of [`append_message`](Self::append_message), from its
+    /// turn to its cache write.
+    async fn append_in_turn(
+        &self,
+        id: &str,
+        message: &Message,
+    ) -> Result<ConversationState, ServiceError> {
         let started = Instant::now();
         let _turn = append_turn(id).lock().await;
         let turn = started.elapsed();

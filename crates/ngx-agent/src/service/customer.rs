@@ -109,9 +109,14 @@ impl CustomerService {
     /// derived data (tier detections, predictions, recommendations).
     pub async fn update(&self, profile: &CustomerProfile) -> Result<CustomerProfile, ServiceError> {
         profile.validate()?;
-        self.db.customers().update(profile).await?;
-        self.cache.delete_customer(&profile.id).await;
-        self.cache.invalidate_customer(&profile.id).await;
-        self.get(&profile.id).await
+        let (this, id, profile) = (self.clone(), profile.id.clone(), profile.clone());
+        super::to_completion(async move {
+            this.db.customers().update(&profile).await?;
+            this.cache.delete_customer(&profile.id).await;
+            this.cache.invalidate_customer(&profile.id).await;
+            Ok(())
+        })
+        .await?;
+        self.get(&id).await
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! Reads go through [`NgxCacheManager`]'s get-or-load (L1, Redis, then the
 //! database or computation). Writes commit to the database first, then
-//! invalidate. With the cache disabled or Redis down every service still
-//! returns correct results, straight from the database.
+//! invalidate, and run to their end even when the caller stops waiting for
+//! them. With the cache disabled or Redis down every service still returns
+//! correct results, straight from the database.
 
 mod compute;
 mod content;
@@ -19,7 +20,10 @@ pub use conversation::ConversationService;
 pub use customer::{CustomerBatch, CustomerService};
 pub use error::ServiceError;
 
+use std::future::Future;
+
 use ngx_cache::Cache;
+use tracing::Instrument;
 
 use crate::cache::{DomainCacheSettings, NgxCacheManager};
 use crate::db::Database;
@@ -62,5 +66,23 @@ impl Services {
             conversations,
             customers,
         }
+    }
+}
+
+/// Runs a write (a database commit and the cache update after it) in a
+/// task of its own and waits for it. A caller that stops waiting (the
+/// request deadline drops the handler's future) then cannot stop the write
+/// between its commit and its cache update, which would leave the cache
+/// serving a state the database has left behind.
+async fn to_completion<T, F>(write: F) -> Result<T, ServiceError>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, ServiceError>> + Send + 'static,
+{
+    match tokio::spawn(write.in_current_span()).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down.
+        Err(_) => Err(ServiceError::Unavailable),
     }
 }
