@@ -24,7 +24,9 @@ impl MakeRequestId for RandomRequestId {
 }
 
 /// Ends a request that runs past the deadline with 503 `{error, detail}`.
-/// The handler's future is dropped; writes already committed stay.
+/// The handler's future is dropped; a write the services started still
+/// runs to its end, cache update included (they run writes in tasks of
+/// their own).
 pub(crate) async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
