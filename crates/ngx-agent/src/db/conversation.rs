@@ -110,8 +110,10 @@ impl<'a> ConversationRepo<'a> {
 
     /// Writes the whole state, creating it if absent and replacing every
     /// field and the message list otherwise, in one transaction. Three
-    /// queries (two without messages).
-    pub async fn save(&self, state: &ConversationState) -> Result<(), DbError> {
+    /// queries (two without messages). Returns the conversation's
+    /// `message_revision` after the write, past that of every state before
+    /// it (see [`append_message_state`](Self::append_message_state)).
+    pub async fn save(&self, state: &ConversationState) -> Result<u64, DbError> {
         state.validate()?;
         let _turn = self.db.writer_turn().await;
         let mut tx = self.db.pool().begin().await?;
@@ -121,13 +123,15 @@ impl<'a> ConversationRepo<'a> {
         let sql = format!(
             "INSERT INTO conversations ({COLUMNS}, message_revision) VALUES {} \
              ON CONFLICT (id) DO UPDATE SET {UPDATE_SET}, \
-             message_revision = conversations.message_revision + excluded.message_revision + 1",
+             message_revision = conversations.message_revision + excluded.message_revision + 1 \
+             RETURNING message_revision",
             sql::values(1, 17)
         );
-        bind_state(sqlx::query(AssertSqlSafe(sql)), state)?
+        let row = bind_state(sqlx::query(AssertSqlSafe(sql)), state)?
             .bind(message_count(state))
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+        let revision = revision_of(&row)?;
         self.db.tick();
         sqlx::query("DELETE FROM messages WHERE conversation_id = $1")
             .bind(state.conversation_id.as_str())
@@ -136,7 +140,7 @@ impl<'a> ConversationRepo<'a> {
         self.insert_messages(&mut tx, &state.conversation_id, &state.messages)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(revision)
     }
 
     /// Appends one message and moves `updated_at` forward to its timestamp,

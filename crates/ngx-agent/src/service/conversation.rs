@@ -1,7 +1,7 @@
 //! Conversations, cache-aside: reads try the cache and fall back to the
-//! database; whole-state writes commit to the database first, then
-//! invalidate; appends write the new state through to the cache after the
-//! commit, versioned by the conversation's revision.
+//! database; creates commit to the database first, then invalidate; saves
+//! and appends write the new state through to the cache after the commit,
+//! versioned by the conversation's revision.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -60,13 +60,21 @@ impl ConversationService {
         .await
     }
 
-    /// Stores the whole state (insert or update).
+    /// Stores the whole state (insert or update), then writes it through
+    /// to the cache with the conversation's revision after the write.
+    ///
+    /// The revision is past that of every state before, so an append that
+    /// committed before this save but writes its state to the cache after
+    /// it (on any instance) is refused, and the entry removed, instead of
+    /// leaving the older state cached.
     pub async fn save(&self, state: &ConversationState) -> Result<(), ServiceError> {
         state.validate()?;
         let (this, state) = (self.clone(), state.clone());
         super::to_completion(async move {
-            this.db.conversations().save(&state).await?;
-            this.cache.delete_conversation(&state.conversation_id).await;
+            let revision = this.db.conversations().save(&state).await?;
+            this.cache
+                .write_through_conversation(&state.conversation_id, &state, revision)
+                .await;
             Ok(())
         })
         .await
