@@ -195,24 +195,32 @@ impl<'a> ConversationRepo<'a> {
         message.validate()?;
         let read_back = ReadBack::UnlessLength(base.map(|b| b.messages.len()));
         let (row, messages) = self.append_row(id, message, read_back).await?;
-        if let Some(state) = base
+        let appended = base
             .map(|b| appended_to(b, &row, message))
             .transpose()?
-            .flatten()
-        {
-            state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
-            return Ok((state, revision_of(&row)?));
-        }
-        if let Some(mut messages) = messages {
-            messages.shrink_to_fit();
-            let state = state_from_row(&row, messages)?;
-            state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
-            return Ok((state, revision_of(&row)?));
-        }
-        tracing::debug!(
-            cached_base = base.is_some(),
-            "append: no current cached state, reading the messages back"
-        );
+            .flatten();
+        let (state, row) = match (appended, messages) {
+            (Some(state), _) => (state, row),
+            (None, Some(mut messages)) => {
+                messages.shrink_to_fit();
+                (state_from_row(&row, messages)?, row)
+            }
+            (None, None) => {
+                tracing::debug!(
+                    cached_base = base.is_some(),
+                    "append: no current cached state, reading the messages back"
+                );
+                self.read_back(id).await?
+            }
+        };
+        state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
+        Ok((state, revision_of(&row)?))
+    }
+
+    /// The conversation and its row (with its revision) as one moment
+    /// sees them: one transaction, repeatable-read on PostgreSQL (a SQLite
+    /// transaction reads one snapshot anyway). Two queries.
+    async fn read_back(&self, id: &str) -> Result<(ConversationState, AnyRow), DbError> {
         let mut tx = self.db.pool().begin().await?;
         if self.db.backend() == super::Backend::Postgres {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -230,9 +238,7 @@ impl<'a> ConversationRepo<'a> {
         let mut messages = self.messages_in(&mut tx, id).await?;
         tx.commit().await?;
         messages.shrink_to_fit();
-        let state = state_from_row(&row, messages)?;
-        state.validate().map_err(|e| DbError::corrupt(ENTITY, e))?;
-        Ok((state, revision_of(&row)?))
+        Ok((state_from_row(&row, messages)?, row))
     }
 
     /// The append itself, committed: the conversation's row after it, with
@@ -267,38 +273,17 @@ impl<'a> ConversationRepo<'a> {
         message: &Message,
     ) -> Result<AnyRow, DbError> {
         const ATTEMPTS: usize = 64;
-        let limits = self.db.conversation_limits();
         let sql = format!(
-            "WITH appended AS (
-                 UPDATE conversations
-                 SET updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END,
-                     message_revision = message_revision + 1
-                 WHERE id = $1
-                   AND (SELECT COUNT(*) FROM messages WHERE conversation_id = $1) < $5
-                   AND (SELECT COALESCE(SUM(OCTET_LENGTH(content)), 0)
-                        FROM messages WHERE conversation_id = $1) + $6 <= $7
-                 RETURNING {COLUMNS}, message_revision
-             ), inserted AS (
-                 INSERT INTO messages (conversation_id, seq, role, content, sent_at)
-                 SELECT $1,
-                        (SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE conversation_id = $1),
-                        $3, $4, $2
-                 FROM appended
-             )
-             SELECT * FROM appended"
+            "WITH appended AS ({}), inserted AS ({} FROM appended) SELECT * FROM appended",
+            append_update("OCTET_LENGTH(content)"),
+            APPEND_INSERT,
         );
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.db.tick();
-            let result = sqlx::query(AssertSqlSafe(sql.as_str()))
-                .bind(id)
-                .bind(message.timestamp)
-                .bind(message.role.as_str())
-                .bind(message.content.as_str())
-                .bind(i64::try_from(limits.max_messages).unwrap_or(i64::MAX))
-                .bind(i64::try_from(message.content.len()).unwrap_or(i64::MAX))
-                .bind(i64::try_from(limits.max_bytes).unwrap_or(i64::MAX))
+            let result = self
+                .append_query(sql.clone(), id, message)
                 .fetch_optional(self.db.pool())
                 .await;
             match result {
@@ -338,40 +323,25 @@ impl<'a> ConversationRepo<'a> {
         message: &Message,
         read_back: ReadBack,
     ) -> Result<(AnyRow, Option<Vec<Message>>), DbError> {
-        let limits = self.db.conversation_limits();
-        let query = sqlx::query(AssertSqlSafe(format!(
+        let sql = format!(
             "BEGIN IMMEDIATE;
-             UPDATE conversations
-             SET updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END,
-                 message_revision = message_revision + 1
-             WHERE id = $1
-               AND (SELECT COUNT(*) FROM messages WHERE conversation_id = $1) < $5
-               AND (SELECT COALESCE(SUM(LENGTH(CAST(content AS BLOB))), 0)
-                    FROM messages WHERE conversation_id = $1) + $6 <= $7
-             RETURNING {COLUMNS}, message_revision;
-             INSERT INTO messages (conversation_id, seq, role, content, sent_at)
-             SELECT $1,
-                    (SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE conversation_id = $1),
-                    $3, $4, $2
-             WHERE changes() = 1;
+             {};
+             {} WHERE changes() = 1;
              SELECT role, content, sent_at FROM messages
              WHERE conversation_id = $1 AND changes() = 1 AND $8 = 1
                AND (SELECT message_revision FROM conversations WHERE id = $1) - 1 <> $9
              ORDER BY seq;
-             COMMIT"
-        )))
-        .bind(id.to_owned())
-        .bind(message.timestamp)
-        .bind(message.role.as_str().to_owned())
-        .bind(message.content.clone())
-        .bind(i64::try_from(limits.max_messages).unwrap_or(i64::MAX))
-        .bind(i64::try_from(message.content.len()).unwrap_or(i64::MAX))
-        .bind(i64::try_from(limits.max_bytes).unwrap_or(i64::MAX))
-        .bind(i64::from(read_back != ReadBack::Never))
-        .bind(match read_back {
-            ReadBack::UnlessLength(Some(n)) => i64::try_from(n).unwrap_or(-1),
-            ReadBack::UnlessLength(None) | ReadBack::Never => -1,
-        });
+             COMMIT",
+            append_update("LENGTH(CAST(content AS BLOB))"),
+            APPEND_INSERT,
+        );
+        let query = self
+            .append_query(sql, id, message)
+            .bind(i64::from(read_back != ReadBack::Never))
+            .bind(match read_back {
+                ReadBack::UnlessLength(Some(n)) => i64::try_from(n).unwrap_or(-1),
+                ReadBack::UnlessLength(None) | ReadBack::Never => -1,
+            });
         let turn = self.db.owned_writer_turn().await;
         let pool = self.db.pool().clone();
         self.db.tick();
@@ -406,6 +376,22 @@ impl<'a> ConversationRepo<'a> {
         }
         self.db.tick();
         Ok((row, Some(messages)))
+    }
+
+    /// An append's statement or script with its first seven arguments: the
+    /// id, the message's timestamp, role and content, then the limits
+    /// checked by [`append_update`] (owned, so a script can move into its
+    /// task).
+    fn append_query(&self, sql: String, id: &str, message: &Message) -> AnyQuery<'static> {
+        let limits = self.db.conversation_limits();
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .bind(message.timestamp)
+            .bind(message.role.as_str().to_owned())
+            .bind(message.content.clone())
+            .bind(i64::try_from(limits.max_messages).unwrap_or(i64::MAX))
+            .bind(i64::try_from(message.content.len()).unwrap_or(i64::MAX))
+            .bind(i64::try_from(limits.max_bytes).unwrap_or(i64::MAX))
     }
 
     /// Why an append changed nothing: the conversation does not exist, or
@@ -516,6 +502,32 @@ fn revision_of(row: &AnyRow) -> Result<u64, DbError> {
 fn message_count(state: &ConversationState) -> i64 {
     i64::try_from(state.messages.len()).unwrap_or(i64::MAX)
 }
+
+/// An append's row update (arguments as bound by
+/// `ConversationRepo::append_query`): moves `updated_at` forward, adds 1 to
+/// the revision and returns the row, unless the conversation is missing or
+/// already holds its limit of messages or bytes. `bytes` is the backend's
+/// byte length of `content`.
+fn append_update(bytes: &str) -> String {
+    format!(
+        "UPDATE conversations
+         SET updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END,
+             message_revision = message_revision + 1
+         WHERE id = $1
+           AND (SELECT COUNT(*) FROM messages WHERE conversation_id = $1) < $5
+           AND (SELECT COALESCE(SUM({bytes}), 0) FROM messages WHERE conversation_id = $1)
+               + $6 <= $7
+         RETURNING {COLUMNS}, message_revision"
+    )
+}
+
+/// An append's message insert at the next sequence number, without its
+/// condition (`FROM appended` on PostgreSQL, `WHERE changes() = 1` on
+/// SQLite).
+const APPEND_INSERT: &str = "INSERT INTO messages (conversation_id, seq, role, content, sent_at)
+     SELECT $1,
+            (SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE conversation_id = $1),
+            $3, $4, $2";
 
 /// The state after appending `message` to `base`, when `row` (the
 /// conversation row as the append left it) proves `base` current: the
