@@ -3,8 +3,9 @@
 //!
 //! Reads go through [`NgxCacheManager`]'s get-or-load (L1, Redis, then the
 //! database or computation). Writes commit to the database first, then
-//! invalidate, and run to their end even when the caller stops waiting for
-//! them. With the cache disabled or Redis down every service still returns
+//! update the cache (conversation saves and appends write the new state
+//! through, versioned by the row's revision; other writes invalidate), and
+//! run to their end even when the caller stops waiting for them. With the cache disabled or Redis down every service still returns
 //! correct results, straight from the database.
 
 mod compute;
