@@ -5,8 +5,9 @@
 //! database or computation). Writes commit to the database first, then
 //! update the cache (conversation saves and appends write the new state
 //! through, versioned by the row's revision; other writes invalidate), and
-//! run to their end even when the caller stops waiting for them. With the cache disabled or Redis down every service still returns
-//! correct results, straight from the database.
+//! run to their end even when the caller stops waiting for them. With the
+//! cache disabled or Redis down every service still returns correct
+//! results, straight from the database.
 
 mod compute;
 mod content;
